@@ -1,0 +1,99 @@
+"""Files that must never be half-written or silently wrong: checkpoints and JSON results.
+
+A checkpoint is one dict of plain values and tensors (loadable with ``weights_only=True``)::
+
+    {"format": 1, "key": <hash of config + package version>, "version": ..., "config": {...},
+     "digest": <sha256 of the weights>, "state_dict": {...}, "history": {...}, "metrics": {...}}
+
+It is written to a temporary file in the same folder and renamed into place, so a reader sees
+either the old file or the new one. On load, a file that does not unpickle, was made for another
+config, or whose weights do not hash to the stored digest raises ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from . import __version__
+
+FORMAT = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is corrupt, truncated, or made for another configuration."""
+
+
+def config_key(config: dict) -> str:
+    """sha256 of the canonical JSON of config plus the package version: the cache key."""
+    blob = json.dumps({"config": config, "version": __version__}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where trained models are kept: $OSCBIND_CACHE, else $XDG_CACHE_HOME/oscbind_lite, else ~/.cache/oscbind_lite."""
+    if os.environ.get("OSCBIND_CACHE"):
+        return Path(os.environ["OSCBIND_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oscbind_lite"
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call write(file) on a temporary file beside path, then rename it onto path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Write obj as indented JSON, atomically."""
+    _atomic_write(Path(path), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def weights_digest(state_dict: dict) -> str:
+    """sha256 over the names, shapes, dtypes and bytes of every tensor in a state dict."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, key: str, config: dict, state_dict: dict, history: dict, metrics: dict) -> None:
+    """Write a checkpoint atomically (see the module docstring for its layout)."""
+    state = {k: v.detach().cpu() for k, v in state_dict.items()}
+    payload = {"format": FORMAT, "key": key, "version": __version__, "config": config,
+               "digest": weights_digest(state), "state_dict": state, "history": history, "metrics": metrics}
+    _atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: str | Path, key: str | None = None) -> dict:
+    """Load and verify a checkpoint; raise CheckpointError if it is corrupt or not for ``key``."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises several types for truncated or garbled files
+        raise CheckpointError(f"checkpoint: {path} is corrupt or unreadable ({type(err).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "state_dict" not in payload:
+        raise CheckpointError(f"checkpoint: {path} is not an oscbind_lite checkpoint of format {FORMAT}")
+    if key is not None and payload.get("key") != key:
+        raise CheckpointError(f"checkpoint: {path} was made for another config or package version")
+    if weights_digest(payload["state_dict"]) != payload.get("digest"):
+        raise CheckpointError(f"checkpoint: {path} is corrupt (its weights do not match their stored digest)")
+    return payload

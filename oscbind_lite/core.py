@@ -1,0 +1,110 @@
+"""The poster's equations as pure functions of tensors (no parameters, no state).
+
+Shapes used throughout:
+
+* ``x``, ``c``: ``(B, 2, D, N)``: batch, object i in {1, 2}, feature d, sphere coordinate.
+  Every ``x[b, i, d]`` is a unit vector on S^{N-1}.
+* ``omega``: ``(D, N, N)``, one skew-symmetric natural-frequency matrix per feature.
+* ``J_in``, ``J_out``: ``(D, N, D, N)``; ``J[d, :, e, :]`` is the N x N block through which
+  feature e drives feature d. Flattened to a ``(D*N, D*N)`` matrix, entry
+  ``[d*N + a, e*N + b]`` is ``J[d, a, e, b]``.
+
+The dynamics (for object i, feature d; 3 - i is the other object)::
+
+    dx_{i,d}/dt = Omega_d x_{i,d}
+                  + Proj_{x_{i,d}}( c_{i,d} + sum_e J_IN[d,e] x_{i,e} + sum_e J_OUT[d,e] x_{3-i,e} )
+    Proj_x(y)   = y - <y, x> x
+    x          <- normalize(x + gamma * dx/dt)          (explicit Euler, back onto the sphere)
+
+``kuramoto_step`` writes this out term by term. ``integrate`` runs T steps with the same
+arithmetic rearranged into one matrix product per step (see ``fused_coupling``); the tests
+check that the two agree.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+EPS = 1e-12  # floor under norms: keeps normalize and coherence finite (and their gradients) at 0
+
+
+def normalize(x: Tensor) -> Tensor:
+    """Scale each vector along the last axis to unit length; a zero vector stays zero, never NaN."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(EPS)
+
+
+def tangent_projection(x: Tensor, y: Tensor) -> Tensor:
+    """Proj_x(y) = y - <y, x> x: the part of y tangent to the unit sphere at x."""
+    return y - (y * x).sum(-1, keepdim=True) * x
+
+
+def couple(J: Tensor, x: Tensor) -> Tensor:
+    """sum_e J[d, e] x_e for every object: ``(D, N, D, N) x (B, 2, D, N) -> (B, 2, D, N)``."""
+    return torch.einsum("daeb,xieb->xida", J, x)
+
+
+def natural_rotation(omega: Tensor, x: Tensor) -> Tensor:
+    """Omega_d x_{i,d} for every object and feature: ``(D, N, N) x (B, 2, D, N) -> (B, 2, D, N)``."""
+    return torch.einsum("dab,xidb->xida", omega, x)
+
+
+def kuramoto_step(x: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float) -> Tensor:
+    """One Euler step of the coupled oscillators, then back onto the sphere.
+
+    x_{i,d} <- normalize( x_{i,d} + gamma * [ Omega_d x_{i,d}
+                 + Proj_{x_{i,d}}( c_{i,d} + sum_e J_IN[d,e] x_{i,e} + sum_e J_OUT[d,e] x_{3-i,e} ) ] )
+    """
+    within = couple(J_in, x)  # sum_e J_IN[d,e] x_{i,e}
+    between = couple(J_out, x.flip(1))  # sum_e J_OUT[d,e] x_{3-i,e}: flip swaps objects 1 and 2
+    dx = natural_rotation(omega, x) + tangent_projection(x, c + within + between)
+    return normalize(x + gamma * dx)
+
+
+def energy(x: Tensor, c: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
+    """E = -1/2 (x1' J_IN x1 + x2' J_IN x2 + x1' J_OUT x2 + x2' J_OUT x1) - (c1' x1 + c2' x2), shape (B,).
+
+    A Lyapunov function of the dynamics when J_IN and J_OUT are symmetric (as (D*N, D*N)
+    matrices), Omega = 0 and gamma is small: each step then moves x along the projected
+    negative gradient of E.
+    """
+    field = couple(J_in, x) + couple(J_out, x.flip(1))  # summed over i gives all four quadratic terms
+    return -0.5 * (x * field).sum((1, 2, 3)) - (c * x).sum((1, 2, 3))
+
+
+def coherence(x: Tensor) -> Tensor:
+    """rho_d = || x_{1,d} + x_{2,d} ||_2 in [0, 2], shape (B, D): 2 when the pair is in phase, 0 when antipodal."""
+    s = x[:, 0] + x[:, 1]
+    return (s * s).sum(-1).clamp_min(EPS * EPS).sqrt()
+
+
+def fused_coupling(omega: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
+    """One ``(2DN, 2DN)`` matrix M with ``x.flatten(1) @ M.T`` = Omega x + J_IN x_i + J_OUT x_{3-i}.
+
+    Because Omega_d is skew-symmetric, <Omega_d x, x> = 0, so Proj_x(Omega_d x) = Omega_d x and the
+    natural rotation can ride inside the projected field: dx = Proj_x(c + (Omega + J) x).
+    Layout: M = [[Omega + J_IN, J_OUT], [J_OUT, Omega + J_IN]], with Omega block-diagonal.
+    """
+    D, N = omega.shape[:2]
+    own = J_in.reshape(D * N, D * N) + torch.block_diag(*omega)
+    other = J_out.reshape(D * N, D * N)
+    return torch.cat([torch.cat([own, other], 1), torch.cat([other, own], 1)], 0)
+
+
+def integrate(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
+              steps: int) -> list[Tensor]:
+    """Run ``steps`` applications of ``kuramoto_step`` from x0; returns all ``steps + 1`` states.
+
+    Same arithmetic as repeated ``kuramoto_step`` (up to float rounding), with the three
+    couplings fused into one matrix product per step and c flattened once.
+    """
+    shape = x0.shape
+    M_t = fused_coupling(omega, J_in, J_out).t()
+    c_flat = c.reshape(shape[0], -1)
+    x = x0
+    states = [x0]
+    for _ in range(steps):
+        h = (c_flat + x.reshape(shape[0], -1) @ M_t).view(shape)
+        x = normalize(x + gamma * tangent_projection(x, h))
+        states.append(x)
+    return states

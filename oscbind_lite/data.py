@@ -1,0 +1,217 @@
+"""Icons, splits and trials: everything the models see comes from here.
+
+* The default icon set: 100 glyphs of the Unicode Miscellaneous Symbols block, rendered offline
+  from DejaVu Sans (the font matplotlib ships). Any stack of K >= 2 images can replace it.
+* A split puts m icons in training and the other K - m in testing; they never overlap.
+* Trials (same/different pairs, RMTS triples of pairs) are drawn from a seeded CPU generator, so a
+  seed gives the same icons, scales and positions on every device; the images are then rendered
+  for the whole batch at once on the model's device (one ``affine_grid`` + ``grid_sample``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
+# (white/black chess pieces, suits, flags, smileys, hands), near-duplicates (numbered recycling
+# signs, most trigrams and dice, the many gender and minor-planet signs, mirrored moons).
+DEFAULT_CODEPOINTS = tuple(int(h, 16) for h in """
+2600 2601 2602 2603 2605 2607 2608 260A 260D 260E 2610 2612 2613 2615 2616 2618 2619 261B 261D 2620
+2621 2622 2623 2624 2625 2626 2627 2629 262A 262B 262C 262D 262E 262F 2630 2637 2638 2639 263B 263D
+2640 2642 2644 2646 2648 2649 264A 264B 264C 264D 264E 264F 2650 2652 2653 2654 265B 2656 265D 265E
+2659 2660 2661 2662 2663 2668 2669 266A 266B 266D 266E 266F 2672 267B 267E 267F 2680 2682 2685 2687
+2690 2692 2693 2694 2696 2697 2698 2699 269B 269C 269E 26A0 26A1 26A5 26AB 26AD 26B0 26B5 26B7 26C3
+""".split())
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+RMTS_MIN_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) uses five distinct icons
+BASE = 32  # side of the stored glyph images, in pixels
+
+
+class GlyphError(ValueError):
+    """A glyph source that cannot be used (missing, unreadable, too few images)."""
+
+
+def _fit(ink: np.ndarray, size: int = BASE) -> np.ndarray:
+    """Crop an ink image (1 = ink) to its ink, pad it to a centred square and resize to size x size."""
+    from PIL import Image
+
+    rows, cols = np.nonzero(ink > 0.1 * max(float(ink.max()), 1e-6))
+    if len(rows) == 0:
+        raise GlyphError("glyphs: an image has no ink (blank or constant)")
+    ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    side = max(ink.shape)
+    square = np.zeros((side, side), np.float32)
+    top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
+    square[top: top + ink.shape[0], left: left + ink.shape[1]] = ink
+    img = Image.fromarray((square * 255).astype(np.uint8)).resize((size, size), Image.LANCZOS)
+    return np.asarray(img, np.float32) / 255.0
+
+
+def _as_ink(gray: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] to ink in [0, 1], whichever the polarity: the border is background."""
+    g = gray.astype(np.float32)
+    span = float(g.max() - g.min())
+    if span == 0:
+        raise GlyphError("glyphs: an image is a single flat colour")
+    g = (g - g.min()) / span
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    return 1.0 - g if np.median(border) > 0.5 else g
+
+
+def render_default_glyphs(codepoints=DEFAULT_CODEPOINTS) -> np.ndarray:
+    """Render the default icons from matplotlib's DejaVu Sans: ``(K, 32, 32)`` float ink in [0, 1]."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 96)
+    out = []
+    for cp in codepoints:
+        canvas = Image.new("L", (160, 160), 0)
+        ImageDraw.Draw(canvas).text((16, 8), chr(cp), font=font, fill=255)
+        out.append(_fit(np.asarray(canvas, np.float32) / 255.0))
+    return np.stack(out)
+
+
+def load_glyphs(path: str | Path) -> np.ndarray:
+    """Load a user's icon set: a folder of image files (sorted by name) or a ``.npy`` of shape (K, H, W[, C]).
+
+    Dark-on-light or light-on-dark, any size; each image is cropped to its ink and resized.
+    Raises ``GlyphError`` with a one-line reason when the source cannot be used.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise GlyphError(f"glyphs: {path} does not exist; give a folder of images or a .npy file")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            grays = [np.asarray(Image.open(p).convert("L"), np.float32) / 255.0 for p in files]
+        except (OSError, UnidentifiedImageError) as err:
+            raise GlyphError(f"glyphs: cannot read an image in {path} ({err})") from None
+    elif path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise GlyphError(f"glyphs: cannot read {path} as a numpy array ({err})") from None
+        if arr.ndim == 4:
+            arr = arr.mean(-1)
+        if arr.ndim != 3:
+            raise GlyphError(f"glyphs: {path} has shape {arr.shape}; expected (K, H, W) or (K, H, W, C)")
+        grays = [a.astype(np.float32) for a in arr]
+    else:
+        raise GlyphError(f"glyphs: {path} is neither a folder of images nor a .npy file")
+    if len(grays) < 2:
+        raise GlyphError(f"glyphs: {path} holds {len(grays)} image(s); at least 2 are needed")
+    return np.stack([_fit(_as_ink(g)) for g in grays])
+
+
+def check_m(m: int, n_icons: int, task: str) -> None:
+    """Raise ValueError naming m and its allowed range when a split is impossible for the task."""
+    low = RMTS_MIN_ICONS if task == "rmts" else 2
+    if not low <= m <= n_icons - low:
+        raise ValueError(f"m: must be between {low} and {n_icons - low} for {task} with {n_icons} icons, got {m}")
+
+
+def split_icons(n_icons: int, m: int, seed: int) -> tuple[Tensor, Tensor]:
+    """A seeded random split: (m training icons, n_icons - m test icons), disjoint, each sorted."""
+    check_m(m, n_icons, "same-different")
+    perm = torch.randperm(n_icons, generator=torch.Generator().manual_seed(seed))
+    return perm[:m].sort().values, perm[m:].sort().values
+
+
+def balanced_bits(n: int, gen: torch.Generator) -> Tensor:
+    """n bits with exactly n // 2 ones (one more zero when n is odd), in random order."""
+    return (torch.arange(n) < n // 2).long()[torch.randperm(n, generator=gen)]
+
+
+def sample_same_different(pool: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """n pairs of icons from pool, exactly half "same": icons ``(n, 2)`` and labels ``(n,)`` (1 = same)."""
+    P = len(pool)
+    same = balanced_bits(n, gen)
+    a = torch.randint(P, (n,), generator=gen)
+    b = (a + torch.randint(1, P, (n,), generator=gen)) % P  # uniform over the other P - 1 icons
+    b = torch.where(same.bool(), a, b)
+    return pool[torch.stack([a, b], 1)], same
+
+
+def sample_rmts(pool: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """n RMTS trials: icons ``(n, 3, 2)`` (source, target 0, target 1) and the correct target ``(n,)``.
+
+    Same source AA: targets BB (match) and CD. Different source AB: targets CD (match) and EE.
+    A, B, C, D, E are distinct icons of pool; source types and the match's position are each
+    exactly balanced (to within one) and shuffled.
+    """
+    if len(pool) < RMTS_MIN_ICONS:
+        raise ValueError(f"m: RMTS needs at least {RMTS_MIN_ICONS} icons per split, got {len(pool)}")
+    A, B, C, D, E = torch.rand(n, len(pool), generator=gen).argsort(1)[:, :5].unbind(1)
+    same_source = balanced_bits(n, gen).bool()
+    pairs = lambda p, q: torch.stack([p, q], 1)  # noqa: E731
+    source = torch.where(same_source[:, None], pairs(A, A), pairs(A, B))
+    match = torch.where(same_source[:, None], pairs(B, B), pairs(C, D))
+    foil = torch.where(same_source[:, None], pairs(C, D), pairs(E, E))
+    correct = balanced_bits(n, gen)
+    first = torch.where(correct[:, None] == 0, match, foil)
+    second = torch.where(correct[:, None] == 0, foil, match)
+    return pool[torch.stack([source, first, second], 1)], correct
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random scale and position: the glyph's box spans ``glyph_size * s`` of the image, s ~ U(scale)."""
+
+    image_size: int = 32  # output side, pixels
+    scale_min: float = 0.7
+    scale_max: float = 1.3
+    glyph_size: float = 0.6  # box side / image side at scale 1
+
+    def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Scales ``(n,)`` and centre offsets ``(n, 2)`` (in [-1, 1] image units) that keep the glyph inside."""
+        s = self.scale_min + (self.scale_max - self.scale_min) * torch.rand(n, generator=gen)
+        half = self.glyph_size * s
+        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * (1 - half)[:, None]
+        return s, shift
+
+    def render(self, bank: Tensor, icons: Tensor, gen: torch.Generator) -> Tensor:
+        """Images of ``icons`` (any shape S) from ``bank`` (K, 1, b, b): ``(*S, 1, H, H)`` on bank's device."""
+        flat = icons.reshape(-1)
+        s, shift = self.draw(len(flat), gen)
+        half = (self.glyph_size * s).to(bank.device)
+        shift = shift.to(bank.device)
+        theta = torch.zeros(len(flat), 2, 3, device=bank.device)  # output coords -> glyph coords
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / half
+        theta[:, :, 2] = -shift / half[:, None]
+        grid = F.affine_grid(theta, [len(flat), 1, self.image_size, self.image_size], align_corners=False)
+        images = F.grid_sample(bank[flat.to(bank.device)], grid, align_corners=False)
+        return images.view(*icons.shape, 1, self.image_size, self.image_size)
+
+
+class IconTasks:
+    """The icon bank on a device, one split of it, and batch makers for both tasks."""
+
+    def __init__(self, glyphs: np.ndarray, m: int, seed: int, augment: Augment = Augment(),
+                 device: str | torch.device = "cpu"):
+        self.bank = torch.as_tensor(glyphs, dtype=torch.float32, device=device)[:, None]  # (K, 1, b, b)
+        self.n_icons = len(glyphs)
+        self.train_icons, self.test_icons = split_icons(self.n_icons, m, seed)
+        self.augment = augment
+
+    def pool(self, split: str) -> Tensor:
+        """Icon indices of "train" or "test"."""
+        return {"train": self.train_icons, "test": self.test_icons}[split]
+
+    def same_different(self, split: str, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Images ``(n, 2, 1, H, W)`` and float labels ``(n,)`` (1 = same) on the bank's device."""
+        icons, same = sample_same_different(self.pool(split), n, gen)
+        return self.augment.render(self.bank, icons, gen), same.float().to(self.bank.device)
+
+    def rmts(self, split: str, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Images ``(n, 3, 2, 1, H, W)`` (source, target 0, target 1) and the correct target ``(n,)``."""
+        icons, correct = sample_rmts(self.pool(split), n, gen)
+        return self.augment.render(self.bank, icons, gen), correct.to(self.bank.device)
