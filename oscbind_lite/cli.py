@@ -14,6 +14,7 @@ from pathlib import Path
 from .cache import write_json
 from .data import GlyphError
 from .model import STARTS
+from .results import collect, markdown_table
 from .train import TASKS, RunConfig, train_rmts, train_same_different, with_overrides
 
 
@@ -22,6 +23,13 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {message}\n")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def _train_parser(sub) -> None:
@@ -42,6 +50,7 @@ def _train_parser(sub) -> None:
     model.add_argument("--T", type=int, help="Kuramoto steps; >= 1")
     model.add_argument("--gamma", type=float, help="Euler step size; > 0")
     model.add_argument("--start", choices=STARTS, help="start phases: shared by both objects, or independent")
+    model.add_argument("--channels", type=_int_list, help="CNN widths, comma-separated (e.g. 16,32,64)")
     model.add_argument("--no-omega", dest="omega", action="store_const", const=False, help="Omega = 0")
     model.add_argument("--no-j-out", dest="j_out", action="store_const", const=False, help="J_OUT = 0")
     model.add_argument("--symmetric", action="store_const", const=True, help="symmetric J_IN and J_OUT")
@@ -56,7 +65,7 @@ def _train_parser(sub) -> None:
 
 def parse_run(args: argparse.Namespace) -> RunConfig:
     """The RunConfig that the parsed options describe (defaults for every option not given)."""
-    names = ("m", "seed", "glyphs", "D", "N", "T", "gamma", "start", "omega", "j_out", "symmetric",
+    names = ("m", "seed", "glyphs", "D", "N", "T", "gamma", "start", "omega", "j_out", "symmetric", "channels",
              "steps", "batch_size", "lr", "eval_size", "rmts_steps", "rmts_eval_size")
     given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if given.get("glyphs") is not None:
@@ -68,7 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = _OneLineParser(prog="python -m oscbind_lite", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     _train_parser(sub)
+    summary = sub.add_parser("summary", help="print a markdown table of every metrics.json under a folder")
+    summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
     args = parser.parse_args(argv)
+    if args.command == "summary":
+        rows = collect(args.root)
+        if not rows:
+            print(f"error: root: no metrics.json under {args.root}", file=sys.stderr)
+            return 2
+        print(markdown_table(rows))
+        return 0
     try:
         run = parse_run(args)
         if args.threads is not None:

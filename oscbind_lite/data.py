@@ -174,8 +174,8 @@ class Augment:
     def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         """Scales ``(n,)`` and centre offsets ``(n, 2)`` (in [-1, 1] image units) that keep the glyph inside."""
         s = self.scale_min + (self.scale_max - self.scale_min) * torch.rand(n, generator=gen)
-        half = self.glyph_size * s
-        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * (1 - half)[:, None]
+        room = (1 - self.glyph_size * s - 2 / self.image_size).clamp_min(0)  # one pixel of margin
+        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * room[:, None]
         return s, shift
 
     def render(self, bank: Tensor, icons: Tensor, gen: torch.Generator) -> Tensor:
@@ -197,7 +197,7 @@ class IconTasks:
 
     def __init__(self, glyphs: np.ndarray, m: int, seed: int, augment: Augment = Augment(),
                  device: str | torch.device = "cpu"):
-        self.bank = torch.as_tensor(glyphs, dtype=torch.float32, device=device)[:, None]  # (K, 1, b, b)
+        self.bank = torch.tensor(np.asarray(glyphs), dtype=torch.float32, device=device)[:, None]  # (K, 1, b, b)
         self.n_icons = len(glyphs)
         self.train_icons, self.test_icons = split_icons(self.n_icons, m, seed)
         self.augment = augment

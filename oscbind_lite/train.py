@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -48,7 +49,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation of one stage: AdamW with a one-cycle schedule and gradient clipping."""
+    """Optimisation of one stage: AdamW, linear warm-up then cosine decay, gradient clipping."""
 
     steps: int = 3000  # optimiser steps (batches)
     batch_size: int = 64  # pairs (stage 1) or trials (stage 2) per batch
@@ -184,13 +185,14 @@ def _seeded(seed: int, stream: int) -> torch.Generator:
 TRAIN_STREAM, TEST_STREAM, HELDIN_STREAM, INIT_STREAM, START_STREAM, RMTS_TRAIN_STREAM, RMTS_INIT_STREAM = range(7)
 
 
-def _tasks(run: RunConfig, device: torch.device) -> IconTasks:
+def icon_tasks(run: RunConfig, device: torch.device) -> IconTasks:
+    """The icon bank of the run on device, split by its m and seed."""
     return IconTasks(glyph_bank(run.data.glyphs), run.data.m, run.data.seed, run.data.augment(), device)
 
 
 def eval_sets(run: RunConfig, task: str, device: torch.device) -> dict[str, EvalSet]:
     """Fixed "test" (held-out icons) and "train" (training icons, fresh scales and positions) sets."""
-    tasks, size = _tasks(run, device), (run.stage1 if task == "same-different" else run.stage2).eval_size
+    tasks, size = icon_tasks(run, device), (run.stage1 if task == "same-different" else run.stage2).eval_size
     make = tasks.same_different if task == "same-different" else tasks.rmts
     return {split: EvalSet(*make(split, size, _seeded(run.data.seed, stream)))
             for split, stream in (("test", TEST_STREAM), ("train", HELDIN_STREAM))}
@@ -219,6 +221,14 @@ def _loss(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     return F.cross_entropy(logits, labels), (logits.argmax(-1) == labels).sum()
 
 
+def warmup_cosine(step: int, steps: int, warmup: float = 0.1) -> float:
+    """Learning-rate factor: linear warm-up over the first 10 % of steps, then a cosine down to 0."""
+    w = max(1, round(warmup * steps))
+    if step < w:
+        return (step + 1) / w
+    return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, steps - w)))
+
+
 def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tensor]], cfg: TrainConfig,
         evaluate: Callable[[], dict], gen: torch.Generator, desc: str, progress: bool = True) -> dict:
     """The training loop shared by both stages; returns the history as plain lists.
@@ -228,7 +238,7 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(warmup_cosine, steps=cfg.steps))
     history: dict[str, list] = {"loss": [], "accuracy": [], "eval_step": []}
     model.train()
     bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=not progress, leave=False, file=sys.stderr)
@@ -291,7 +301,7 @@ def train_same_different(run: RunConfig = RunConfig(), device: str = "auto", cac
     if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
         return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "device": str(dev)}, path, True)
-    tasks, sets = _tasks(run, dev), eval_sets(run, "same-different", dev)
+    tasks, sets = icon_tasks(run, dev), eval_sets(run, "same-different", dev)
     start = time.perf_counter()
     history = fit(model, lambda g: tasks.same_different("train", run.stage1.batch_size, g), run.stage1,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
@@ -317,7 +327,7 @@ def train_rmts(run: RunConfig = RunConfig(), device: str = "auto", cache: Path |
     if ckpt is not None:
         model.head.load_state_dict(ckpt["state_dict"])
         return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "device": str(dev)}, path, True)
-    tasks, sets = _tasks(run, dev), eval_sets(run, "rmts", dev)
+    tasks, sets = icon_tasks(run, dev), eval_sets(run, "rmts", dev)
     start = time.perf_counter()
     history = fit(model, lambda g: tasks.rmts("train", run.stage2.batch_size, g), run.stage2,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},

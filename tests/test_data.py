@@ -1,0 +1,154 @@
+"""Icons, splits and trials: distinct glyphs, disjoint balanced splits, correct RMTS relations."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from oscbind_lite.data import (DEFAULT_CODEPOINTS, Augment, GlyphError, IconTasks, load_glyphs,
+                               render_default_glyphs, sample_rmts, sample_same_different, split_icons)
+from oscbind_lite.train import glyph_bank
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return glyph_bank(None)
+
+
+def test_default_icons_are_100_distinct_glyphs(bank):
+    assert bank.shape == (100, 32, 32) and len(set(DEFAULT_CODEPOINTS)) == 100
+    assert bank.min() >= 0 and bank.max() <= 1
+    flat = bank.reshape(100, -1)
+    dist = np.sqrt(((flat[:, None] - flat[None]) ** 2).sum(-1)) + np.eye(100) * 1e9
+    assert dist.min() > 2.0  # no two icons nearly the same image (closest pair is far above rounding noise)
+    assert all(a.sum() > 10 for a in bank)  # every glyph has ink
+
+
+def test_rendering_is_deterministic():
+    np.testing.assert_array_equal(render_default_glyphs(DEFAULT_CODEPOINTS[:5]), render_default_glyphs(DEFAULT_CODEPOINTS[:5]))
+
+
+@pytest.mark.parametrize("m", [95, 50, 15, 2, 98])
+def test_splits_are_disjoint_complete_and_deterministic(m):
+    train, test = split_icons(100, m, seed=3)
+    assert len(train) == m and len(test) == 100 - m
+    assert set(train.tolist()).isdisjoint(test.tolist())
+    assert sorted(train.tolist() + test.tolist()) == list(range(100))
+    again = split_icons(100, m, seed=3)
+    assert torch.equal(train, again[0]) and torch.equal(test, again[1])
+
+
+def test_different_seeds_give_different_splits():
+    assert not torch.equal(split_icons(100, 50, 0)[0], split_icons(100, 50, 1)[0])
+
+
+@pytest.mark.parametrize("m", [1, 99, 0, 100])
+def test_impossible_splits_are_refused(m):
+    with pytest.raises(ValueError, match="^m: "):
+        split_icons(100, m, 0)
+
+
+def test_same_different_is_balanced_and_labels_are_true():
+    pool = torch.arange(10, 25)
+    icons, same = sample_same_different(pool, 1000, torch.Generator().manual_seed(0))
+    assert same.sum() == 500
+    assert torch.equal((icons[:, 0] == icons[:, 1]).long(), same)
+    assert set(icons.flatten().tolist()) <= set(pool.tolist())
+    # every different pair is possible: with 15 icons there are 210 ordered different pairs
+    diff = icons[same == 0]
+    assert len({tuple(p) for p in diff.tolist()}) > 150
+
+
+def relation(pair):
+    return pair[0] == pair[1]
+
+
+def test_rmts_trials_match_the_literature_design():
+    pool = torch.arange(40, 47)  # seven icons
+    icons, correct = sample_rmts(pool, 2000, torch.Generator().manual_seed(1))
+    assert icons.shape == (2000, 3, 2)
+    source_same = icons[:, 0, 0] == icons[:, 0, 1]
+    assert source_same.sum() == 1000 and correct.sum() == 1000
+    for trial, k in zip(icons.tolist(), correct.tolist()):
+        source, targets = trial[0], trial[1:]
+        assert relation(targets[k]) == relation(source)  # the correct target shares the relation
+        assert relation(targets[1 - k]) != relation(source)  # the foil does not
+        distinct = {tuple(set(p)) for p in trial}
+        letters = [i for p in trial for i in set(p)]
+        assert len(letters) == len(set(letters)), f"icons repeat across pairs: {trial}"
+        assert len(set(letters)) == (4 if relation(source) else 5)
+        assert len(distinct) == 3
+    # balance of the correct position within each source type
+    for s in (True, False):
+        share = correct[source_same == s].float().mean().item()
+        assert 0.45 < share < 0.55
+
+
+def test_rmts_needs_five_icons():
+    with pytest.raises(ValueError, match="^m: "):
+        sample_rmts(torch.arange(4), 10, torch.Generator())
+
+
+def test_same_seed_same_trials_and_images(bank):
+    tasks = IconTasks(bank, 50, seed=0)
+    a = tasks.rmts("train", 8, torch.Generator().manual_seed(5))
+    b = tasks.rmts("train", 8, torch.Generator().manual_seed(5))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == (8, 3, 2, 1, 32, 32)
+
+
+def test_augmentation_scales_and_moves_but_keeps_the_glyph_inside(bank):
+    aug = Augment()
+    icons = torch.zeros(400, dtype=torch.long)  # one icon, many draws
+    images = aug.render(torch.tensor(bank)[:, None], icons, torch.Generator().manual_seed(0))[:, 0]
+    ink = images.sum((1, 2))
+    assert ink.max() / ink.min() > 2  # scale varies: ink area grows with scale squared
+    rows = torch.arange(32.0)
+    centre_y = (images.sum(2) * rows).sum(1) / ink
+    assert centre_y.max() - centre_y.min() > 8  # position varies by several pixels
+    border = torch.cat([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], 1)
+    assert border.max() < 0.05  # the glyph box never leaves the image
+
+
+def test_a_batch_is_rendered_as_each_sample_alone(bank):
+    """Batched rendering = rendering each sample with its own scale and shift (glyph coords = (out - shift) / size)."""
+    aug, icons, glyphs = Augment(), torch.tensor([3, 7, 11]), torch.tensor(bank)[:, None]
+    batch = aug.render(glyphs, icons, torch.Generator().manual_seed(2))
+    scale, shift = aug.draw(3, torch.Generator().manual_seed(2))
+    for k in range(3):
+        size = aug.glyph_size * scale[k]
+        theta = torch.tensor([[[1 / size, 0, -shift[k, 0] / size], [0, 1 / size, -shift[k, 1] / size]]])
+        grid = torch.nn.functional.affine_grid(theta, [1, 1, 32, 32], align_corners=False)
+        alone = torch.nn.functional.grid_sample(glyphs[icons[k]][None], grid, align_corners=False)
+        torch.testing.assert_close(batch[k], alone[0])
+
+
+def write_images(folder, arrays, dark_on_light):
+    folder.mkdir()
+    for i, a in enumerate(arrays):
+        pixels = (255 * (1 - a if dark_on_light else a)).astype(np.uint8)
+        Image.fromarray(pixels).resize((50, 40)).save(folder / f"{i:02d}.png")
+
+
+def test_bring_your_own_glyphs_any_polarity_any_size(tmp_path, bank):
+    write_images(tmp_path / "dark", bank[:6], dark_on_light=True)
+    write_images(tmp_path / "light", bank[:6], dark_on_light=False)
+    dark, light = load_glyphs(tmp_path / "dark"), load_glyphs(tmp_path / "light")
+    assert dark.shape == light.shape == (6, 32, 32)
+    np.testing.assert_allclose(dark, light, atol=0.02)
+    assert np.corrcoef(dark[2].ravel(), bank[2].ravel())[0, 1] > 0.8  # same glyph, ink stays ink
+    np.save(tmp_path / "stack.npy", 1 - bank[:4])  # dark on light, as an array
+    assert load_glyphs(tmp_path / "stack.npy").shape == (4, 32, 32)
+
+
+def test_bad_glyph_sources_fail_with_one_line(tmp_path, bank):
+    with pytest.raises(GlyphError, match="does not exist"):
+        load_glyphs(tmp_path / "missing")
+    write_images(tmp_path / "one", bank[:1], True)
+    with pytest.raises(GlyphError, match="at least 2"):
+        load_glyphs(tmp_path / "one")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.png").write_bytes(b"not a png")
+    (tmp_path / "bad" / "b.png").write_bytes(b"nor this")
+    with pytest.raises(GlyphError, match="cannot read"):
+        load_glyphs(tmp_path / "bad")
