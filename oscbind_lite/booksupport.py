@@ -1,0 +1,121 @@
+"""What the Jupyter Book needs from Python to work offline; the core package never imports this module.
+
+Plotly run under papermill emits each figure only as ``application/vnd.plotly.v1+json``, a mime type
+that myst-nb does not know: it drops the output with "skipping unknown output mime type" (an error
+under ``jupyter-book build -W``). We register ``PlotlyMimeRenderer`` as a myst-nb mime renderer
+(entry point group ``myst_nb.mime_renderers`` in pyproject.toml) rather than asking notebooks to call
+a display helper that writes a second, HTML copy of every figure, because:
+
+- every way a notebook shows a figure (``fig``, ``fig.show()``, ``display(fig)``) keeps working, and
+  a chapter that forgets a helper still renders instead of failing the build;
+- the notebook stores each figure once, as plotly's own JSON, which JupyterLab renders interactively
+  with the ``jupyterlab-plotly`` extension that ships with plotly;
+- the page gets a ``div`` and a ``Plotly.newPlot`` call written by ``plotly.io.to_html`` (so frames,
+  sliders and play buttons work as in plotly's own HTML export) with ``include_plotlyjs=False``: the
+  single local copy of ``plotly.min.js``, copied from the installed plotly by ``book/vendor_assets.py``
+  and loaded on every page through ``html_js_files``, draws it. No CDN, no per-page copy.
+
+The module is also a small Sphinx extension (``sphinx: extra_extensions`` in book/_config.yml) that
+keeps Jupyter Book 1 from loading vendored files on every page and drops its duplicate inline scripts.
+It imports plotly and docutils lazily, so ``oscbind_lite`` does not need the ``book`` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# myst-nb's HTML builders; other builders (LaTeX) keep plotly's JSON at no priority and skip it.
+HTML_BUILDERS = ("html", "dirhtml", "singlehtml", "readthedocs", "readthedocsdirhtml", "readthedocssinglehtml")
+# Plotly's own notebook renderer uses this height when the figure's layout gives none.
+DEFAULT_HEIGHT_PX = 525
+
+
+def plotly_js_path() -> Path:
+    """The ``plotly.min.js`` that ships inside the installed plotly package (the one the book serves)."""
+    spec = find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("plotly is not installed: pip install -e '.[book]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+
+
+def figure_html(figure: dict[str, Any], div_id: str) -> str:
+    """A ``div`` plus the ``Plotly.newPlot`` script for a plotly figure dict, without plotly.js itself."""
+    import plotly.io as pio
+
+    return pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id=div_id, validate=False,
+                       auto_play=False, config=figure.get("config"), default_height=DEFAULT_HEIGHT_PX)
+
+
+class PlotlyMimeRenderer:
+    """myst-nb mime renderer: plotly JSON outputs become interactive figures in HTML builds."""
+
+    mime_priority_overrides = [(builder, PLOTLY_MIME, 5) for builder in HTML_BUILDERS]
+
+    @staticmethod
+    def handle_mime(renderer: Any, data: Any, inline: bool) -> list | None:
+        """Render ``data`` when it is a block-level plotly figure; return None to leave it to myst-nb."""
+        if inline or data.mime_type != PLOTLY_MIME:
+            return None
+        from docutils import nodes
+
+        figure = data.content if isinstance(data.content, dict) else json.loads(data.content)
+        # Deterministic id, unique per output on the page: rebuilds give identical HTML.
+        digest = hashlib.sha1(json.dumps(figure, sort_keys=True).encode()).hexdigest()[:10]
+        div_id = f"plotly-{data.cell_index}-{data.output_index}-{digest}"
+        html = figure_html(figure, div_id)
+        return [nodes.raw(text=html, format="html", classes=["output", "text_html", "plotly-figure"])]
+
+
+def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Keep the first of identical ``<script>`` entries on a page.
+
+    Jupyter Book 1 puts sphinx-thebe's inline ``const THEBE_JS_URL = ...`` (and sphinx-togglebutton's
+    setup line) on every page twice, so every page logged "Identifier 'THEBE_JS_URL' has already been
+    declared". Identical means the same file, or the same inline body, with the same attributes.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        attributes = getattr(script, "attributes", {})
+        # Sphinx stores an inline script's missing file as None or as "" depending on how it was added.
+        key = (getattr(script, "filename", str(script)) or "", tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+# Folders of book/_vendor (see book/vendor_assets.py) and the one file of theirs every page loads.
+VENDORED_FOLDERS = ("plotly/", "html-manager/", "mathjax/")
+EVERY_PAGE = "plotly/plotly.min.js"
+
+
+def keep_vendored_assets_off_pages(app: Any, config: Any) -> None:
+    """Undo Jupyter Book 1's injection of vendored files into every page.
+
+    When ``book/_static`` exists, Jupyter Book 1 adds every .js and .css under *each* folder of
+    ``html_static_path`` to every page, _vendor included: all of MathJax's extensions and the widget
+    manager would load everywhere. Only ``plotly/plotly.min.js`` belongs on every page; myst-nb and
+    Sphinx add the widget manager and MathJax to the pages that need them.
+    """
+    for name in ("html_js_files", "html_css_files"):
+        kept = []
+        for entry in config[name]:
+            path = entry if isinstance(entry, str) else entry[0]
+            if (path == EVERY_PAGE or not str(path).startswith(VENDORED_FOLDERS)) and entry not in kept:
+                kept.append(entry)
+        config[name] = kept
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension (``sphinx: extra_extensions: [oscbind_lite.booksupport]``): the page fixes above."""
+    app.connect("config-inited", keep_vendored_assets_off_pages, priority=100)
+    app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
