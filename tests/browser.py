@@ -1,0 +1,132 @@
+"""Load built book pages in headless Debian chromium and report what happened (a helper, not a test).
+
+    with serve(book / "_build" / "html") as base:
+        report = load_page(base + "intro.html", wait_for=[".plotly-graph-div .slider-container"])
+    assert report.offsite_requests() == [] and report.console_errors == []
+
+playwright drives /usr/bin/chromium (``apt-get install chromium``) through ``executable_path``; it
+never downloads a browser. Every request is recorded; any that leaves localhost is recorded and
+aborted, so a page that reaches for a CDN shows up in ``offsite_requests()`` rather than hanging.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+from urllib.parse import urlsplit
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Offline, reproducible headless runs (a fresh profile comes from playwright, one per launch).
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# Schemes that never touch the network.
+LOCAL_SCHEMES = {"data", "blob", "about", "chrome-error"}
+
+
+def is_local(url: str) -> bool:
+    """Whether a request URL stays on this machine."""
+    parts = urlsplit(url)
+    return parts.scheme in LOCAL_SCHEMES or (parts.scheme in ("http", "https") and parts.hostname in LOCAL_HOSTS)
+
+
+@dataclass
+class PageReport:
+    """What one page load did: the final DOM, every request, console errors and failed requests."""
+
+    dom_html: str
+    requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+
+    def offsite_requests(self) -> list[str]:
+        """Requests that tried to leave localhost (they were aborted)."""
+        return [url for url in self.requests if not is_local(url)]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files without a log line per request."""
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
+        pass
+
+
+@contextmanager
+def serve(directory: str | Path) -> Iterator[str]:
+    """Serve ``directory`` over http on a free localhost port in a thread; yields the base URL ("http://.../")."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), settle_ms: int = 500) -> PageReport:
+    """Open ``url`` in headless chromium, wait for ``load``, each CSS selector in ``wait_for`` and
+    ``settle_ms`` without a request in flight; return the DOM then, the requests and console errors."""
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    failed: list[str] = []
+    errors: list[str] = []
+    in_flight: set = set()
+
+    def route(route) -> None:
+        if is_local(route.request.url):
+            route.continue_()
+        else:
+            route.abort("blockedbyclient")
+
+    timeout_ms = timeout_s * 1000
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+                                    timeout=timeout_ms)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(timeout_ms)
+            page.on("request", lambda request: (requests.append(request.url), in_flight.add(request)))
+            page.on("requestfinished", lambda request: in_flight.discard(request))
+            page.on("requestfailed", lambda request: (in_flight.discard(request),
+                                                      failed.append(f"{request.url} ({request.failure})")))
+            page.on("response", lambda response: response.status >= 400 and failed.append(
+                f"{response.url} (HTTP {response.status})"))
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+            page.route("**/*", route)
+            page.goto(url, wait_until="load")
+            for selector in wait_for:
+                page.wait_for_selector(selector, state="attached")
+            _wait_quiet(page, in_flight, settle_ms, deadline=time.monotonic() + timeout_s)
+            dom = page.content()
+        finally:
+            browser.close()
+    return PageReport(dom_html=dom, requests=requests, console_errors=errors, failed_requests=failed)
+
+
+def _wait_quiet(page, in_flight: set, quiet_ms: int, deadline: float) -> None:
+    """Wait until no request has been in flight for ``quiet_ms`` (fonts and MathJax load late).
+
+    Counted here rather than with playwright's "networkidle", which Debian's newer chromium does
+    not always report to this playwright version.
+    """
+    quiet_since = None
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        if in_flight:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_ms / 1000:
+            return
+    raise TimeoutError(f"requests still in flight: {sorted(r.url for r in in_flight)}")
