@@ -16,7 +16,8 @@ a display helper that writes a second, HTML copy of every figure, because:
   and loaded on every page through ``html_js_files``, draws it. No CDN, no per-page copy.
 
 The module is also a small Sphinx extension (``sphinx: extra_extensions`` in book/_config.yml) that
-keeps Jupyter Book 1 from loading vendored files on every page and drops its duplicate inline scripts.
+keeps Jupyter Book 1 from loading vendored files on every page, drops its duplicate inline scripts and
+stops the theme's Font Awesome from rewriting widget icons (which broke the Play widget).
 It imports plotly and docutils lazily, so ``oscbind_lite`` does not need the ``book`` extra.
 """
 
@@ -114,8 +115,22 @@ def keep_vendored_assets_off_pages(app: Any, config: Any) -> None:
         config[name] = kept
 
 
+# The theme's Font Awesome (SVG + JS) swaps every <i class="fa ..."> for an <svg>, and its first pass
+# runs after the window's load event, when the widget manager has already drawn the widgets: the Play
+# widget then fails on its first click ("Cannot set properties of undefined (setting 'className')")
+# because the <i> in its buttons is gone. Turned off automatic swapping, and swapped once at
+# DOMContentLoaded instead: that catches the theme's icons (all in the HTML) and never the widgets',
+# which keep their own icon font from the html-manager bundle.
+FONTAWESOME_ONCE = (
+    "window.FontAwesomeConfig = Object.assign(window.FontAwesomeConfig || {}, {autoReplaceSvg: false});"
+    "document.addEventListener('DOMContentLoaded', function () {"
+    " if (window.FontAwesome) { window.FontAwesome.dom.i2svg(); } });")
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension (``sphinx: extra_extensions: [oscbind_lite.booksupport]``): the page fixes above."""
     app.connect("config-inited", keep_vendored_assets_off_pages, priority=100)
+    # Inline and not deferred: it runs before the theme's deferred fontawesome.js reads its config.
+    app.add_js_file(None, body=FONTAWESOME_ONCE, priority=100)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
