@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,6 +28,8 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # Schemes that never touch the network.
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome-error"}
+# Chromium asks every site for /favicon.ico by itself (the book declares none); its 404 is not the page's.
+IGNORED_CONSOLE_URLS = ("/favicon.ico",)
 
 
 def is_local(url: str) -> bool:
@@ -72,9 +74,14 @@ def serve(directory: str | Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), settle_ms: int = 500) -> PageReport:
+def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), settle_ms: int = 500,
+              interact: Callable[[Any], None] | None = None) -> PageReport:
     """Open ``url`` in headless chromium, wait for ``load``, each CSS selector in ``wait_for`` and
-    ``settle_ms`` without a request in flight; return the DOM then, the requests and console errors."""
+    ``settle_ms`` without a request in flight; return the DOM then, the requests and console errors.
+
+    ``interact``, when given, is called with the playwright ``Page`` after those waits (to click a
+    button, say); the DOM is read after it returns.
+    """
     from playwright.sync_api import sync_playwright
 
     requests: list[str] = []
@@ -101,13 +108,16 @@ def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), s
                                                       failed.append(f"{request.url} ({request.failure})")))
             page.on("response", lambda response: response.status >= 400 and failed.append(
                 f"{response.url} (HTTP {response.status})"))
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page.on("console", lambda message: message.type == "error" and not urlsplit(
+                message.location.get("url", "")).path.endswith(IGNORED_CONSOLE_URLS) and errors.append(message.text))
             page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
             page.route("**/*", route)
             page.goto(url, wait_until="load")
             for selector in wait_for:
                 page.wait_for_selector(selector, state="attached")
             _wait_quiet(page, in_flight, settle_ms, deadline=time.monotonic() + timeout_s)
+            if interact is not None:
+                interact(page)
             dom = page.content()
         finally:
             browser.close()

@@ -112,9 +112,14 @@ def test_plotly_js_is_served_once_from_static(built_book):
 
 @needs_chromium
 def test_demo_chapter_renders_offline(built_book):
-    """The plotly figure with its slider and play button, and the widget, render with no request off localhost."""
+    """The plotly figure with its slider and play button, and the widget (which plays), render offline."""
+    def press_play(page) -> None:
+        """Play advances the IntSlider through the saved jslink, with no kernel behind the page."""
+        page.click(".widget-play button >> nth=0")
+        page.wait_for_function("document.querySelector('.widget-readout').textContent.trim() !== '0'", timeout=10_000)
+
     with serve(built_book) as base:
-        report = load_page(base + "demo.html", timeout_s=30, wait_for=[
+        report = load_page(base + "demo.html", timeout_s=30, interact=press_play, wait_for=[
             ".plotly-graph-div .main-svg .slider-container", ".plotly-graph-div .updatemenu-container",
             ".widget-hbox .widget-play", ".widget-hbox .widget-slider"])
     assert report.offsite_requests() == []
