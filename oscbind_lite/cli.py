@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .cache import write_json
 from .data import GlyphError
-from .model import STARTS
+from .model import READOUTS, STARTS
 from .results import collect, markdown_table
 from .train import TASKS, RunConfig, train_rmts, train_same_different, with_overrides
 
@@ -51,6 +51,7 @@ def _train_parser(sub) -> None:
     model.add_argument("--gamma", type=float, help="Euler step size; > 0")
     model.add_argument("--start", choices=STARTS, help="start phases: shared by both objects, or independent")
     model.add_argument("--channels", type=_int_list, help="CNN widths, comma-separated (e.g. 16,32,64)")
+    model.add_argument("--readout", choices=READOUTS, help="what the classifier reads of rho: chord sqrt(4-rho^2) or rho")
     model.add_argument("--no-omega", dest="omega", action="store_const", const=False, help="Omega = 0")
     model.add_argument("--no-j-out", dest="j_out", action="store_const", const=False, help="J_OUT = 0")
     model.add_argument("--symmetric", action="store_const", const=True, help="symmetric J_IN and J_OUT")
@@ -65,7 +66,7 @@ def _train_parser(sub) -> None:
 
 def parse_run(args: argparse.Namespace) -> RunConfig:
     """The RunConfig that the parsed options describe (defaults for every option not given)."""
-    names = ("m", "seed", "glyphs", "D", "N", "T", "gamma", "start", "omega", "j_out", "symmetric", "channels",
+    names = ("m", "seed", "glyphs", "D", "N", "T", "gamma", "start", "omega", "j_out", "symmetric", "channels", "readout",
              "steps", "batch_size", "lr", "eval_size", "rmts_steps", "rmts_eval_size")
     given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if given.get("glyphs") is not None:
@@ -79,7 +80,26 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     summary = sub.add_parser("summary", help="print a markdown table of every metrics.json under a folder")
     summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
+    sw = sub.add_parser("sweep", help="run the book's chapter notebooks through papermill for each split and seed")
+    sw.add_argument("--m", type=int, nargs="+", default=[95, 50, 15], help="training-icon splits (default 95 50 15)")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    sw.add_argument("--showcase-m", type=int, default=95, help="split shown by the icon, energy and dynamics chapters")
+    sw.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    sw.add_argument("--smoke", action="store_true", help="shrink every training to seconds")
+    sw.add_argument("--book", type=Path, default=Path("book"), help="book source folder (default book)")
+    sw.add_argument("--runs", type=Path, default=Path("runs/book"), help="where executed notebooks go (default runs/book)")
+    sw.add_argument("--build", action="store_true", help="then build the book with jupyter-book -W")
+    sw.add_argument("--site", type=Path, default=None, help="build output: SITE/_build/html (default: the book folder)")
+    sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        from .sweep import sweep
+
+        if not (args.book / "notebooks").is_dir():
+            print(f"error: book: {args.book / 'notebooks'} is not a folder of chapter notebooks", file=sys.stderr)
+            return 2
+        return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build, args.force,
+                     args.site)
     if args.command == "summary":
         rows = collect(args.root)
         if not rows:

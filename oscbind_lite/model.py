@@ -134,13 +134,13 @@ class KuramotoBinding(nn.Module):
         D, N = self.cfg.D, self.cfg.N
         objects = 1 if self.cfg.start == "shared" else 2
         x0 = core.normalize(torch.randn(batch, objects, D, N, generator=gen))
-        return x0.expand(batch, 2, D, N).to(device or self.W.device)
+        return x0.expand(batch, 2, D, N).to(device=device or self.W.device, dtype=self.W.dtype)
 
     def forward(self, E: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Final states x(T), ``(B, 2, D, N)``, from encodings E ``(B, 2, D)``."""
         omega, J_in, J_out = self.couplings()
         x0 = self.initial_state(len(E), gen, E.device)
-        return core.integrate(x0, self.drive(E), omega, J_in, J_out, self.cfg.gamma, self.cfg.T)[-1]
+        return core.integrate_final(x0, self.drive(E), omega, J_in, J_out, self.cfg.gamma, self.cfg.T)
 
     @torch.no_grad()
     def trajectory(self, E: Tensor, gen: torch.Generator | None = None) -> Dynamics:

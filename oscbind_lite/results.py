@@ -25,3 +25,11 @@ def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def mean_by(rows: list[dict], keys: tuple[str, ...], value: str) -> dict[tuple, dict]:
+    """Group rows by keys; for each group the mean of ``value``, the count n and the values themselves."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r[value])
+    return {k: {"mean": sum(v) / len(v), "n": len(v), "values": v} for k, v in groups.items()}

@@ -241,7 +241,7 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(warmup_cosine, steps=cfg.steps))
     history: dict[str, list] = {"loss": [], "accuracy": [], "eval_step": []}
     model.train()
-    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=not progress, leave=False, file=sys.stderr)
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=not progress, leave=False, file=sys.stderr, mininterval=2)
     for step in bar:
         images, labels = batch(gen)
         loss, correct = _loss(model(images, gen), labels)

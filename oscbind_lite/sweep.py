@@ -1,0 +1,189 @@
+"""The book's sweep: run every chapter notebook through papermill, then stage and build the book.
+
+    python -m oscbind_lite sweep --m 95 50 15 --seeds 0 [--smoke] [--build]
+
+* The training chapters (same/different, RMTS) run once per split m and seed and write
+  ``metrics.json`` beside their executed notebook; the showcase chapters (icons, energy, dynamics)
+  run once, at ``--showcase-m`` and the first seed; the summary chapters (generalisation,
+  reproducing) run last and read what the others wrote.
+* Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (notebook hash, parameters,
+  package version, and for summaries a hash of their inputs). A run whose stamp matches is skipped;
+  a stale one is rerun. Executed notebooks are written to a temporary name and renamed, so an
+  interrupted sweep never leaves a half-written notebook that counts as done.
+* Trained models are shared through the checkpoint cache: the RMTS and showcase chapters load the
+  same/different model instead of training it again.
+* ``--build`` copies the book sources with the showcase executed notebooks into ``RUNS/_book`` and
+  runs ``jupyter-book build -W`` on it (Jupyter Book's own execution is off); the HTML goes to
+  ``SITE/_build/html`` (SITE defaults to the book folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import __version__
+from .cache import write_json
+
+SPLIT, SHOWCASE, SUMMARY = "split", "showcase", "summary"
+CELL_TIMEOUT_S = 3600  # a cell that runs longer has hung (the longest, a default training, takes minutes)
+CHAPTERS = (  # (notebook stem, role), in the order they must run
+    ("02_icons_and_tasks", SHOWCASE),
+    ("03_same_different", SPLIT),
+    ("04_rmts", SPLIT),
+    ("05_energy", SHOWCASE),
+    ("06_dynamics", SHOWCASE),
+    ("07_generalisation", SUMMARY),
+    ("08_reproducing", SUMMARY),
+)
+
+
+@dataclass
+class Job:
+    """One papermill execution of one chapter with one set of parameters."""
+
+    chapter: str
+    role: str
+    tag: str
+    parameters: dict
+    run_dir: Path
+    inputs: list[Path] = field(default_factory=list)  # files whose content makes a summary stale
+
+    @property
+    def output(self) -> Path:
+        return self.run_dir / f"{self.chapter}.ipynb"
+
+
+def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showcase_m: int,
+         device: str, smoke: bool) -> list[Job]:
+    """Every job of the sweep, in execution order."""
+    jobs = []
+    common = {"device": device, "smoke": smoke}
+    for chapter, role in CHAPTERS:
+        if role == SPLIT:
+            for m in splits:
+                for seed in seeds:
+                    d = runs / chapter / f"m{m}-seed{seed}"
+                    jobs.append(Job(chapter, role, d.name, {"m": m, "seed": seed, **common, "out_dir": str(d.resolve())}, d))
+        elif role == SHOWCASE:
+            d = runs / chapter / f"m{showcase_m}-seed{seeds[0]}"
+            jobs.append(Job(chapter, role, d.name, {"m": showcase_m, "seed": seeds[0], **common}, d))
+        else:
+            d = runs / chapter / "all"
+            params = {"runs_dir": str(runs.resolve()), "smoke": smoke}
+            if chapter == "08_reproducing":
+                params["notebooks_dir"] = str(notebooks.resolve())
+            jobs.append(Job(chapter, role, d.name, params, d))
+    return jobs
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
+    """What a run depends on; a run is up to date when its saved stamp equals this."""
+    out = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters, "version": __version__}
+    if job.role == SUMMARY:  # summaries read every other run: its metrics, and its stamp for what it ran
+        others = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}")
+                  if p.parent.name != "all"]
+        out["inputs"] = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(others))).hexdigest()
+    return out
+
+
+def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
+    """True when the executed notebook exists and its stamp matches."""
+    saved = job.run_dir / "stamp.json"
+    if not (job.output.exists() and saved.exists()):
+        return False
+    if job.role == SPLIT and not (job.run_dir / "metrics.json").exists():
+        return False
+    return json.loads(saved.read_text()) == stamp(job, notebooks, runs)
+
+
+def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
+    """Run one job through papermill; returns (ok, seconds, message)."""
+    import papermill
+
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    (job.run_dir / "stamp.json").unlink(missing_ok=True)
+    partial = job.run_dir / f".{job.chapter}.partial.ipynb"
+    start = time.perf_counter()
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # kernels inherit it: no progress-bar widgets saved into the book's pages
+    try:
+        papermill.execute_notebook(str(notebooks / f"{job.chapter}.ipynb"), str(partial), parameters=job.parameters,
+                                   cwd=str(notebooks), kernel_name="python3", progress_bar=False,
+                                   execution_timeout=CELL_TIMEOUT_S)
+    except Exception as err:  # papermill raises its own error types, plus kernel and IO errors
+        failed = job.run_dir / f"{job.chapter}.failed.ipynb"
+        if partial.exists():
+            os.replace(partial, failed)
+        first = str(err).strip().splitlines()
+        reason = next((ln for ln in reversed(first) if ln.strip() and not ln.startswith("-")), type(err).__name__)
+        return False, time.perf_counter() - start, f"{reason} (see {failed})"
+    finally:
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
+    os.replace(partial, job.output)
+    write_json(job.run_dir / "stamp.json", stamp(job, notebooks, runs))
+    return True, time.perf_counter() - start, "ok"
+
+
+def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
+    """A copy of the book sources whose notebooks are the executed ones (the showcase split): RUNS/_book."""
+    staged = runs / "_book"
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(book, staged, ignore=shutil.ignore_patterns("_build", "notebooks", ".ipynb_checkpoints"))
+    (staged / "notebooks").mkdir()
+    for job in jobs:
+        if job.role != SPLIT or job.tag == showcase_tag:
+            shutil.copy2(job.output, staged / "notebooks" / f"{job.chapter}.ipynb")
+    return staged
+
+
+def build(staged: Path, output: Path) -> int:
+    """``jupyter-book build -W --keep-going`` of the staged book into OUTPUT/_build/html; returns its status."""
+    jb = Path(sys.executable).with_name("jupyter-book")  # installed beside this Python (the book extra)
+    cmd = [str(jb if jb.exists() else "jupyter-book"), "build", "-W", "--keep-going", "--path-output", str(output), str(staged)]
+    return subprocess.run(cmd).returncode
+
+
+def sweep(splits: list[int], seeds: list[int], showcase_m: int = 95, device: str = "auto", smoke: bool = False,
+          book: Path = Path("book"), runs: Path = Path("runs/book"), do_build: bool = False, force: bool = False,
+          site: Path | None = None) -> int:
+    """Run the sweep (and optionally the build); returns a process exit status."""
+    if showcase_m not in splits:
+        print(f"error: showcase_m: must be one of the splits {splits}, got {showcase_m}", file=sys.stderr)
+        return 2
+    notebooks = book / "notebooks"
+    jobs = plan(notebooks, runs, splits, seeds, showcase_m, device, smoke)
+    failed, record = [], []
+    start = time.perf_counter()
+    for job in tqdm(jobs, desc="sweep", unit="notebook", file=sys.stderr, mininterval=1):
+        if not force and up_to_date(job, notebooks, runs):
+            record.append({"chapter": job.chapter, "tag": job.tag, "status": "skipped (up to date)"})
+            continue
+        ok, seconds, message = execute(job, notebooks, runs)
+        record.append({"chapter": job.chapter, "tag": job.tag, "status": "ok" if ok else "failed", "seconds": round(seconds, 1)})
+        print(f"{job.chapter} [{job.tag}]: {message} ({seconds:.0f} s)", file=sys.stderr)
+        if not ok:
+            failed.append(job)
+    write_json(runs / "sweep.json", {"jobs": record, "seconds": round(time.perf_counter() - start, 1), "version": __version__})
+    if failed:
+        print(f"error: {len(failed)} notebook(s) failed: {', '.join(f'{j.chapter} [{j.tag}]' for j in failed)}", file=sys.stderr)
+        return 1
+    if do_build:
+        return build(stage(book, runs, jobs, f"m{showcase_m}-seed{seeds[0]}"), site or book)
+    return 0
