@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .cache import write_json
 from .data import GlyphError
-from .model import READOUTS, STARTS
+from .model import BOTTLENECKS, READOUTS, STARTS
 from .results import collect, markdown_table
 from .train import TASKS, RunConfig, train_rmts, train_same_different, with_overrides
 
@@ -52,6 +52,7 @@ def _train_parser(sub) -> None:
     model.add_argument("--start", choices=STARTS, help="start phases: shared by both objects, or independent")
     model.add_argument("--channels", type=_int_list, help="CNN widths, comma-separated (e.g. 16,32,64)")
     model.add_argument("--readout", choices=READOUTS, help="what the classifier reads of rho: chord sqrt(4-rho^2) or rho")
+    model.add_argument("--bottleneck", choices=BOTTLENECKS, help="oscillator (default), or baselines difference |E1-E2| and concat [E1,E2]")
     model.add_argument("--no-omega", dest="omega", action="store_const", const=False, help="Omega = 0")
     model.add_argument("--no-j-out", dest="j_out", action="store_const", const=False, help="J_OUT = 0")
     model.add_argument("--symmetric", action="store_const", const=True, help="symmetric J_IN and J_OUT")
@@ -66,7 +67,7 @@ def _train_parser(sub) -> None:
 
 def parse_run(args: argparse.Namespace) -> RunConfig:
     """The RunConfig that the parsed options describe (defaults for every option not given)."""
-    names = ("m", "seed", "glyphs", "D", "N", "T", "gamma", "start", "omega", "j_out", "symmetric", "channels", "readout",
+    names = ("m", "seed", "glyphs", "D", "N", "T", "gamma", "start", "omega", "j_out", "symmetric", "channels", "readout", "bottleneck",
              "steps", "batch_size", "lr", "eval_size", "rmts_steps", "rmts_eval_size")
     given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if given.get("glyphs") is not None:
@@ -91,7 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--build", action="store_true", help="then build the book with jupyter-book -W")
     sw.add_argument("--site", type=Path, default=None, help="build output: SITE/_build/html (default: the book folder)")
     sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
+    ev = sub.add_parser("evidence", help="run a profile of seeds, baselines and ablations as submitit jobs")
+    ev.add_argument("--profile", default="paper", help="paper (everything) or smoke (seconds-long runs)")
+    ev.add_argument("--results", type=Path, default=Path("results"), help="where run files and CSVs go (default results)")
+    ev.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
+    ev.add_argument("--executor", default="auto", help="auto (Slurm where sbatch exists, else local), local or slurm")
+    ev.add_argument("--workers", type=int, default=2, help="jobs at a time (local) or array parallelism (Slurm)")
+    ev.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
+    ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     args = parser.parse_args(argv)
+    if args.command == "evidence":
+        from .cache import cache_dir
+        from .evidence import run_profile
+
+        return run_profile(args.profile, args.results, args.cache or cache_dir(), args.executor, args.workers,
+                           args.threads, args.device)
     if args.command == "sweep":
         from .sweep import sweep
 

@@ -20,6 +20,7 @@ from . import core
 
 STARTS = ("shared", "independent")
 READOUTS = ("chord", "rho")
+BOTTLENECKS = ("oscillator", "difference", "concat")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ModelConfig:
     channels: tuple[int, ...] = (16, 32, 64)  # CNN widths, each block halves the image side
     hidden: int = 64  # width of the MLP heads
     readout: str = "chord"  # what the classifier reads of rho: "chord" sqrt(4 - rho^2) or "rho" itself
+    bottleneck: str = "oscillator"  # "oscillator" (coherence), or baselines "difference" |E1 - E2|, "concat" [E1, E2]
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise ValueError naming the first bad field and its allowed values."""
@@ -47,6 +49,7 @@ class ModelConfig:
             ("channels", len(self.channels) >= 1 and min(self.channels) >= 1, "positive integers"),
             ("hidden", self.hidden >= 1, "an integer >= 1"),
             ("readout", self.readout in READOUTS, f"one of {', '.join(READOUTS)}"),
+            ("bottleneck", self.bottleneck in BOTTLENECKS, f"one of {', '.join(BOTTLENECKS)}"),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -171,14 +174,24 @@ def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
 
 
 class SameDifferent(nn.Module):
-    """Stage 1: encoder, oscillators, and a classifier that sees only the coherence vector."""
+    """Stage 1: encoder, a relational bottleneck, and a classifier that sees only the bottleneck.
+
+    The bottleneck is the oscillators' coherence (the poster's model) or, as baselines, the
+    elementwise difference |E1 - E2| (a similarity bottleneck in the style of CoRelNet) or the
+    concatenation [E1, E2] (no bottleneck at all).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg.validate()
         self.encoder = Encoder(cfg.channels, cfg.D)
-        self.binding = KuramotoBinding(cfg)
-        self.head = mlp(cfg.D, cfg.hidden, 1)
+        self.binding = KuramotoBinding(cfg) if cfg.bottleneck == "oscillator" else None
+        self.head = mlp(self.relation_size, cfg.hidden, 1)
+
+    @property
+    def relation_size(self) -> int:
+        """Width of what the classifier reads: D, or 2D for the concatenation baseline."""
+        return 2 * self.cfg.D if self.cfg.bottleneck == "concat" else self.cfg.D
 
     def encode(self, images: Tensor) -> Tensor:
         """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call."""
@@ -186,21 +199,28 @@ class SameDifferent(nn.Module):
         return self.encoder(images.flatten(0, 1)).view(B, 2, -1)
 
     def coherence(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """The relational bottleneck rho, ``(B, D)``."""
+        """The oscillators' coherence rho, ``(B, D)`` (oscillator bottleneck only)."""
         return core.coherence(self.binding(self.encode(images), gen))
+
+    def relation(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
+        """What the classifier reads of a pair, ``(B, relation_size)``."""
+        if self.cfg.bottleneck == "oscillator":
+            return readout(self.coherence(images, gen), self.cfg.readout)
+        E = self.encode(images)
+        return (E[:, 0] - E[:, 1]).abs() if self.cfg.bottleneck == "difference" else E.flatten(1)
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Logit of "same", ``(B,)``."""
-        return self.head(readout(self.coherence(images, gen), self.cfg.readout)).squeeze(-1)
+        return self.head(self.relation(images, gen)).squeeze(-1)
 
 
 class RMTS(nn.Module):
-    """Stage 2: a new MLP on the frozen coherence vectors of the source pair and both target pairs."""
+    """Stage 2: a new MLP on the frozen relations (coherence vectors) of the source pair and both target pairs."""
 
     def __init__(self, features: SameDifferent):
         super().__init__()
         self.features = features.requires_grad_(False).eval()
-        self.head = mlp(3 * features.cfg.D, features.cfg.hidden, 2)
+        self.head = mlp(3 * features.relation_size, features.cfg.hidden, 2)
 
     def train(self, mode: bool = True):
         """Only the head trains; the frozen feature model stays in eval mode (BatchNorm statistics fixed)."""
@@ -212,5 +232,5 @@ class RMTS(nn.Module):
         """Images ``(B, 3, 2, 1, H, W)`` -> logits over which target matches ``(B, 2)``."""
         B = images.shape[0]
         with torch.no_grad():
-            rho = self.features.coherence(images.flatten(0, 1), gen).view(B, -1)  # (B, 3*D)
-        return self.head(readout(rho, self.features.cfg.readout))
+            relations = self.features.relation(images.flatten(0, 1), gen).view(B, -1)  # (B, 3 * relation_size)
+        return self.head(relations)

@@ -33,3 +33,26 @@ def mean_by(rows: list[dict], keys: tuple[str, ...], value: str) -> dict[tuple, 
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r[value])
     return {k: {"mean": sum(v) / len(v), "n": len(v), "values": v} for k, v in groups.items()}
+
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (beyond 30, the normal 1.96 is
+# within 2 % of the true value).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def interval95(values) -> tuple[float, float, int]:
+    """Mean, half-width of its 95 % t-interval (nan for one value), and n."""
+    v = [float(x) for x in values]
+    n = len(v)
+    mean = sum(v) / n
+    if n < 2:
+        return mean, float("nan"), n
+    sd = (sum((x - mean) ** 2 for x in v) / (n - 1)) ** 0.5
+    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
+    return mean, t * sd / n**0.5, n
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON file as a dict."""
+    return json.loads(Path(path).read_text())

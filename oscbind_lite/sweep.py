@@ -4,8 +4,9 @@
 
 * The training chapters (same/different, RMTS) run once per split m and seed and write
   ``metrics.json`` beside their executed notebook; the showcase chapters (icons, energy, dynamics)
-  run once, at ``--showcase-m`` and the first seed; the summary chapters (generalisation,
-  reproducing) run last and read what the others wrote.
+  run once, at ``--showcase-m`` and the first seed; the summary chapters run last and read what the
+  others wrote (generalisation, reproducing) or what is committed (``results/`` for the evidence
+  chapter, ``benchmarks/`` for the performance appendix).
 * Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (notebook hash, parameters,
   package version, and for summaries a hash of their inputs). A run whose stamp matches is skipped;
   a stale one is rerun. Executed notebooks are written to a temporary name and renamed, so an
@@ -44,6 +45,8 @@ CHAPTERS = (  # (notebook stem, role), in the order they must run
     ("06_dynamics", SHOWCASE),
     ("07_generalisation", SUMMARY),
     ("08_reproducing", SUMMARY),
+    ("09_evidence", SUMMARY),
+    ("10_performance", SUMMARY),
 )
 
 
@@ -79,11 +82,18 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
             jobs.append(Job(chapter, role, d.name, {"m": showcase_m, "seed": seeds[0], **common}, d))
         else:
             d = runs / chapter / "all"
-            params = {"runs_dir": str(runs.resolve()), "smoke": smoke}
-            if chapter == "08_reproducing":
-                params["notebooks_dir"] = str(notebooks.resolve())
+            params = {"smoke": smoke, **summary_inputs(chapter, notebooks, runs)}
             jobs.append(Job(chapter, role, d.name, params, d))
     return jobs
+
+
+def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
+    """The folders a summary chapter reads: the sweep's runs, or the committed results and benchmarks."""
+    repo = notebooks.resolve().parents[1]
+    return {"07_generalisation": {"runs_dir": str(runs.resolve())},
+            "08_reproducing": {"runs_dir": str(runs.resolve()), "notebooks_dir": str(notebooks.resolve())},
+            "09_evidence": {"results_dir": str(repo / "results")},
+            "10_performance": {"bench_dir": str(repo / "benchmarks")}}[chapter]
 
 
 def _sha(path: Path) -> str:
@@ -93,10 +103,13 @@ def _sha(path: Path) -> str:
 def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
     """What a run depends on; a run is up to date when its saved stamp equals this."""
     out = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters, "version": __version__}
-    if job.role == SUMMARY:  # summaries read every other run: its metrics, and its stamp for what it ran
-        others = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}")
-                  if p.parent.name != "all"]
-        out["inputs"] = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(others))).hexdigest()
+    if job.role == SUMMARY:  # a summary is stale when anything it reads changed
+        if "runs_dir" in job.parameters:  # every other run: its metrics, and its stamp for what it ran
+            files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}") if p.parent.name != "all"]
+        else:  # the committed results or benchmark files
+            folder = Path(job.parameters.get("results_dir") or job.parameters["bench_dir"])
+            files = [p for pattern in ("*.csv", "*.json") for p in folder.glob(pattern)]
+        out["inputs"] = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(files))).hexdigest()
     return out
 
 

@@ -1,0 +1,254 @@
+"""Benchmarks: the oscillator update, its share of a training step, FLOP/s, time to accuracy, scaling.
+
+    python benchmarks/bench.py [--device auto] [--quick] [--out benchmarks]
+
+Writes ``results.json`` (everything measured, with the machine) and ``results.md`` (tables). Every
+ratio is measured within this one run, alternating the variants being compared, because shared
+machines are noisy; each time is the median of several repeats.
+
+Oscillator variants, forward + backward through T steps:
+* reference: ``kuramoto_step`` written term by term, T times, under autograd;
+* fused: ``integrate`` (one (2DN x 2DN) product per step for J_IN, J_OUT and Omega) under autograd;
+* fast: ``integrate_final``, the fused loop with a hand-written backward (what training uses).
+Memory is the bytes each variant keeps for its backward pass (counted with saved-tensor hooks, so
+the same number on CPU and GPU), plus the CUDA peak on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from oscbind_lite import __version__, core
+from oscbind_lite.cache import write_json
+from oscbind_lite.train import (RunConfig, build_same_different, icon_tasks, resolve_device, train_same_different,
+                                with_overrides)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_times(fns: dict, device: torch.device, repeats: int, warmup: int = 3) -> dict:
+    """Median seconds of each callable, measured in alternation (round robin) so drift hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            sync(device)
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def saved_bytes(fn) -> int:
+    """Bytes of the tensors autograd keeps for the backward pass while fn() builds its graph."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    del out
+    return total
+
+
+def oscillator_inputs(B: int, D: int, N: int, device: torch.device):
+    g = torch.Generator().manual_seed(0)
+    x0 = core.normalize(torch.randn(B, 1, D, N, generator=g)).expand(B, 2, D, N).to(device)
+    c = torch.randn(B, 2, D, N, generator=g).to(device).requires_grad_(True)
+    A = 0.1 * torch.randn(D, N, N, generator=g)
+    omega = (A - A.transpose(1, 2)).to(device).requires_grad_(True)
+    J_in = (0.1 / (D * N) ** 0.5 * torch.randn(D, N, D, N, generator=g)).to(device).requires_grad_(True)
+    J_out = (0.1 / (D * N) ** 0.5 * torch.randn(D, N, D, N, generator=g)).to(device).requires_grad_(True)
+    return x0, c, omega, J_in, J_out
+
+
+def reference_final(x0, c, omega, J_in, J_out, gamma, T):
+    x = x0
+    for _ in range(T):
+        x = core.kuramoto_step(x, c, omega, J_in, J_out, gamma)
+    return x
+
+
+VARIANTS = {
+    "reference": reference_final,
+    "fused": lambda *a: core.integrate(*a)[-1],
+    "fast": core.integrate_final,
+}
+
+
+def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repeats: int) -> dict:
+    """Forward + backward through T steps for each variant: seconds per step, saved bytes, speed-ups."""
+    args = oscillator_inputs(B, D, N, device)
+    fns = {name: (lambda f=f: core.coherence(f(*args, 0.5, T)).sum().backward()) for name, f in VARIANTS.items()}
+    times = median_times(fns, device, repeats)
+    out = {"B": B, "D": D, "N": N, "T": T}
+    for name, f in VARIANTS.items():
+        out[f"{name}_ms_per_step"] = 1000 * times[name] / T
+        out[f"{name}_saved_MB"] = saved_bytes(lambda f=f: f(*args, 0.5, T)) / 2**20
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            fns[name]()
+            out[f"{name}_cuda_peak_MB"] = torch.cuda.max_memory_allocated() / 2**20
+    out["fast_speedup_vs_reference"] = times["reference"] / times["fast"]
+    out["fast_speedup_vs_fused"] = times["fused"] / times["fast"]
+    return out
+
+
+def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> dict:
+    """One training step at the defaults and its parts, timed in alternation; FLOPs counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_same_different(run).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    tasks, gen, B = icon_tasks(run, device), torch.Generator().manual_seed(0), run.stage1.batch_size
+    images, labels = tasks.same_different("train", B, gen)
+    E = model.encode(images).detach().requires_grad_(True)
+
+    def step():
+        x, y = tasks.same_different("train", B, gen)
+        loss = F.binary_cross_entropy_with_logits(model(x, gen), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    parts = {
+        "step": step,
+        "data": lambda: tasks.same_different("train", B, gen),
+        "cnn_forward_backward": lambda: model.encode(images).sum().backward(),
+        "oscillators_forward_backward": lambda: core.coherence(model.binding(E, gen)).sum().backward(),
+    }
+    times = median_times(parts, device, repeats)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
+        model.encode(images).sum().backward()
+    cnn_flops = counter.get_total_flops()
+    return {**{f"{k}_ms": 1000 * v for k, v in times.items()},
+            "oscillators_over_cnn": times["oscillators_forward_backward"] / times["cnn_forward_backward"],
+            "oscillator_share_of_step": times["oscillators_forward_backward"] / times["step"],
+            "step_flops": flops, "step_gflops_per_s": flops / times["step"] / 1e9,
+            "cnn_flops": cnn_flops, "cnn_gflops_per_s": cnn_flops / times["cnn_forward_backward"] / 1e9, "batch": B}
+
+
+def peak_matmul(device: torch.device, repeats: int, n: int = 2048) -> float:
+    """GFLOP/s of a large float32 matmul: the machine's own attainable peak, measured now."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    t = median_times({"mm": lambda: a @ b}, device, repeats)["mm"]
+    return 2 * n**3 / t / 1e9
+
+
+def time_to_accuracy(device: str, target: float = 0.97) -> dict:
+    """Train the default stage-1 model at m = 95 from scratch; wall time until held-out accuracy >= target."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        r = train_same_different(RunConfig(), device, Path(cache), progress=False, retrain=True)
+    h = r.history
+    per_step = r.metrics["wall_seconds"] / len(h["loss"])
+    hit = next((s for s, a in zip(h["eval_step"], h["test_accuracy"]) if a >= target), None)
+    return {"target": target, "reached_at_step": hit, "seconds": None if hit is None else hit * per_step,
+            "final_test_accuracy": r.metrics["test_accuracy"], "total_seconds": r.metrics["wall_seconds"],
+            "curve": list(zip(h["eval_step"], h["test_accuracy"]))}
+
+
+def scaling(device: torch.device, repeats: int, quick: bool) -> list[dict]:
+    """Fast-variant cost against T, D and batch, one at a time from the defaults (B 64, D 32, N 2, T 25)."""
+    rows = []
+    Ts = (5, 10, 25, 50) if quick else (5, 10, 25, 50, 100)
+    Ds = (16, 32, 64, 128) if quick else (16, 32, 64, 128, 256)
+    Bs = (16, 64, 256, 512)
+    for axis, values in (("T", Ts), ("D", Ds), ("B", Bs)):
+        for v in values:
+            p = {"B": 64, "D": 32, "N": 2, "T": 25, axis: v}
+            args = oscillator_inputs(p["B"], p["D"], p["N"], device)
+            fn = lambda: core.coherence(core.integrate_final(*args, 0.5, p["T"])).sum().backward()  # noqa: E731
+            t = median_times({"fast": fn}, device, repeats)["fast"]
+            mem = saved_bytes(lambda: core.integrate_final(*args, 0.5, p["T"]))
+            rows.append({"axis": axis, **p, "ms": 1000 * t, "saved_MB": mem / 2**20})
+    return rows
+
+
+def machine(device: torch.device) -> dict:
+    info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    try:
+        info["cpu_model"] = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        info["cpu_model"] = platform.processor() or platform.machine()
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and sizes, no time-to-accuracy run")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent)
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    repeats = 5 if args.quick else 15
+    report = {"version": __version__, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(device)}
+    report["peak_matmul_gflops"] = peak_matmul(device, repeats)
+    grid = [(B, D, N) for B in (64, 512) for D in (32, 64, 128) for N in (2, 4)]
+    report["oscillator"] = [bench_oscillator(B, D, N, 25, device, repeats) for B, D, N in grid]
+    report["training_step"] = training_step_parts(RunConfig(), device, repeats)
+    report["training_step"]["share_of_peak"] = report["training_step"]["step_gflops_per_s"] / report["peak_matmul_gflops"]
+    report["scaling"] = scaling(device, repeats, args.quick)
+    if not args.quick:
+        report["time_to_accuracy"] = time_to_accuracy(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "results" if device.type == "cpu" else f"results-{device.type}"
+    write_json(args.out / f"{name}.json", report)
+    (args.out / f"{name}.md").write_text(markdown(report) + "\n")
+    print(markdown(report))
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"Measured {r['date']} on {m.get('gpu', m['cpu_model'])} ({m['cpu_count']} CPUs, torch {m['torch']}, "
+             f"{m['torch_threads']} threads); peak float32 matmul {r['peak_matmul_gflops']:.0f} GFLOP/s.", "",
+             "| B | D | N | reference ms/step | fused ms/step | fast ms/step | fast vs reference | saved MB (ref / fast) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for o in r["oscillator"]:
+        lines.append(f"| {o['B']} | {o['D']} | {o['N']} | {o['reference_ms_per_step']:.3f} | {o['fused_ms_per_step']:.3f} | "
+                     f"{o['fast_ms_per_step']:.3f} | {o['fast_speedup_vs_reference']:.1f}x | "
+                     f"{o['reference_saved_MB']:.1f} / {o['fast_saved_MB']:.1f} |")
+    s = r["training_step"]
+    lines += ["", f"Training step at the defaults (batch {s['batch']} pairs): {s['step_ms']:.1f} ms; CNN forward+backward "
+              f"{s['cnn_forward_backward_ms']:.1f} ms, oscillators forward+backward {s['oscillators_forward_backward_ms']:.1f} ms "
+              f"(oscillators / CNN = {s['oscillators_over_cnn']:.2f}), data {s['data_ms']:.1f} ms. "
+              f"{s['step_flops'] / 1e9:.2f} GFLOP per step = {s['step_gflops_per_s']:.1f} GFLOP/s, "
+              f"{100 * s['share_of_peak']:.0f} % of the measured matmul peak (CNN alone {s['cnn_gflops_per_s']:.1f} GFLOP/s)."]
+    if "time_to_accuracy" in r:
+        t = r["time_to_accuracy"]
+        reached = "never reached" if t["seconds"] is None else f"reached at step {t['reached_at_step']}, {t['seconds']:.0f} s"
+        lines += ["", f"Time to {100 * t['target']:.0f} % held-out (default run, m = 95): {reached}; "
+                  f"final {100 * t['final_test_accuracy']:.1f} % after {t['total_seconds']:.0f} s."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

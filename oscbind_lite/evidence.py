@@ -1,0 +1,254 @@
+"""The evidence: every (model or variant, split, seed) run of a profile as one submitit job.
+
+    python -m oscbind_lite evidence --profile paper [--executor auto|local|slurm] [--workers 2]
+
+* A job trains (or loads from the checkpoint cache) the same/different model of its variant, trains
+  the RMTS head on its frozen bottleneck, measures the fidelity numbers where they apply, and writes
+  ``RESULTS/runs/<id>.json`` atomically. A job whose file exists for the same spec and package
+  version is not redone, so an interrupted profile resumes; a failed job is reported with its log
+  and does not stop the others.
+* submitit runs the jobs: its local executor on one machine (``workers`` at a time, ``threads``
+  torch threads each, so they do not fight over cores), its Slurm executor where ``sbatch`` exists.
+* ``tidy`` turns the run files into ``runs.csv`` (one row per run and task, with provenance) and
+  ``fidelity.csv``; ``results.summarise`` gives means and 95 % intervals over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .cache import write_json
+
+# Variants: name -> config overrides. "oscillator" is the poster's model with every default.
+MAIN = {"oscillator": {}, "difference": {"bottleneck": "difference"}, "concat": {"bottleneck": "concat"}}
+SYMMETRIC = {"symmetric J, Omega = 0": {"symmetric": True, "omega": False}}
+ABLATIONS = {
+    "J_OUT = 0": {"j_out": False},
+    "Omega = 0": {"omega": False},
+    "independent start": {"start": "independent"},
+    "T = 5": {"T": 5},
+    "T = 10": {"T": 10},
+    "T = 50": {"T": 50},
+    "N = 4": {"N": 4},
+    "readout rho": {"readout": "rho"},
+}
+PROFILES = {
+    # name: (splits, seeds, ablation split)
+    "paper": ((95, 50, 15), (0, 1, 2, 3, 4), 50),
+    "smoke": ((95,), (0,), 95),
+}
+FIDELITY_PAIRS = 256  # held-out pairs of each kind for the fidelity numbers
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One job: a variant at one split and seed."""
+
+    variant: str
+    m: int
+    seed: int
+    overrides: dict = field(default_factory=dict)
+    fidelity: str = ""  # "dynamics" (energy gap, phase locking), "descent" (energy descent), or ""
+
+    @property
+    def id(self) -> str:
+        slug = "".join(ch if ch.isalnum() else "-" for ch in self.variant.lower()).strip("-")
+        while "--" in slug:
+            slug = slug.replace("--", "-")
+        return f"{slug}-m{self.m}-seed{self.seed}"
+
+
+def plan(profile: str) -> list[Spec]:
+    """All jobs of a profile: main models at every split, the symmetric variant at every split, ablations at one."""
+    splits, seeds, ablation_m = PROFILES[profile]
+    specs = []
+    for seed in seeds:
+        for m in splits:
+            for name, over in MAIN.items():
+                specs.append(Spec(name, m, seed, over, "dynamics" if name == "oscillator" else ""))
+            for name, over in SYMMETRIC.items():
+                specs.append(Spec(name, m, seed, over, "descent"))
+        for name, over in ABLATIONS.items():
+            specs.append(Spec(name, ablation_m, seed, over))
+    return specs
+
+
+def git_commit() -> str:
+    """The commit of the working tree the package runs from (suffix "+dirty" if it has changes), or "unknown"."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here.parent, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smoke: bool) -> str:
+    """Train, transfer and measure one spec; write RESULTS/runs/<id>.json; return its path."""
+    import torch
+
+    from . import analysis
+    from .book import SMOKE
+    from .train import RunConfig, icon_tasks, train_rmts, train_same_different, with_overrides
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    run = with_overrides(RunConfig(), **{**(SMOKE if smoke else {}), **spec.overrides, "m": spec.m, "seed": spec.seed})
+    stage1 = train_same_different(run, device, Path(cache), progress=False)
+    stage2 = train_rmts(run, device, Path(cache), progress=False)
+    fidelity = {}
+    if spec.fidelity:
+        tasks = icon_tasks(run, stage1.model.encoder.out.weight.device)
+        dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)
+        both = torch.cat([dyn.same.energies, dyn.different.energies], 1)
+        gap = analysis.energy_gap(dyn.same.energies[-1], dyn.different.energies[-1])
+        fidelity = {"descent": analysis.descent(both)._asdict(), "gap": gap._asdict(),
+                    "locked_same": analysis.locked_share(dyn.same.states[-1]),
+                    "locked_different": analysis.locked_share(dyn.different.states[-1]), "pairs": FIDELITY_PAIRS}
+    provenance = {"version": __version__, "git_commit": git_commit(), "device": str(stage1.metrics["device"]),
+                  "threads": threads, "smoke": smoke}
+    rows = []
+    for task, r in (("same-different", stage1), ("rmts", stage2)):
+        rows.append({"run": spec.id, "variant": spec.variant, "task": task, "m": spec.m, "seed": spec.seed,
+                     "test_accuracy": r.metrics["test_accuracy"], "train_accuracy": r.metrics["train_accuracy"],
+                     "steps": r.metrics["steps"], "wall_seconds": r.metrics["wall_seconds"], "cached": r.cached,
+                     "config_hash": r.metrics["key"][:16], **provenance})
+    out = Path(results) / "runs" / f"{spec.id}.json"
+    write_json(out, {"spec": asdict(spec), "rows": rows, "fidelity": fidelity, "config": run.to_dict(),
+                     "job_seconds": round(time.perf_counter() - start, 1), **provenance})
+    return str(out)
+
+
+def done(spec: Spec, results: Path, smoke: bool) -> bool:
+    """Whether a finished, current result file exists for this spec."""
+    path = results / "runs" / f"{spec.id}.json"
+    if not path.is_file():
+        return False
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return False
+    return saved.get("spec") == json.loads(json.dumps(asdict(spec))) and saved.get("version") == __version__ \
+        and saved.get("smoke") == smoke
+
+
+def make_executor(kind: str, folder: Path, workers: int, threads: int, timeout_min: int):
+    """A submitit executor: "local", "slurm", or "auto" (Slurm where sbatch exists, else local)."""
+    import submitit
+
+    if kind == "auto":
+        kind = "slurm" if shutil.which("sbatch") else "local"
+    if kind == "local":
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=timeout_min)
+    elif kind == "slurm":
+        executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+        executor.update_parameters(timeout_min=timeout_min, cpus_per_task=threads, slurm_array_parallelism=workers,
+                                   name="oscbind")
+    else:
+        raise ValueError(f"executor: must be auto, local or slurm, got {kind!r}")
+    return kind, executor
+
+
+def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto", workers: int = 2,
+                threads: int | None = None, device: str = "auto", timeout_min: int = 180) -> int:
+    """Run every job of a profile not already done; returns an exit status (1 if any job failed)."""
+    if profile not in PROFILES:
+        print(f"error: profile: must be one of {', '.join(PROFILES)}, got {profile!r}", file=sys.stderr)
+        return 2
+    if workers < 1:
+        print(f"error: workers: must be an integer >= 1, got {workers}", file=sys.stderr)
+        return 2
+    smoke = profile == "smoke"
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    specs = plan(profile)
+    todo = [s for s in specs if not done(s, results, smoke)]
+    print(f"{profile}: {len(specs)} jobs, {len(specs) - len(todo)} already done, {len(todo)} to run "
+          f"({workers} at a time, {threads} thread(s) each)", file=sys.stderr)
+    kind, ex = make_executor(executor, results / "logs", workers, threads, timeout_min)
+    start = time.perf_counter()
+    failed = []
+    if kind == "slurm":
+        with ex.batch():
+            jobs = [(s, ex.submit(run_job, s, str(results), str(cache), threads, device, smoke)) for s in todo]
+        for spec, job in jobs:
+            failed += _collect(spec, job)
+    else:
+        running: list = []
+        queue = list(todo)
+        while queue or running:
+            while queue and len(running) < workers:
+                spec = queue.pop(0)
+                running.append((spec, ex.submit(run_job, spec, str(results), str(cache), threads, device, smoke)))
+            time.sleep(1)
+            for item in [r for r in running if r[1].done()]:
+                running.remove(item)
+                failed += _collect(*item)
+    write_json(results / "profile.json", {"profile": profile, "jobs": len(specs), "ran": len(todo), "failed": [s.id for s in failed],
+                                          "wall_seconds": round(time.perf_counter() - start, 1), "workers": workers,
+                                          "threads": threads, "executor": kind, "version": __version__})
+    tidy(results)
+    if failed:
+        print(f"error: {len(failed)} job(s) failed: {', '.join(s.id for s in failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _collect(spec: Spec, job) -> list[Spec]:
+    """Wait for a job; report it; return [spec] if it failed."""
+    try:
+        job.result()
+        print(f"done {spec.id}", file=sys.stderr)
+        return []
+    except Exception as err:  # submitit re-raises the job's error (or a timeout) here
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        print(f"failed {spec.id}: {reason} (log: {job.paths.stderr})", file=sys.stderr)
+        return [spec]
+
+
+RUN_COLUMNS = ("run", "variant", "task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds",
+               "cached", "config_hash", "version", "git_commit", "device", "threads", "smoke")
+FIDELITY_COLUMNS = ("run", "variant", "m", "seed", "share_non_increasing", "transitions", "largest_increase",
+                    "energy_same", "energy_different", "energy_gap", "cohens_d", "locked_same", "locked_different", "pairs")
+
+
+def _write_csv(path: Path, columns, rows) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def tidy(results: Path) -> tuple[Path, Path]:
+    """Collect RESULTS/runs/*.json into RESULTS/runs.csv and RESULTS/fidelity.csv."""
+    runs, fidelity = [], []
+    for path in sorted(p for p in (results / "runs").glob("*.json") if p.is_file()):
+        saved = json.loads(path.read_text())
+        runs += saved["rows"]
+        f = saved.get("fidelity")
+        if f:
+            spec = saved["spec"]
+            fidelity.append({"run": path.stem, "variant": spec["variant"], "m": spec["m"], "seed": spec["seed"],
+                             **{k: v for k, v in f["descent"].items()}, "energy_same": f["gap"]["mean_same"],
+                             "energy_different": f["gap"]["mean_different"], "energy_gap": f["gap"]["difference"],
+                             "cohens_d": f["gap"]["cohens_d"], "locked_same": f["locked_same"],
+                             "locked_different": f["locked_different"], "pairs": f["pairs"]})
+    runs.sort(key=lambda r: (r["variant"], r["task"], -r["m"], r["seed"]))
+    _write_csv(results / "runs.csv", RUN_COLUMNS, runs)
+    _write_csv(results / "fidelity.csv", FIDELITY_COLUMNS, fidelity)
+    return results / "runs.csv", results / "fidelity.csv"
