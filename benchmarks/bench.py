@@ -95,10 +95,12 @@ VARIANTS = {
 }
 
 
-def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repeats: int) -> dict:
+def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repeats: int, compiled: bool) -> dict:
     """Forward + backward through T steps for each variant: seconds per step, saved bytes, speed-ups."""
     args = oscillator_inputs(B, D, N, device)
     fns = {name: (lambda f=f: core.coherence(f(*args, 0.5, T)).sum().backward()) for name, f in VARIANTS.items()}
+    if compiled:
+        fns["fast+compile"] = lambda: _with_compile(lambda: core.coherence(core.integrate_final(*args, 0.5, T)).sum().backward())
     times = median_times(fns, device, repeats)
     out = {"B": B, "D": D, "N": N, "T": T}
     for name, f in VARIANTS.items():
@@ -110,7 +112,19 @@ def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repea
             out[f"{name}_cuda_peak_MB"] = torch.cuda.max_memory_allocated() / 2**20
     out["fast_speedup_vs_reference"] = times["reference"] / times["fast"]
     out["fast_speedup_vs_fused"] = times["fused"] / times["fast"]
+    if compiled:
+        out["compiled_ms_per_step"] = 1000 * times["fast+compile"] / T
+        out["compile_speedup_vs_fast"] = times["fast"] / times["fast+compile"]
     return out
+
+
+def _with_compile(fn):
+    """Run fn with the torch.compile'd step kernels (core.COMPILE), then switch back."""
+    core.COMPILE = True
+    try:
+        return fn()
+    finally:
+        core.COMPILE = False
 
 
 def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> dict:
@@ -207,13 +221,15 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes, no time-to-accuracy run")
     p.add_argument("--out", type=Path, default=Path(__file__).parent)
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant (it needs a C++ compiler)")
     args = p.parse_args()
     device = resolve_device(args.device)
     repeats = 5 if args.quick else 15
     report = {"version": __version__, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(device)}
     report["peak_matmul_gflops"] = peak_matmul(device, repeats)
     grid = [(B, D, N) for B in (64, 512) for D in (32, 64, 128) for N in (2, 4)]
-    report["oscillator"] = [bench_oscillator(B, D, N, 25, device, repeats) for B, D, N in grid]
+    compiled = not args.no_compile
+    report["oscillator"] = [bench_oscillator(B, D, N, 25, device, repeats, compiled) for B, D, N in grid]
     report["training_step"] = training_step_parts(RunConfig(), device, repeats)
     report["training_step"]["share_of_peak"] = report["training_step"]["step_gflops_per_s"] / report["peak_matmul_gflops"]
     report["scaling"] = scaling(device, repeats, args.quick)
@@ -230,11 +246,12 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Measured {r['date']} on {m.get('gpu', m['cpu_model'])} ({m['cpu_count']} CPUs, torch {m['torch']}, "
              f"{m['torch_threads']} threads); peak float32 matmul {r['peak_matmul_gflops']:.0f} GFLOP/s.", "",
-             "| B | D | N | reference ms/step | fused ms/step | fast ms/step | fast vs reference | saved MB (ref / fast) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| B | D | N | reference ms/step | fused ms/step | fast ms/step | fast vs reference | fast + torch.compile | saved MB (ref / fast) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for o in r["oscillator"]:
+        comp = f"{o['compiled_ms_per_step']:.3f} ({o['compile_speedup_vs_fast']:.2f}x)" if "compiled_ms_per_step" in o else "-"
         lines.append(f"| {o['B']} | {o['D']} | {o['N']} | {o['reference_ms_per_step']:.3f} | {o['fused_ms_per_step']:.3f} | "
-                     f"{o['fast_ms_per_step']:.3f} | {o['fast_speedup_vs_reference']:.1f}x | "
+                     f"{o['fast_ms_per_step']:.3f} | {o['fast_speedup_vs_reference']:.1f}x | {comp} | "
                      f"{o['reference_saved_MB']:.1f} / {o['fast_saved_MB']:.1f} |")
     s = r["training_step"]
     lines += ["", f"Training step at the defaults (batch {s['batch']} pairs): {s['step_ms']:.1f} ms; CNN forward+backward "

@@ -18,55 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from oscbind_lite import __version__, core
+from bench import training_step_parts  # benchmarks/bench.py, beside this script
+from oscbind_lite import __version__
 from oscbind_lite.cache import write_json
-from oscbind_lite.train import (RunConfig, build_same_different, icon_tasks, resolve_device, train_rmts,
-                                train_same_different, with_overrides)
+from oscbind_lite.train import RunConfig, resolve_device, train_rmts, train_same_different, with_overrides
 
 TARGETS = {("same-different", 95): 0.97, ("same-different", 50): 0.95, ("same-different", 15): 0.85, ("rmts", 95): 0.95}
-
-
-def timed(fn, repeats: int = 30) -> float:
-    """Median seconds of fn() over repeats, after warm-up."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
-
-
-def step_breakdown(run: RunConfig, device: torch.device) -> dict:
-    """Seconds per training step at the defaults: whole step, data, CNN forward+backward, oscillators forward+backward."""
-    model = build_same_different(run).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    tasks, gen, B = icon_tasks(run, device), torch.Generator().manual_seed(0), run.stage1.batch_size
-    images, labels = tasks.same_different("train", B, gen)
-    E = model.encode(images).detach().requires_grad_(True)
-
-    def whole():
-        x, y = tasks.same_different("train", B, gen)
-        loss = F.binary_cross_entropy_with_logits(model(x, gen), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def cnn():
-        model.encode(images).sum().backward()
-
-    def oscillators():
-        core.coherence(model.binding(E, gen)).sum().backward()
-
-    out = {"step": timed(whole), "data": timed(lambda: tasks.same_different("train", B, gen)),
-           "cnn_forward_backward": timed(cnn), "oscillators_forward_backward": timed(oscillators)}
-    out["oscillators_over_cnn"] = out["oscillators_forward_backward"] / out["cnn_forward_backward"]
-    out["oscillator_share_of_step"] = out["oscillators_forward_backward"] / out["step"]
-    out["cnn_share_of_step"] = out["cnn_forward_backward"] / out["step"]
-    return {k: round(v, 5) for k, v in out.items()}
 
 
 def main() -> None:
@@ -88,7 +46,7 @@ def main() -> None:
                              "train_accuracy": r.metrics["train_accuracy"], "wall_seconds": r.metrics["wall_seconds"],
                              "target": target, "met": None if target is None else r.metrics["test_accuracy"] >= target})
                 print(rows[-1], flush=True)
-    breakdown = step_breakdown(RunConfig(), device)
+    breakdown = training_step_parts(RunConfig(), device, repeats=15)
     report = {"version": __version__, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "runs": rows,
               "step_seconds": breakdown, "date": time.strftime("%Y-%m-%d")}
@@ -100,10 +58,10 @@ def main() -> None:
         lines.append(f"| {r['task']} | {r['m']} | {100 * r['test_accuracy']:.1f} % | {100 * r['train_accuracy']:.1f} % "
                      f"| {target} | {r['wall_seconds']:.0f} |")
     b = breakdown
-    lines += ["", f"One training step (batch {RunConfig().stage1.batch_size} pairs): {1000 * b['step']:.1f} ms; "
-              f"CNN forward+backward {1000 * b['cnn_forward_backward']:.1f} ms ({100 * b['cnn_share_of_step']:.0f} %), "
-              f"oscillators forward+backward {1000 * b['oscillators_forward_backward']:.1f} ms "
-              f"({100 * b['oscillator_share_of_step']:.0f} %), data {1000 * b['data']:.1f} ms; "
+    lines += ["", f"One training step (batch {b['batch']} pairs): {b['step_ms']:.1f} ms; "
+              f"CNN forward+backward {b['cnn_forward_backward_ms']:.1f} ms, "
+              f"oscillators forward+backward {b['oscillators_forward_backward_ms']:.1f} ms "
+              f"({100 * b['oscillator_share_of_step']:.0f} % of the step), data {b['data_ms']:.1f} ms; "
               f"oscillators / CNN = {b['oscillators_over_cnn']:.2f}."]
     (args.out / "core_targets.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -64,18 +64,20 @@ class ModelConfig:
 
 
 class Encoder(nn.Module):
-    """CNN f: ``(B, 1, H, W) -> (B, D)``: conv-BN-ReLU-maxpool blocks, global average pool, linear map.
+    """CNN f: ``(B, 1, H, W) -> (B, D)``: conv-maxpool-BN-ReLU blocks, global average pool, linear map.
 
     Max pooling and the global average make the features largely blind to where the glyph sits;
-    invariance to its scale is learned. (Strided convolutions instead of pooling were 1.5x faster
-    per step here but learned same/different much more slowly.)
+    invariance to its scale is learned. Pooling before BatchNorm and ReLU runs them on a quarter of
+    the values: 1.3x faster forward+backward than conv-BN-ReLU-pool here, with the same held-out
+    accuracy at m = 50 (96.6 % vs 96.4 %, one seed). Strided convolutions instead of pooling were
+    faster still but learned same/different much more slowly.
     """
 
     def __init__(self, channels: tuple[int, ...], D: int):
         super().__init__()
         layers, c_in = [], 1
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(c), nn.ReLU()]
             c_in = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.out = nn.Linear(c_in, D)

@@ -67,7 +67,7 @@ class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     stage1: TrainConfig = TrainConfig()
-    stage2: TrainConfig = TrainConfig(steps=500, lr=3e-3, eval_every=125)
+    stage2: TrainConfig = TrainConfig(steps=500, lr=3e-3)
 
     def to_dict(self) -> dict:
         return {"data": asdict(self.data), "model": self.model.to_dict(),
@@ -289,6 +289,25 @@ def build_same_different(run: RunConfig) -> SameDifferent:
         return SameDifferent(run.model)
 
 
+def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Module, weights: nn.Module,
+                   key: str, cfg: dict, path: Path, progress: bool, retrain: bool) -> Trained:
+    """Load ``weights`` (the trainable part of model) from a valid checkpoint, or train the task and save it."""
+    ckpt = None if retrain else _load_or_none(path, key)
+    if ckpt is not None:
+        weights.load_state_dict(ckpt["state_dict"])
+        return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "device": str(dev)}, path, True)
+    sd = task == "same-different"
+    stage, tasks, sets = run.stage1 if sd else run.stage2, icon_tasks(run, dev), eval_sets(run, task, dev)
+    make = tasks.same_different if sd else tasks.rmts
+    start = time.perf_counter()
+    history = fit(model, lambda g: make("train", stage.batch_size, g), stage,
+                  lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
+                  _seeded(run.data.seed, TRAIN_STREAM if sd else RMTS_TRAIN_STREAM), f"{task} m={run.data.m}", progress)
+    metrics = _finish(task, run, dev, model, history, sets, time.perf_counter() - start, key)
+    save_checkpoint(path, key, cfg, weights.state_dict(), history, metrics)
+    return Trained(model.eval(), history, metrics, path, False)
+
+
 def train_same_different(run: RunConfig = RunConfig(), device: str = "auto", cache: Path | None = None,
                          progress: bool = True, retrain: bool = False) -> Trained:
     """Stage 1, train-or-load: encoder + oscillators + coherence classifier on same/different."""
@@ -297,19 +316,7 @@ def train_same_different(run: RunConfig = RunConfig(), device: str = "auto", cac
     key, cfg = _stage1_key(run)
     path = Path(cache or cache_dir()) / f"same-different-{key[:20]}.pt"
     model = build_same_different(run).to(dev)
-    ckpt = None if retrain else _load_or_none(path, key)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["state_dict"])
-        return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "device": str(dev)}, path, True)
-    tasks, sets = icon_tasks(run, dev), eval_sets(run, "same-different", dev)
-    start = time.perf_counter()
-    history = fit(model, lambda g: tasks.same_different("train", run.stage1.batch_size, g), run.stage1,
-                  lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
-                  _seeded(run.data.seed, TRAIN_STREAM), f"same/different m={run.data.m}", progress)
-    wall = time.perf_counter() - start
-    metrics = _finish("same-different", run, dev, model, history, sets, wall, key)
-    save_checkpoint(path, key, cfg, model.state_dict(), history, metrics)
-    return Trained(model.eval(), history, metrics, path, False)
+    return _train_or_load("same-different", run, dev, model, model, key, cfg, path, progress, retrain)
 
 
 def train_rmts(run: RunConfig = RunConfig(), device: str = "auto", cache: Path | None = None,
@@ -323,16 +330,4 @@ def train_rmts(run: RunConfig = RunConfig(), device: str = "auto", cache: Path |
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.data.seed * 1_000_003 + RMTS_INIT_STREAM)
         model = RMTS(features).to(dev)
-    ckpt = None if retrain else _load_or_none(path, key)
-    if ckpt is not None:
-        model.head.load_state_dict(ckpt["state_dict"])
-        return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "device": str(dev)}, path, True)
-    tasks, sets = icon_tasks(run, dev), eval_sets(run, "rmts", dev)
-    start = time.perf_counter()
-    history = fit(model, lambda g: tasks.rmts("train", run.stage2.batch_size, g), run.stage2,
-                  lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
-                  _seeded(run.data.seed, RMTS_TRAIN_STREAM), f"RMTS m={run.data.m}", progress)
-    wall = time.perf_counter() - start
-    metrics = _finish("rmts", run, dev, model, history, sets, wall, key)
-    save_checkpoint(path, key, cfg, model.head.state_dict(), history, metrics)
-    return Trained(model.eval(), history, metrics, path, False)
+    return _train_or_load("rmts", run, dev, model, model.head, key, cfg, path, progress, retrain)

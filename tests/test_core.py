@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oscbind_lite import coherence, energy, kuramoto_step
-from oscbind_lite.core import couple, fused_coupling, integrate, normalize
+from oscbind_lite.core import couple, fused_coupling, integrate, integrate_final, normalize
 from oscbind_lite.model import KuramotoBinding, ModelConfig
 
 
@@ -182,3 +182,22 @@ def test_independent_start_draws_separate_points_for_the_two_objects():
     assert not torch.allclose(x0[:, 0], x0[:, 1])
     shared = KuramotoBinding(ModelConfig(D=4, start="shared")).initial_state(8, torch.Generator().manual_seed(0))
     assert torch.equal(shared[:, 0], shared[:, 1])
+
+
+def test_hand_written_backward_matches_autograd_through_the_steps():
+    """integrate_final (used for training) has the value and every gradient of autograd through integrate."""
+    g = torch.Generator().manual_seed(4)
+    B, D, N, T = 3, 4, 3, 7
+    x0 = normalize(torch.randn(B, 2, D, N, generator=g)).requires_grad_(True)
+    c = torch.randn(B, 2, D, N, generator=g, requires_grad=True)
+    A = torch.randn(D, N, N, generator=g)
+    omega = (A - A.transpose(1, 2)).requires_grad_(True)
+    J_in = torch.randn(D, N, D, N, generator=g, requires_grad=True)
+    J_out = torch.randn(D, N, D, N, generator=g, requires_grad=True)
+    inputs = (x0, c, omega, J_in, J_out)
+    assert torch.autograd.gradcheck(lambda *a: integrate_final(*a, 0.3, T), inputs)
+    weights = torch.randn(B, 2, D, N, generator=g)
+    ref = torch.autograd.grad((integrate(*inputs, 0.3, T)[-1] * weights).sum(), inputs)
+    fast = torch.autograd.grad((integrate_final(*inputs, 0.3, T) * weights).sum(), inputs)
+    for a, b in zip(ref, fast):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
