@@ -40,8 +40,9 @@ bench: $(VENV)/.installed
 
 # The evidence: 5 seeds x 3 splits x (oscillator, difference, concat, symmetric-J variant) and the
 # ablations at m = 50, as submitit jobs (Slurm where sbatch exists, else 2 local workers); resumes.
+# OSCBIND_COMPILE=1: the oscillator step kernels go through torch.compile (1.3-1.8x on them here).
 results: $(VENV)/.installed
-	OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(PY) -m oscbind_lite evidence --profile paper --results results
+	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(PY) -m oscbind_lite evidence --profile paper --results results
 
 clean-venv:
 	rm -rf $(VENV)

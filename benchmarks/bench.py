@@ -119,7 +119,13 @@ def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repea
 
 
 def _with_compile(fn):
-    """Run fn with the torch.compile'd step kernels (core.COMPILE), then switch back."""
+    """Run fn with the torch.compile'd step kernels (core.COMPILE), then switch back.
+
+    Each shape compiles once (dynamic=False); the grid has more shapes than dynamo's default limit.
+    """
+    import torch._dynamo
+
+    torch._dynamo.config.recompile_limit = 64
     core.COMPILE = True
     try:
         return fn()

@@ -83,11 +83,11 @@ def plan(profile: str) -> list[Spec]:
 
 
 def git_commit() -> str:
-    """The commit of the working tree the package runs from (suffix "+dirty" if it has changes), or "unknown"."""
+    """The commit the package's code comes from ("+dirty" if oscbind_lite/ has uncommitted changes), or "unknown"."""
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here.parent, capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True,
                                text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -44,8 +44,8 @@ CHAPTERS = (  # (notebook stem, role), in the order they must run
     ("05_energy", SHOWCASE),
     ("06_dynamics", SHOWCASE),
     ("07_generalisation", SUMMARY),
-    ("08_reproducing", SUMMARY),
-    ("09_evidence", SUMMARY),
+    ("08_evidence", SUMMARY),
+    ("09_reproducing", SUMMARY),
     ("10_performance", SUMMARY),
 )
 
@@ -91,8 +91,8 @@ def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
     """The folders a summary chapter reads: the sweep's runs, or the committed results and benchmarks."""
     repo = notebooks.resolve().parents[1]
     return {"07_generalisation": {"runs_dir": str(runs.resolve())},
-            "08_reproducing": {"runs_dir": str(runs.resolve()), "notebooks_dir": str(notebooks.resolve())},
-            "09_evidence": {"results_dir": str(repo / "results")},
+            "08_evidence": {"results_dir": str(repo / "results")},
+            "09_reproducing": {"runs_dir": str(runs.resolve()), "notebooks_dir": str(notebooks.resolve())},
             "10_performance": {"bench_dir": str(repo / "benchmarks")}}[chapter]
 
 
