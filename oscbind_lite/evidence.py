@@ -101,12 +101,11 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
     import torch
 
     from . import analysis
-    from .book import SMOKE
-    from .train import RunConfig, icon_tasks, train_rmts, train_same_different, with_overrides
+    from .train import icon_tasks, train_rmts, train_same_different
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    run = with_overrides(RunConfig(), **{**(SMOKE if smoke else {}), **spec.overrides, "m": spec.m, "seed": spec.seed})
+    run = spec_config(spec, smoke)
     stage1 = train_same_different(run, device, Path(cache), progress=False)
     stage2 = train_rmts(run, device, Path(cache), progress=False)
     fidelity = {}
@@ -132,8 +131,16 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
     return str(out)
 
 
+def spec_config(spec: Spec, smoke: bool):
+    """The RunConfig a spec trains."""
+    from .book import SMOKE
+    from .train import RunConfig, with_overrides
+
+    return with_overrides(RunConfig(), **{**(SMOKE if smoke else {}), **spec.overrides, "m": spec.m, "seed": spec.seed})
+
+
 def done(spec: Spec, results: Path, smoke: bool) -> bool:
-    """Whether a finished, current result file exists for this spec."""
+    """Whether a finished result file exists for this spec, made by this version with today's config."""
     path = results / "runs" / f"{spec.id}.json"
     if not path.is_file():
         return False
@@ -141,8 +148,8 @@ def done(spec: Spec, results: Path, smoke: bool) -> bool:
         saved = json.loads(path.read_text())
     except json.JSONDecodeError:
         return False
-    return saved.get("spec") == json.loads(json.dumps(asdict(spec))) and saved.get("version") == __version__ \
-        and saved.get("smoke") == smoke
+    return (saved.get("spec") == json.loads(json.dumps(asdict(spec))) and saved.get("version") == __version__
+            and saved.get("smoke") == smoke and saved.get("config") == spec_config(spec, smoke).to_dict())
 
 
 def make_executor(kind: str, folder: Path, workers: int, threads: int, timeout_min: int):

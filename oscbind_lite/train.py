@@ -67,7 +67,7 @@ class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     stage1: TrainConfig = TrainConfig()
-    stage2: TrainConfig = TrainConfig(steps=500, lr=3e-3)
+    stage2: TrainConfig = TrainConfig(steps=300, lr=3e-3, eval_every=150)
 
     def to_dict(self) -> dict:
         return {"data": asdict(self.data), "model": self.model.to_dict(),
