@@ -331,3 +331,13 @@ def train_rmts(run: RunConfig = RunConfig(), device: str = "auto", cache: Path |
         torch.manual_seed(run.data.seed * 1_000_003 + RMTS_INIT_STREAM)
         model = RMTS(features).to(dev)
     return _train_or_load("rmts", run, dev, model, model.head, key, cfg, path, progress, retrain)
+
+
+def load_same_different(path: str | Path) -> SameDifferent:
+    """A stage-1 model rebuilt from a checkpoint file alone: its stored config, then its weights (verified)."""
+    ckpt = load_checkpoint(path)
+    if ckpt["metrics"].get("task") != "same-different":
+        raise CheckpointError(f"checkpoint: {path} holds a {ckpt['metrics'].get('task')} head, not a same/different model")
+    model = SameDifferent(RunConfig.from_dict(ckpt["metrics"]["config"]).model)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()

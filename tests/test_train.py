@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from oscbind_lite.cache import CheckpointError, load_checkpoint, save_checkpoint, write_json
-from oscbind_lite.train import (resolve_device, train_rmts, train_same_different, with_overrides)
+from oscbind_lite.train import load_same_different, resolve_device, train_rmts, train_same_different, with_overrides
 
 
 def test_same_seed_gives_identical_metrics_and_weights(tiny, tmp_path):
@@ -103,3 +103,12 @@ def test_devices():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="^device: "):
         resolve_device("tpu")
+
+
+def test_a_checkpoint_alone_rebuilds_its_model(tiny):
+    trained = train_same_different(with_overrides(tiny, T=7, D=6), "cpu", progress=False)
+    rebuilt = load_same_different(trained.path)
+    assert rebuilt.cfg.T == 7 and rebuilt.cfg.D == 6  # from the stored config, not today's defaults
+    images = torch.rand(4, 2, 1, 32, 32)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    torch.testing.assert_close(rebuilt(images, gen()), trained.model(images, gen()))
