@@ -7,7 +7,7 @@ SPLITS := 95 50 15
 SEED := 0
 RUNS := runs
 
-.PHONY: book test vendor bench results venv clean-venv
+.PHONY: book test lab vendor bench results venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,10 @@ vendor: $(VENV)/.installed
 # Finished runs are skipped; trained models are shared through the checkpoint cache in .cache/.
 book: $(VENV)/.installed vendor
 	OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(PY) -m oscbind_lite sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build
+
+# JupyterLab on the chapters, with the checkpoint cache that make book fills.
+lab: $(VENV)/.installed
+	OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(VENV)/bin/jupyter lab book/notebooks
 
 test: $(VENV)/.installed vendor
 	$(PY) -m pytest -q

@@ -7,13 +7,14 @@ appendix): each takes recorded dynamics (``model.KuramotoBinding.trajectory``) a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .data import IconTasks, sample_same_different
+from .data import IconTasks, sample_same_different, seeded
 from .model import Dynamics, SameDifferent
 
 
@@ -33,15 +34,23 @@ def pair_dynamics(model: SameDifferent, tasks: IconTasks, split: str, n: int, se
     energy differences of 1e-7 are not rounding noise.
     """
     model = model.eval()
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeded(seed, f"fidelity:{split}")
     icons, same = sample_same_different(tasks.pool(split), 2 * n, gen)
     order = torch.argsort(same, descending=True, stable=True)  # n same pairs first, then n different
     images = tasks.augment.render(tasks.bank, icons[order], gen)
     E = model.encode(images).to(dtype)
     binding = copy.deepcopy(model.binding).to(dtype)
-    dyn = binding.trajectory(E, torch.Generator().manual_seed(seed + 1))
+    dyn = binding.trajectory(E, seeded(seed, "fidelity:start"))
     part = lambda sl: Dynamics(dyn.states[:, sl], dyn.energies[:, sl], dyn.c[sl])  # noqa: E731
     return PairDynamics(part(slice(0, n)), part(slice(n, 2 * n)))
+
+
+def with_step(model: SameDifferent, k: int) -> SameDifferent:
+    """A copy of model integrating the same time span with a k times finer Euler step (gamma / k, k T steps)."""
+    fine = copy.deepcopy(model)
+    cfg = dataclasses.replace(model.cfg, gamma=model.cfg.gamma / k, T=model.cfg.T * k)
+    fine.cfg = fine.binding.cfg = cfg
+    return fine
 
 
 class Descent(NamedTuple):

@@ -2,7 +2,7 @@
 
 A checkpoint is one dict of plain values and tensors (loadable with ``weights_only=True``)::
 
-    {"format": 1, "key": <hash of config + package version>, "version": ..., "config": {...},
+    {"format": 1, "key": <hash of config + package version + training code>, "version": ..., "config": {...},
      "digest": <sha256 of the weights>, "state_dict": {...}, "history": {...}, "metrics": {...}}
 
 It is written to a temporary file in the same folder and renamed into place, so a reader sees
@@ -12,6 +12,7 @@ config, or whose weights do not hash to the stored digest raises ``CheckpointErr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,9 +30,25 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is corrupt, truncated, or made for another configuration."""
 
 
+# The modules whose code decides what a configuration trains; an edit to any of them is a new cache key.
+TRAINING_CODE = ("core", "data", "model", "train")
+
+
+@functools.lru_cache(maxsize=None)
+def source_fingerprint(modules: tuple[str, ...] | None = TRAINING_CODE) -> str:
+    """sha256 of the source of the given package modules (None: every module of the package)."""
+    here = Path(__file__).resolve().parent
+    files = sorted(here.glob("*.py")) if modules is None else [here / f"{m}.py" for m in modules]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def config_key(config: dict) -> str:
-    """sha256 of the canonical JSON of config plus the package version: the cache key."""
-    blob = json.dumps({"config": config, "version": __version__}, sort_keys=True, separators=(",", ":"))
+    """The cache key: sha256 of the config's canonical JSON, the package version and the training code."""
+    blob = json.dumps({"config": config, "version": __version__, "code": source_fingerprint()}, sort_keys=True,
+                      separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -85,7 +85,9 @@ def fused_coupling(omega: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
 
     Because Omega_d is skew-symmetric, <Omega_d x, x> = 0, so Proj_x(Omega_d x) = Omega_d x and the
     natural rotation can ride inside the projected field: dx = Proj_x(c + (Omega + J) x).
-    Layout: M = [[Omega + J_IN, J_OUT], [J_OUT, Omega + J_IN]], with Omega block-diagonal.
+    Layout: M = [[Omega + J_IN, J_OUT], [J_OUT, Omega + J_IN]], with Omega block-diagonal. omega must be
+    skew-symmetric (KuramotoBinding builds it as A - A'); for any other omega the fused path would
+    differ from ``kuramoto_step``.
     """
     D, N = omega.shape[:2]
     own = J_in.reshape(D * N, D * N) + torch.block_diag(*omega)

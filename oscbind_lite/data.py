@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
-# (white/black chess pieces, suits, flags, smileys, hands), near-duplicates (numbered recycling
-# signs, most trigrams and dice, the many gender and minor-planet signs, mirrored moons).
+# (white/black chess pieces, suits, flags, smileys, hands, recycling signs), near-duplicates (numbered
+# recycling signs, most trigrams and dice, the many gender and minor-planet signs, mirrored moons,
+# Scorpius beside Virgo). tests/test_data.py checks names and pixels for pairs.
 DEFAULT_CODEPOINTS = tuple(int(h, 16) for h in """
 2600 2601 2602 2603 2605 2607 2608 260A 260D 260E 2610 2612 2613 2615 2616 2618 2619 261B 261D 2620
 2621 2622 2623 2624 2625 2626 2627 2629 262A 262B 262C 262D 262E 262F 2630 2637 2638 2639 263B 263D
-2640 2642 2644 2646 2648 2649 264A 264B 264C 264D 264E 264F 2650 2652 2653 2654 265B 2656 265D 265E
-2659 2660 2661 2662 2663 2668 2669 266A 266B 266D 266E 266F 2672 267B 267E 267F 2680 2682 2685 2687
+2640 2642 2644 2646 2648 2649 264A 264B 264C 264D 264E 2604 2650 2652 2653 2654 265B 2656 265D 265E
+2659 2660 2661 2662 2663 2668 2669 266A 266B 266D 266E 266F 2672 26B1 267E 267F 2680 2682 2685 2687
 2690 2692 2693 2694 2696 2697 2698 2699 269B 269C 269E 26A0 26A1 26A5 26AB 26AD 26B0 26B5 26B7 26C3
 """.split())
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -113,8 +115,10 @@ def load_glyphs(path: str | Path) -> np.ndarray:
 
 
 def check_m(m: int, n_icons: int, task: str) -> None:
-    """Raise ValueError naming m and its allowed range when a split is impossible for the task."""
+    """Raise ValueError naming m (or the icon set) and the allowed range when a split is impossible."""
     low = RMTS_MIN_ICONS if task == "rmts" else 2
+    if n_icons < 2 * low:
+        raise ValueError(f"glyphs: {task} needs at least {2 * low} icons ({low} to train, {low} to test), got {n_icons}")
     if not low <= m <= n_icons - low:
         raise ValueError(f"m: must be between {low} and {n_icons - low} for {task} with {n_icons} icons, got {m}")
 
@@ -122,8 +126,14 @@ def check_m(m: int, n_icons: int, task: str) -> None:
 def split_icons(n_icons: int, m: int, seed: int) -> tuple[Tensor, Tensor]:
     """A seeded random split: (m training icons, n_icons - m test icons), disjoint, each sorted."""
     check_m(m, n_icons, "same-different")
-    perm = torch.randperm(n_icons, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(n_icons, generator=seeded(seed, "split"))
     return perm[:m].sort().values, perm[m:].sort().values
+
+
+def seeded(seed: int, purpose: str) -> torch.Generator:
+    """A CPU generator for one purpose ("split", "train", "test", ...) of a seed; purposes never share a stream."""
+    digest = hashlib.sha256(f"oscbind:{seed}:{purpose}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
 def balanced_bits(n: int, gen: torch.Generator) -> Tensor:

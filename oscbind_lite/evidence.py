@@ -176,8 +176,17 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     if profile not in PROFILES:
         print(f"error: profile: must be one of {', '.join(PROFILES)}, got {profile!r}", file=sys.stderr)
         return 2
-    if workers < 1:
-        print(f"error: workers: must be an integer >= 1, got {workers}", file=sys.stderr)
+    from .train import resolve_device
+
+    try:
+        if workers < 1:
+            raise ValueError(f"workers: must be an integer >= 1, got {workers}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads: must be an integer >= 1, got {threads}")
+        resolve_device(device)
+        kind, ex = make_executor(executor, results / "logs", workers, threads or 1, timeout_min)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     smoke = profile == "smoke"
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
@@ -185,29 +194,33 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     todo = [s for s in specs if not done(s, results, smoke)]
     print(f"{profile}: {len(specs)} jobs, {len(specs) - len(todo)} already done, {len(todo)} to run "
           f"({workers} at a time, {threads} thread(s) each)", file=sys.stderr)
-    kind, ex = make_executor(executor, results / "logs", workers, threads, timeout_min)
     start = time.perf_counter()
-    failed = []
-    if kind == "slurm":
-        with ex.batch():
-            jobs = [(s, ex.submit(run_job, s, str(results), str(cache), threads, device, smoke)) for s in todo]
-        for spec, job in jobs:
-            failed += _collect(spec, job)
-    else:
-        running: list = []
-        queue = list(todo)
-        while queue or running:
-            while queue and len(running) < workers:
-                spec = queue.pop(0)
-                running.append((spec, ex.submit(run_job, spec, str(results), str(cache), threads, device, smoke)))
-            time.sleep(1)
-            for item in [r for r in running if r[1].done()]:
-                running.remove(item)
-                failed += _collect(*item)
+    failed, running = [], []
+    try:
+        if kind == "slurm":
+            with ex.batch():
+                running = [(s, ex.submit(run_job, s, str(results), str(cache), threads, device, smoke)) for s in todo]
+            for spec, job in running:
+                failed += _collect(spec, job)
+        else:
+            queue = list(todo)
+            while queue or running:
+                while queue and len(running) < workers:
+                    spec = queue.pop(0)
+                    running.append((spec, ex.submit(run_job, spec, str(results), str(cache), threads, device, smoke)))
+                time.sleep(1)
+                for item in [r for r in running if r[1].done()]:
+                    running.remove(item)
+                    failed += _collect(*item)
+    except KeyboardInterrupt:  # stop the jobs this run started; finished ones are kept, the rest rerun next time
+        for _, job in running:
+            job.cancel(check=False)
+        print("interrupted: running jobs cancelled; rerun the command to resume", file=sys.stderr)
+        return 130
     write_json(results / "profile.json", {"profile": profile, "jobs": len(specs), "ran": len(todo), "failed": [s.id for s in failed],
                                           "wall_seconds": round(time.perf_counter() - start, 1), "workers": workers,
                                           "threads": threads, "executor": kind, "version": __version__})
-    tidy(results)
+    tidy(results, [s for s in specs if done(s, results, smoke)])
     if failed:
         print(f"error: {len(failed)} job(s) failed: {', '.join(s.id for s in failed)}", file=sys.stderr)
         return 1
@@ -241,10 +254,10 @@ def _write_csv(path: Path, columns, rows) -> None:
     os.replace(tmp, path)
 
 
-def tidy(results: Path) -> tuple[Path, Path]:
-    """Collect RESULTS/runs/*.json into RESULTS/runs.csv and RESULTS/fidelity.csv."""
+def tidy(results: Path, specs: list[Spec]) -> tuple[Path, Path]:
+    """Collect the run files of the given (finished, current) specs into RESULTS/runs.csv and RESULTS/fidelity.csv."""
     runs, fidelity = [], []
-    for path in sorted(p for p in (results / "runs").glob("*.json") if p.is_file()):
+    for path in sorted(results / "runs" / f"{s.id}.json" for s in specs):
         saved = json.loads(path.read_text())
         runs += saved["rows"]
         f = saved.get("fidelity")

@@ -177,12 +177,6 @@ def energy_bands(energies_same, energies_different, title: str = "") -> Figure:
     return fig
 
 
-def _angles(states) -> np.ndarray:
-    """Phase angle of each oscillator from its first two coordinates: ``(..., N) -> (...)`` in radians."""
-    s = _np(states)
-    return np.arctan2(s[..., 1], s[..., 0])
-
-
 def phase_circles(pairs: dict[str, object], title: str = "") -> Figure:
     """One unit circle per pair: the D oscillators of object 1 and object 2 at one step.
 

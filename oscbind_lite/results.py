@@ -45,6 +45,8 @@ def interval95(values) -> tuple[float, float, int]:
     """Mean, half-width of its 95 % t-interval (nan for one value), and n."""
     v = [float(x) for x in values]
     n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), 0
     mean = sum(v) / n
     if n < 2:
         return mean, float("nan"), n

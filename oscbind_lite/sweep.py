@@ -8,7 +8,7 @@
   others wrote (generalisation, reproducing) or what is committed (``results/`` for the evidence
   chapter, ``benchmarks/`` for the performance appendix).
 * Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (notebook hash, parameters,
-  package version, and for summaries a hash of their inputs). A run whose stamp matches is skipped;
+  package version and source, and for summaries a hash of their inputs). A run whose stamp matches is skipped;
   a stale one is rerun. Executed notebooks are written to a temporary name and renamed, so an
   interrupted sweep never leaves a half-written notebook that counts as done.
 * Trained models are shared through the checkpoint cache: the RMTS and showcase chapters load the
@@ -27,13 +27,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from . import __version__
-from .cache import write_json
+from .cache import source_fingerprint, write_json
 
 SPLIT, SHOWCASE, SUMMARY = "split", "showcase", "summary"
 CELL_TIMEOUT_S = 3600  # a cell that runs longer has hung (the longest, a default training, takes minutes)
@@ -59,7 +59,6 @@ class Job:
     tag: str
     parameters: dict
     run_dir: Path
-    inputs: list[Path] = field(default_factory=list)  # files whose content makes a summary stale
 
     @property
     def output(self) -> Path:
@@ -102,7 +101,8 @@ def _sha(path: Path) -> str:
 
 def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
     """What a run depends on; a run is up to date when its saved stamp equals this."""
-    out = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters, "version": __version__}
+    out = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters, "version": __version__,
+           "code": source_fingerprint(None)}
     if job.role == SUMMARY:  # a summary is stale when anything it reads changed
         if "runs_dir" in job.parameters:  # every other run: its metrics, and its stamp for what it ran
             files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}") if p.parent.name != "all"]
@@ -128,7 +128,8 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     import papermill
 
     job.run_dir.mkdir(parents=True, exist_ok=True)
-    (job.run_dir / "stamp.json").unlink(missing_ok=True)
+    for old in ("stamp.json", "metrics.json", "history.json", job.output.name):  # nothing stale outlives a rerun
+        (job.run_dir / old).unlink(missing_ok=True)
     partial = job.run_dir / f".{job.chapter}.partial.ipynb"
     start = time.perf_counter()
     saved = os.environ.get("TQDM_DISABLE")

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .cache import CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint
-from .data import Augment, IconTasks, check_m, load_glyphs, render_default_glyphs
+from .data import Augment, IconTasks, check_m, load_glyphs, render_default_glyphs, seeded
 from .model import RMTS, ModelConfig, SameDifferent
 
 TASKS = ("same-different", "rmts")
@@ -75,11 +75,12 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        """The inverse of to_dict (e.g. the "config" of a metrics.json); call validate() before training with it."""
         model = dict(d.get("model", {}))
         if "channels" in model:
             model["channels"] = tuple(model["channels"])
         return cls(DataConfig(**d.get("data", {})), ModelConfig(**model),
-                   TrainConfig(**d.get("stage1", {})), TrainConfig(**d.get("stage2", {}))).validate()
+                   TrainConfig(**d.get("stage1", {})), TrainConfig(**d.get("stage2", {})))
 
     def validate(self, task: str = "same-different") -> "RunConfig":
         """Return self, or raise ValueError with one line naming the bad parameter and its allowed values."""
@@ -176,13 +177,9 @@ def _stage2_key(run: RunConfig) -> tuple[str, dict]:
     return config_key(cfg), cfg
 
 
-def _seeded(seed: int, stream: int) -> torch.Generator:
-    """An independent CPU generator per (seed, purpose) so streams never share state."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + stream)
-
-
-# purposes of the seeded generators
-TRAIN_STREAM, TEST_STREAM, HELDIN_STREAM, INIT_STREAM, START_STREAM, RMTS_TRAIN_STREAM, RMTS_INIT_STREAM = range(7)
+def stage_config(run: RunConfig, task: str) -> TrainConfig:
+    """The training settings of a task's stage: stage1 for same/different, stage2 for RMTS."""
+    return run.stage1 if task == "same-different" else run.stage2
 
 
 def icon_tasks(run: RunConfig, device: torch.device) -> IconTasks:
@@ -192,17 +189,16 @@ def icon_tasks(run: RunConfig, device: torch.device) -> IconTasks:
 
 def eval_sets(run: RunConfig, task: str, device: torch.device) -> dict[str, EvalSet]:
     """Fixed "test" (held-out icons) and "train" (training icons, fresh scales and positions) sets."""
-    tasks, size = icon_tasks(run, device), (run.stage1 if task == "same-different" else run.stage2).eval_size
+    tasks, size = icon_tasks(run, device), stage_config(run, task).eval_size
     make = tasks.same_different if task == "same-different" else tasks.rmts
-    return {split: EvalSet(*make(split, size, _seeded(run.data.seed, stream)))
-            for split, stream in (("test", TEST_STREAM), ("train", HELDIN_STREAM))}
+    return {split: EvalSet(*make(split, size, seeded(run.data.seed, f"{task}:eval:{split}"))) for split in ("test", "train")}
 
 
 def predictions(model: nn.Module, images: Tensor, seed: int, chunk: int = 500) -> Tensor:
     """Class predictions in eval mode, with start phases from a fixed generator: the same every call."""
     was_training = model.training
     model.eval()
-    gen = _seeded(seed, START_STREAM)
+    gen = seeded(seed, "eval:start")
     with torch.no_grad():
         logits = torch.cat([model(images[i: i + chunk], gen) for i in range(0, len(images), chunk)])
     model.train(was_training)
@@ -271,12 +267,12 @@ def _load_or_none(path: Path, key: str) -> dict | None:
         return None
 
 
-def _finish(task: str, run: RunConfig, device: torch.device, model: nn.Module, history: dict,
-            sets: dict[str, EvalSet], wall: float, key: str) -> dict:
+def _finish(task: str, run: RunConfig, device: torch.device, model: nn.Module, sets: dict[str, EvalSet],
+            wall: float, key: str) -> dict:
     return {"task": task, "m": run.data.m, "seed": run.data.seed,
             "test_accuracy": accuracy(model, sets["test"], run.data.seed),
             "train_accuracy": accuracy(model, sets["train"], run.data.seed),
-            "steps": (run.stage1 if task == "same-different" else run.stage2).steps,
+            "steps": stage_config(run, task).steps,
             "wall_seconds": round(wall, 2), "device": str(device), "config": run.to_dict(),
             "eval_size": len(sets["test"].labels), "n_train_icons": run.data.m,
             "n_test_icons": len(glyph_bank(run.data.glyphs)) - run.data.m, "version": __version__, "key": key}
@@ -285,7 +281,7 @@ def _finish(task: str, run: RunConfig, device: torch.device, model: nn.Module, h
 def build_same_different(run: RunConfig) -> SameDifferent:
     """A fresh stage-1 model, its weights drawn from the run's seed (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(run.data.seed * 1_000_003 + INIT_STREAM)
+        torch.manual_seed(seeded(run.data.seed, "same-different:init").initial_seed())
         return SameDifferent(run.model)
 
 
@@ -294,16 +290,19 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
     """Load ``weights`` (the trainable part of model) from a valid checkpoint, or train the task and save it."""
     ckpt = None if retrain else _load_or_none(path, key)
     if ckpt is not None:
-        weights.load_state_dict(ckpt["state_dict"])
-        return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "device": str(dev)}, path, True)
-    sd = task == "same-different"
-    stage, tasks, sets = run.stage1 if sd else run.stage2, icon_tasks(run, dev), eval_sets(run, task, dev)
-    make = tasks.same_different if sd else tasks.rmts
+        try:
+            weights.load_state_dict(ckpt["state_dict"])
+            return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "loaded_on": str(dev)}, path, True)
+        except RuntimeError as err:  # same key, other tensors: only a code change without a new key does this
+            print(f"warning: checkpoint: {path} does not fit this model ({str(err).splitlines()[0]}); retraining",
+                  file=sys.stderr)
+    stage, tasks, sets = stage_config(run, task), icon_tasks(run, dev), eval_sets(run, task, dev)
+    make = tasks.same_different if task == "same-different" else tasks.rmts
     start = time.perf_counter()
     history = fit(model, lambda g: make("train", stage.batch_size, g), stage,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
-                  _seeded(run.data.seed, TRAIN_STREAM if sd else RMTS_TRAIN_STREAM), f"{task} m={run.data.m}", progress)
-    metrics = _finish(task, run, dev, model, history, sets, time.perf_counter() - start, key)
+                  seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress)
+    metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key)
     save_checkpoint(path, key, cfg, weights.state_dict(), history, metrics)
     return Trained(model.eval(), history, metrics, path, False)
 
@@ -328,7 +327,7 @@ def train_rmts(run: RunConfig = RunConfig(), device: str = "auto", cache: Path |
     key, cfg = _stage2_key(run)
     path = Path(cache or cache_dir()) / f"rmts-{key[:20]}.pt"
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(run.data.seed * 1_000_003 + RMTS_INIT_STREAM)
+        torch.manual_seed(seeded(run.data.seed, "rmts:init").initial_seed())
         model = RMTS(features).to(dev)
     return _train_or_load("rmts", run, dev, model, model.head, key, cfg, path, progress, retrain)
 

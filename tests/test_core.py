@@ -32,24 +32,25 @@ def symmetric(J):
 
 
 def test_kuramoto_step_matches_hand_computation():
-    # D = 1, N = 2: x1 = (1, 0), x2 = (0, 1); c1 = (0, 2), c2 = 0; Omega = [[0, -w], [w, 0]],
-    # J_IN = a I, J_OUT = b I. By hand:
-    #   object 1: Omega x1 = (0, w); field = c1 + a x1 + b x2 = (a, 2 + b); Proj_x1 -> (0, 2 + b)
-    #             x1' = normalize((1, gamma (w + 2 + b)))
-    #   object 2: Omega x2 = (-w, 0); field = a x2 + b x1 = (b, a); Proj_x2 -> (b, 0)
-    #             x2' = normalize((gamma (b - w), 1))
-    w, a, b, gamma = 0.5, 0.3, 0.2, 0.1
+    # D = 1, N = 2: x1 = (1, 0), x2 = (0, 1); c1 = (0, 2), c2 = 0; Omega = [[0, -w], [w, 0]];
+    # J_IN = [[.3, .7], [-.4, .1]] and J_OUT = [[.2, -.6], [.5, .9]] (asymmetric, so a transposed block
+    # or a swapped object gives other numbers). By hand:
+    #   object 1: Omega x1 = (0, w); field = c1 + J_IN x1 + J_OUT x2 = (.3 - .6, 2 - .4 + .9);
+    #             Proj_x1 keeps (0, 2.5): x1' = normalize((1, gamma (w + 2.5)))
+    #   object 2: Omega x2 = (-w, 0); field = J_IN x2 + J_OUT x1 = (.7 + .2, .1 + .5);
+    #             Proj_x2 keeps (0.9, 0): x2' = normalize((gamma (0.9 - w), 1))
+    w, gamma = 0.5, 0.1
     x = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])
     c = torch.tensor([[[[0.0, 2.0]], [[0.0, 0.0]]]])
     omega = torch.tensor([[[0.0, -w], [w, 0.0]]])
-    J_in = (a * torch.eye(2)).view(1, 2, 1, 2)
-    J_out = (b * torch.eye(2)).view(1, 2, 1, 2)
+    J_in = torch.tensor([[0.3, 0.7], [-0.4, 0.1]]).view(1, 2, 1, 2)
+    J_out = torch.tensor([[0.2, -0.6], [0.5, 0.9]]).view(1, 2, 1, 2)
     out = kuramoto_step(x, c, omega, J_in, J_out, gamma)
-    v1 = torch.tensor([1.0, gamma * (w + 2 + b)])
-    v2 = torch.tensor([gamma * (b - w), 1.0])
+    v1 = torch.tensor([1.0, gamma * (w + 2.5)])
+    v2 = torch.tensor([gamma * (0.9 - w), 1.0])
     torch.testing.assert_close(out[0, 0, 0], v1 / v1.norm())
     torch.testing.assert_close(out[0, 1, 0], v2 / v2.norm())
-    assert math.isclose(out[0, 0, 0, 1].item(), 0.27 / math.sqrt(1 + 0.27**2), rel_tol=1e-12)
+    assert math.isclose(out[0, 0, 0, 1].item(), 0.3 / math.sqrt(1 + 0.3**2), rel_tol=1e-12)
 
 
 def test_coupling_layout_feature_e_drives_feature_d():
