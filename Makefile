@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 SPLITS := 95 50 15
 SEED := 0
 RUNS := runs
+CACHE ?= $(CURDIR)/.cache/oscbind
 
 .PHONY: book test lab vendor bench results venv clean-venv
 
@@ -26,11 +27,11 @@ vendor: $(VENV)/.installed
 # the showcase chapters at m = 95), then build the book with warnings as errors: book/_build/html.
 # Finished runs are skipped; trained models are shared through the checkpoint cache in .cache/.
 book: $(VENV)/.installed vendor
-	OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(PY) -m oscbind_lite sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_lite sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build
 
 # JupyterLab on the chapters, with the checkpoint cache that make book fills.
 lab: $(VENV)/.installed
-	OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(VENV)/bin/jupyter lab book/notebooks
+	OSCBIND_CACHE=$(CACHE) $(VENV)/bin/jupyter lab book/notebooks
 
 test: $(VENV)/.installed vendor
 	$(PY) -m pytest -q
@@ -40,13 +41,13 @@ test: $(VENV)/.installed vendor
 # (benchmarks/core_targets.*). About 15 minutes here. The book's Performance appendix reads them.
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench.py
-	OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(PY) benchmarks/core_targets.py
+	OSCBIND_CACHE=$(CACHE) $(PY) benchmarks/core_targets.py
 
 # The evidence: 5 seeds x 3 splits x (oscillator, difference, concat, symmetric-J variant) and the
 # ablations at m = 50, as submitit jobs (Slurm where sbatch exists, else 2 local workers); resumes.
 # OSCBIND_COMPILE=1: the oscillator step kernels go through torch.compile (1.3-1.8x on them here).
 results: $(VENV)/.installed
-	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CURDIR)/.cache/oscbind $(PY) -m oscbind_lite evidence --profile paper --results results
+	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_lite evidence --profile paper --results results
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,45 @@
+"""The sweep's bookkeeping: which runs it plans, and what makes a finished run stale."""
+
+import json
+from pathlib import Path
+
+from oscbind_lite import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "book" / "notebooks"
+
+
+def test_plan_runs_training_chapters_per_split_and_seed_and_the_rest_once(tmp_path):
+    jobs = sweep.plan(NOTEBOOKS, tmp_path, [95, 50], [0, 1], 95, "cpu", True)
+    tags = {(j.chapter, j.tag) for j in jobs}
+    assert {("03_same_different", f"m{m}-seed{s}") for m in (95, 50) for s in (0, 1)} <= tags
+    assert {t for c, t in tags if c == "05_energy"} == {"m95-seed0"}
+    assert [j.chapter for j in jobs][-4:] == ["07_generalisation", "08_evidence", "09_reproducing", "10_performance"]
+    order = [j.chapter for j in jobs]
+    assert order.index("04_rmts") > max(i for i, c in enumerate(order) if c == "03_same_different")
+
+
+def finished(job, notebooks, runs):
+    """Pretend a job ran: its executed notebook, metrics and a stamp of today's inputs."""
+    job.run_dir.mkdir(parents=True)
+    job.output.write_text("{}")
+    (job.run_dir / "metrics.json").write_text("{}")
+    (job.run_dir / "stamp.json").write_text(json.dumps(sweep.stamp(job, notebooks, runs)))
+
+
+def test_a_run_goes_stale_when_its_code_parameters_or_notebook_change(tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "03_same_different.ipynb").write_text((NOTEBOOKS / "03_same_different.ipynb").read_text())
+    runs = tmp_path / "runs"
+    job = next(j for j in sweep.plan(notebooks, runs, [95], [0], 95, "cpu", True) if j.chapter == "03_same_different")
+    finished(job, notebooks, runs)
+    assert sweep.up_to_date(job, notebooks, runs)
+    monkeypatch.setattr(sweep, "source_fingerprint", lambda modules=None: "edited package")
+    assert not sweep.up_to_date(job, notebooks, runs)  # any change to the package's code
+    monkeypatch.undo()
+    job.parameters["seed"] = 7
+    assert not sweep.up_to_date(job, notebooks, runs)  # other parameters
+    job.parameters["seed"] = 0
+    (notebooks / "03_same_different.ipynb").write_text((NOTEBOOKS / "04_rmts.ipynb").read_text())
+    assert not sweep.up_to_date(job, notebooks, runs)  # another notebook source
