@@ -162,6 +162,8 @@ def make_executor(kind: str, folder: Path, workers: int, threads: int, timeout_m
         executor = submitit.LocalExecutor(folder=str(folder))
         executor.update_parameters(timeout_min=timeout_min)
     elif kind == "slurm":
+        if not shutil.which("srun"):
+            raise ValueError("executor: slurm needs Slurm's srun and sbatch on PATH; use --executor local here")
         executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
         executor.update_parameters(timeout_min=timeout_min, cpus_per_task=threads, slurm_array_parallelism=workers,
                                    name="oscbind")

@@ -57,3 +57,23 @@ def test_interval95_matches_a_hand_computation():
     mean, half, n = interval95([0.9, 0.92, 0.94, 0.96, 0.98])
     # sd = 0.0316228, t(0.975, 4) = 2.776 -> half-width 2.776 * 0.0316228 / sqrt(5) = 0.039259
     assert (round(mean, 6), round(half, 5), n) == (0.94, 0.03926, 5)
+
+
+def test_slurm_executor_gets_one_task_per_job_with_its_threads(tmp_path, monkeypatch):
+    from oscbind_lite.evidence import make_executor
+
+    for tool in ("srun", "sbatch"):  # stand-ins: submitit only looks for them when the executor is made
+        (tmp_path / tool).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    kind, executor = make_executor("auto", tmp_path / "logs", workers=20, threads=4, timeout_min=30)
+    assert kind == "slurm"
+    params = executor._executor.parameters
+    assert (params["cpus_per_task"], params["array_parallelism"], params["time"]) == (4, 20, 30)
+
+
+def test_slurm_executor_without_slurm_is_one_line(tmp_path):
+    result = evidence(tmp_path / "results", tmp_path / "cache", "--executor", "slurm")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: executor: slurm needs")
+    assert "Traceback" not in result.stderr
