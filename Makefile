@@ -38,7 +38,7 @@ test: $(VENV)/.installed vendor
 
 # Benchmarks (measured, never asserted by tests): the oscillator update, a training step, scaling,
 # time to accuracy (benchmarks/results.*), and the core's accuracy and time targets per split
-# (benchmarks/core_targets.*). About 15 minutes here. The book's Performance appendix reads them.
+# (benchmarks/core_targets.*). About 10 minutes here. The book's Performance appendix reads them.
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench.py
 	OSCBIND_CACHE=$(CACHE) $(PY) benchmarks/core_targets.py
