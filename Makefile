@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book test lab vendor bench results venv clean-venv
+.PHONY: book test lab vendor browser bench results venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -27,13 +27,24 @@ vendor: $(VENV)/.installed
 # the showcase chapters at m = 95), then build the book with warnings as errors: book/_build/html.
 # Finished runs are skipped; trained models are shared through the checkpoint cache in .cache/.
 book: $(VENV)/.installed vendor
-	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_lite sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build
 
 # JupyterLab on the chapters, with the checkpoint cache that make book fills.
 lab: $(VENV)/.installed
 	OSCBIND_CACHE=$(CACHE) $(VENV)/bin/jupyter lab book/notebooks
 
-test: $(VENV)/.installed vendor
+# Debian's chromium for the browser test of every page: installed here when we are root with apt,
+# otherwise one line says how; OSCBIND_NO_BROWSER=1 skips the browser checks (and this step).
+browser:
+	@if [ -x /usr/bin/chromium ] || [ "$$OSCBIND_NO_BROWSER" = 1 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "error: the browser test needs Debian's chromium: sudo apt-get install chromium (or OSCBIND_NO_BROWSER=1 make test)"; exit 1; fi
+
+# Everything: the science and contracts (pytest -m "not book" runs those alone in about a minute), a
+# smoke build of the whole book, and every page in headless chromium.
+test: $(VENV)/.installed vendor browser
 	$(PY) -m pytest -q
 
 # Benchmarks (measured, never asserted by tests): the oscillator update, a training step, scaling,
@@ -47,7 +58,7 @@ bench: $(VENV)/.installed
 # ablations at m = 50, as submitit jobs (Slurm where sbatch exists, else 2 local workers); resumes.
 # OSCBIND_COMPILE=1: the oscillator step kernels go through torch.compile (1.3-1.8x on them here).
 results: $(VENV)/.installed
-	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_lite evidence --profile paper --results results
+	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile paper --results results
 
 clean-venv:
 	rm -rf $(VENV)

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 
 from oscbind_lite import __version__, core
 from oscbind_lite.cache import write_json
-from oscbind_lite.train import (RunConfig, build_same_different, icon_tasks, resolve_device, train_same_different,
-                                with_overrides)
+from oscbind_lite.config import RunConfig, with_overrides
+from oscbind_lite.data import IconTasks
+from oscbind_lite.train import build_same_different, resolve_device, train_same_different
 
 
 def sync(device: torch.device) -> None:
@@ -120,18 +121,22 @@ def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repea
 
 
 def _with_compile(fn):
-    """Run fn with the torch.compile'd step kernels (core.COMPILE), then switch back.
+    """Run fn with the torch.compile'd step kernels (OSCBIND_COMPILE=1, read by core at each call), then switch back.
 
     Each shape compiles once (dynamic=False); the grid has more shapes than dynamo's default limit.
     """
     import torch._dynamo
 
     torch._dynamo.config.recompile_limit = 64
-    core.COMPILE = True
+    before = os.environ.get("OSCBIND_COMPILE")
+    os.environ["OSCBIND_COMPILE"] = "1"
     try:
         return fn()
     finally:
-        core.COMPILE = False
+        if before is None:
+            os.environ.pop("OSCBIND_COMPILE")
+        else:
+            os.environ["OSCBIND_COMPILE"] = before
 
 
 def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> dict:
@@ -140,12 +145,12 @@ def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> d
 
     model = build_same_different(run).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    tasks, gen, B = icon_tasks(run, device), torch.Generator().manual_seed(0), run.stage1.batch_size
-    images, labels = tasks.same_different("train", B, gen)
-    E = model.encode(images).detach().requires_grad_(True)
+    tasks, gen, B = IconTasks.from_config(run.data, device), torch.Generator().manual_seed(0), run.stage1.batch_size
+    images = tasks.same_different("train", B, gen).images
+    z = model.encode(images).detach().requires_grad_(True)
 
     def step():
-        x, y = tasks.same_different("train", B, gen)
+        x, y, _ = tasks.same_different("train", B, gen)
         loss = F.binary_cross_entropy_with_logits(model(x, gen), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,7 +161,7 @@ def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> d
         "step": step,
         "data": lambda: tasks.same_different("train", B, gen),
         "cnn_forward_backward": lambda: model.encode(images).sum().backward(),
-        "oscillators_forward_backward": lambda: core.coherence(model.binding(E, gen)).sum().backward(),
+        "oscillators_forward_backward": lambda: core.coherence(model.binding(z, gen)).sum().backward(),
     }
     times = median_times(parts, device, repeats)
     with FlopCounterMode(display=False) as counter:

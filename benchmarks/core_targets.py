@@ -22,7 +22,8 @@ import torch
 from bench import training_step_parts  # benchmarks/bench.py, beside this script
 from oscbind_lite import __version__
 from oscbind_lite.cache import write_json
-from oscbind_lite.train import RunConfig, resolve_device, train_rmts, train_same_different, with_overrides
+from oscbind_lite.config import RunConfig, with_overrides
+from oscbind_lite.train import resolve_device, train_rmts, train_same_different
 
 TARGETS = {("same-different", 95): 0.97, ("same-different", 50): 0.95, ("same-different", 15): 0.85, ("rmts", 95): 0.95}
 

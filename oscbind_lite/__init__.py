@@ -1,35 +1,23 @@
 """oscbind_lite: binding by oscillatory dynamics for relational reasoning (Veliz, Altabaa, Lafferty).
 
-The poster's equations are the pure functions ``kuramoto_step``, ``energy`` and ``coherence``
-(module ``core``); ``data`` makes icons and trials, ``model`` the networks, ``train`` the two
-training stages with a checkpoint cache, ``cache`` the atomic files, ``analysis`` the measurements
-on trained models, ``plotting`` the figures, ``results`` reading runs back, ``book`` and ``sweep``
-the notebooks' plumbing, ``cli`` the command line.
+The science, in the order data flows::
 
-The names below are imported on first use, so ``import oscbind_lite.booksupport`` (which the book's
-Sphinx build loads) does not pay for importing torch.
+    config  ->  data, core  ->  model  ->  train  ->  analysis        (cache: checkpoints and files; cli: train)
+
+``config`` holds every setting as typed dataclasses; ``core`` the poster's equations as pure
+functions (``kuramoto_step``, ``energy``, ``coherence``); ``data`` the icons and trials; ``model``
+the networks; ``train`` the two training stages with train-or-load; ``analysis`` the measurements
+on trained models. The book's and the studies' tooling (notebook plumbing, sweeps, figures, tables,
+the multi-seed evidence) is the separate package ``oscbind_tools``; nothing here imports it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-_EXPORTS = {
-    "kuramoto_step": "core", "energy": "core", "coherence": "core",
-    "ModelConfig": "model", "SameDifferent": "model", "RMTS": "model", "KuramotoBinding": "model",
-    "DataConfig": "train", "RunConfig": "train", "TrainConfig": "train",
-    "train_same_different": "train", "train_rmts": "train", "with_overrides": "train",
-}
-__all__ = [*_EXPORTS, "__version__"]
+from .config import SMOKE, DataConfig, ModelConfig, RunConfig, TrainConfig, settings, smoke, with_overrides  # noqa: E402
+from .core import coherence, energy, kuramoto_step  # noqa: E402
+from .model import RMTS, KuramotoBinding, SameDifferent  # noqa: E402
+from .train import load_same_different, train_rmts, train_same_different  # noqa: E402
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = ["__version__", "DataConfig", "ModelConfig", "TrainConfig", "RunConfig", "SMOKE", "smoke", "settings",
+           "with_overrides", "kuramoto_step", "energy", "coherence", "KuramotoBinding", "SameDifferent", "RMTS",
+           "train_same_different", "train_rmts", "load_same_different"]

@@ -1,7 +1,9 @@
-"""Measurements on trained models: energy descent, the same-versus-different energy gap, phase locking.
+"""Measurements on trained models: accuracy by kind of trial, energy descent, the same-versus-different
+energy gap and its terms, phase locking.
 
 These are the fidelity numbers of the book's energy and dynamics chapters (and of the evidence
-appendix): each takes recorded dynamics (``model.KuramotoBinding.trajectory``) and returns numbers.
+study): each takes a trained model or recorded dynamics (``model.KuramotoBinding.trajectory``) and
+returns numbers; none trains anything.
 """
 
 from __future__ import annotations
@@ -14,8 +16,24 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .data import IconTasks, sample_same_different, seeded
+from .data import IconTasks, Trials, sample_same_different, seeded
 from .model import Dynamics, SameDifferent
+from .train import predictions
+
+
+def accuracy_by_kind(model: torch.nn.Module, task: str, trials: Trials, seed: int) -> dict[str, tuple[float, int]]:
+    """Accuracy and count per kind of trial of a fixed evaluation set (e.g. ``train.eval_sets(...)["test"]``).
+
+    Same/different: "same" and "different" pairs. RMTS: "same source" (AA; BB vs CD) and
+    "different source" (AB; CD vs EE) trials. Their count-weighted mean is the headline accuracy.
+    """
+    correct = (predictions(model, trials.images, seed) == trials.labels.long()).cpu()
+    if task == "same-different":
+        kinds = {"same": trials.labels.cpu() == 1, "different": trials.labels.cpu() == 0}
+    else:
+        same_source = trials.icons[:, 0, 0] == trials.icons[:, 0, 1]
+        kinds = {"same source": same_source, "different source": ~same_source}
+    return {k: (correct[mask].float().mean().item(), int(mask.sum())) for k, mask in kinds.items()}
 
 
 class PairDynamics(NamedTuple):
@@ -23,6 +41,12 @@ class PairDynamics(NamedTuple):
 
     same: Dynamics
     different: Dynamics
+
+    def together(self) -> Dynamics:
+        """Both kinds as one Dynamics of 2n pairs (same first)."""
+        s, d = self.same, self.different
+        return Dynamics(torch.cat([s.states, d.states], 1), torch.cat([s.energies, d.energies], 1),
+                        torch.cat([s.c, d.c], 0), torch.cat([s.terms, d.terms], 2))
 
 
 @torch.no_grad()
@@ -37,11 +61,10 @@ def pair_dynamics(model: SameDifferent, tasks: IconTasks, split: str, n: int, se
     gen = seeded(seed, f"fidelity:{split}")
     icons, same = sample_same_different(tasks.pool(split), 2 * n, gen)
     order = torch.argsort(same, descending=True, stable=True)  # n same pairs first, then n different
-    images = tasks.augment.render(tasks.bank, icons[order], gen)
-    E = model.encode(images).to(dtype)
+    z = model.encode(tasks.render(icons[order], gen)).to(dtype)
     binding = copy.deepcopy(model.binding).to(dtype)
-    dyn = binding.trajectory(E, seeded(seed, "fidelity:start"))
-    part = lambda sl: Dynamics(dyn.states[:, sl], dyn.energies[:, sl], dyn.c[sl])  # noqa: E731
+    dyn = binding.trajectory(z, seeded(seed, "fidelity:start"))
+    part = lambda sl: Dynamics(dyn.states[:, sl], dyn.energies[:, sl], dyn.c[sl], dyn.terms[:, :, sl])  # noqa: E731
     return PairDynamics(part(slice(0, n)), part(slice(n, 2 * n)))
 
 
@@ -96,3 +119,17 @@ def phase_gap(states: Tensor) -> Tensor:
 def locked_share(states: Tensor, max_gap_degrees: float = 30.0) -> float:
     """Share of (pair, feature) oscillator pairs whose phase gap is at most max_gap_degrees: ``states (B, 2, D, N)``."""
     return (phase_gap(states) <= max_gap_degrees).float().mean().item()
+
+
+class EnergyParts(NamedTuple):
+    """Mean and standard deviation over pairs of each term of E at one step."""
+
+    drive: tuple[float, float]  # -(c1'x1 + c2'x2): each object alone
+    within: tuple[float, float]  # -1/2 (x1'J_IN x1 + x2'J_IN x2)
+    between: tuple[float, float]  # -1/2 (x1'J_OUT x2 + x2'J_OUT x1)
+
+
+def energy_parts(dynamics: Dynamics, t: int = -1) -> EnergyParts:
+    """The terms of E at step t (default T) over the recorded pairs, as (mean, sd)."""
+    terms = dynamics.terms[t].double()  # (3, B)
+    return EnergyParts(*[(row.mean().item(), row.std().item()) for row in terms])

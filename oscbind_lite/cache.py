@@ -1,4 +1,7 @@
-"""Files that must never be half-written or silently wrong: checkpoints and JSON results.
+"""Files that must never be half-written or silently wrong: checkpoints, JSON and CSV results.
+
+``atomic_write`` is the one writer every file of the project goes through (here, the book's sweep
+and the evidence engine alike).
 
 A checkpoint is one dict of plain values and tensors (loadable with ``weights_only=True``)::
 
@@ -12,16 +15,19 @@ config, or whose weights do not hash to the stored digest raises ``CheckpointErr
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable, Iterable
 
 import torch
 
-from . import __version__
+from . import __version__, core
 
 FORMAT = 1
 
@@ -31,13 +37,13 @@ class CheckpointError(RuntimeError):
 
 
 # The modules whose code decides what a configuration trains; an edit to any of them is a new cache key.
-TRAINING_CODE = ("core", "data", "model", "train")
+TRAINING_CODE = ("config", "core", "data", "model", "train")
 
 
 @functools.lru_cache(maxsize=None)
-def source_fingerprint(modules: tuple[str, ...] | None = TRAINING_CODE) -> str:
-    """sha256 of the source of the given package modules (None: every module of the package)."""
-    here = Path(__file__).resolve().parent
+def source_fingerprint(modules: tuple[str, ...] | None = TRAINING_CODE, folder: str | None = None) -> str:
+    """sha256 of the source of the given modules of a package folder (default this one; None: every module)."""
+    here = Path(folder) if folder else Path(__file__).resolve().parent
     files = sorted(here.glob("*.py")) if modules is None else [here / f"{m}.py" for m in modules]
     h = hashlib.sha256()
     for f in files:
@@ -46,9 +52,10 @@ def source_fingerprint(modules: tuple[str, ...] | None = TRAINING_CODE) -> str:
 
 
 def config_key(config: dict) -> str:
-    """The cache key: sha256 of the config's canonical JSON, the package version and the training code."""
-    blob = json.dumps({"config": config, "version": __version__, "code": source_fingerprint()}, sort_keys=True,
-                      separators=(",", ":"))
+    """The cache key: sha256 of the config's canonical JSON, the package version, the training code, and
+    whether the step kernels are compiled (same arithmetic, other rounding, so another trained model)."""
+    blob = json.dumps({"config": config, "version": __version__, "code": source_fingerprint(),
+                       "compile": core.compile_enabled()}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -59,8 +66,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oscbind_lite"
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call write(file) on a temporary file beside path, then rename it onto path."""
+def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], object]) -> Path:
+    """Call write(binary file) on a temporary file beside path, then rename it onto path; returns path.
+
+    A reader sees the old file or the new one, never half of one; an error leaves no temporary behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -76,11 +86,22 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
-def write_json(path: str | Path, obj) -> None:
+def write_json(path: str | Path, obj) -> Path:
     """Write obj as indented JSON, atomically."""
-    _atomic_write(Path(path), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_csv(path: str | Path, columns: Iterable[str], rows: Iterable[dict]) -> Path:
+    """Write rows (dicts; keys beyond columns ignored) as CSV with a header, atomically."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
 
 
 def weights_digest(state_dict: dict) -> str:
@@ -98,7 +119,7 @@ def save_checkpoint(path: str | Path, key: str, config: dict, state_dict: dict, 
     state = {k: v.detach().cpu() for k, v in state_dict.items()}
     payload = {"format": FORMAT, "key": key, "version": __version__, "config": config,
                "digest": weights_digest(state), "state_dict": state, "history": history, "metrics": metrics}
-    _atomic_write(Path(path), lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path, key: str | None = None) -> dict:

@@ -70,8 +70,17 @@ def energy(x: Tensor, c: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
     matrices), Omega = 0 and gamma is small: each step then moves x along the projected
     negative gradient of E.
     """
-    field = couple(J_in, x) + couple(J_out, x.flip(1))  # summed over i gives all four quadratic terms
-    return -0.5 * (x * field).sum((1, 2, 3)) - (c * x).sum((1, 2, 3))
+    return sum(energy_terms(x, c, J_in, J_out))
+
+
+def energy_terms(x: Tensor, c: Tensor, J_in: Tensor, J_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The three parts of E, each ``(B,)``: drive -(c1'x1 + c2'x2), within -1/2 (x1'J_IN x1 + x2'J_IN x2),
+    between -1/2 (x1'J_OUT x2 + x2'J_OUT x1). The drive term depends on each object alone; only the
+    coupling terms see both objects together."""
+    drive = -(c * x).sum((1, 2, 3))
+    within = -0.5 * (x * couple(J_in, x)).sum((1, 2, 3))
+    between = -0.5 * (x * couple(J_out, x.flip(1))).sum((1, 2, 3))  # flip: object i meets object 3 - i
+    return drive, within, between
 
 
 def coherence(x: Tensor) -> Tensor:
@@ -86,9 +95,11 @@ def fused_coupling(omega: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
     Because Omega_d is skew-symmetric, <Omega_d x, x> = 0, so Proj_x(Omega_d x) = Omega_d x and the
     natural rotation can ride inside the projected field: dx = Proj_x(c + (Omega + J) x).
     Layout: M = [[Omega + J_IN, J_OUT], [J_OUT, Omega + J_IN]], with Omega block-diagonal. omega must be
-    skew-symmetric (KuramotoBinding builds it as A - A'); for any other omega the fused path would
-    differ from ``kuramoto_step``.
+    skew-symmetric (KuramotoBinding builds it as A - A', which is exactly skew in floating point); any
+    other omega would make the fused path differ from ``kuramoto_step``, so it is refused.
     """
+    if not torch.equal(omega, -omega.transpose(1, 2)):
+        raise ValueError("omega: must be skew-symmetric (omega[d] = -omega[d].T) for the fused update")
     D, N = omega.shape[:2]
     own = J_in.reshape(D * N, D * N) + torch.block_diag(*omega)
     other = J_out.reshape(D * N, D * N)
@@ -96,8 +107,8 @@ def fused_coupling(omega: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
 
 
 def integrate(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
-              steps: int) -> list[Tensor]:
-    """Run ``steps`` applications of ``kuramoto_step`` from x0; returns all ``steps + 1`` states.
+              T: int) -> list[Tensor]:
+    """Run T applications of ``kuramoto_step`` from x0; returns all T + 1 states x(0), ..., x(T).
 
     Same arithmetic as repeated ``kuramoto_step`` (up to float rounding), with the three
     couplings fused into one matrix product per step and c flattened once.
@@ -107,7 +118,7 @@ def integrate(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor,
     c_flat = c.reshape(shape[0], -1)
     x = x0
     states = [x0]
-    for _ in range(steps):
+    for _ in range(T):
         h = (c_flat + x.reshape(shape[0], -1) @ M_t).view(shape)
         x = normalize(x + gamma * tangent_projection(x, h))
         states.append(x)
@@ -115,7 +126,7 @@ def integrate(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor,
 
 
 def _forward_step(x: Tensor, c: Tensor, M_t: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One fused step on ``(B, K, N)`` states: x' and what the backward pass needs (h, s, |y|)."""
+    """One fused step on ``(B, K, N)`` states (K = 2D oscillators): x' and what the backward pass needs (h, s, |y|)."""
     B, K, N = x.shape
     h = torch.addmm(c.reshape(B, K * N), x.reshape(B, K * N), M_t).view(B, K, N)  # c + M x
     s = (h * x).sum(-1, keepdim=True)  # <h, x>
@@ -135,13 +146,21 @@ def _backward_step(g: Tensor, x: Tensor, x_next: Tensor, h: Tensor, s: Tensor, r
     return gx, gh
 
 
-COMPILE = os.environ.get("OSCBIND_COMPILE", "") == "1"  # torch.compile the two step kernels (needs a C++ compiler)
+def compile_enabled() -> bool:
+    """Whether training runs the step kernels through torch.compile: ``OSCBIND_COMPILE=1`` (read at each call).
+
+    Same arithmetic, other float rounding: the cache key and every run record include this flag.
+    Needs a C++ compiler; the first call per shape compiles for about 20 s.
+    """
+    return os.environ.get("OSCBIND_COMPILE", "") == "1"
+
+
 _compiled: dict = {}
 
 
 def _kernels():
-    """The step kernels, compiled with torch.compile when COMPILE is set (compiled once per process)."""
-    if not COMPILE:
+    """The step kernels, compiled with torch.compile when ``compile_enabled()`` (compiled once per process)."""
+    if not compile_enabled():
         return _forward_step, _backward_step
     if not _compiled:
         _compiled["forward"] = torch.compile(_forward_step, dynamic=False)
@@ -152,21 +171,32 @@ def _kernels():
 class _FinalState(torch.autograd.Function):
     """x(T) of ``integrate`` with a hand-written backward pass through the T steps.
 
-    Forward runs the loop without recording an autograd graph and keeps, per step, the state x_t,
-    the field h_t = c + M x_t, s_t = <h_t, x_t> and the norm r_t of the Euler update. Backward walks
-    the steps in reverse with the vector-Jacobian products of
+    The state is ``(B, K, N)`` with K = 2D oscillators (object 1's D features, then object 2's), and
+    M is the ``(KN, KN)`` matrix of ``fused_coupling``. One step, per oscillator k::
 
-        y = x + gamma (h - s x),   s = <h, x>,   h = c + M x,   x' = y / |y|,
+        h = c + M x   (all oscillators, flattened),   s_k = <h_k, x_k>,
+        y_k = x_k + gamma (h_k - s_k x_k),   r_k = |y_k|,   x'_k = y_k / r_k.
 
-    and forms the gradient of M with one matrix product over all steps at the end.
+    Forward runs the T steps without an autograd graph and keeps x_t, h_t, s_t and r_t. Backward takes
+    g = dL/dx' and walks the steps in reverse with the vector-Jacobian products, term by term:
+
+        x' = y / r:          g_y = (g - <g, x'> x') / r              (the normalisation's Jacobian)
+        y = x + gamma h - gamma s x:
+                             dL/dh += gamma g_y,  g_s = -gamma <g_y, x>,  dL/dx += (1 - gamma s) g_y
+        s = <h, x>:          dL/dh += g_s x,      dL/dx += g_s h
+        so                   g_h = gamma g_y + g_s x
+        h = c + M x:         dL/dc += g_h,        dL/dx += M^T g_h,       dL/dM += g_h x^T  (outer product)
+
+    ``_backward_step`` computes g_h and dL/dx for one step; dL/dc and dL/dM are summed over the steps
+    at the end, dL/dM as one matrix product over all steps and the batch.
     """
 
     @staticmethod
-    def forward(ctx, x0: Tensor, c: Tensor, M: Tensor, gamma: float, steps: int) -> Tensor:
+    def forward(ctx, x0: Tensor, c: Tensor, M: Tensor, gamma: float, T: int) -> Tensor:
         forward_step, _ = _kernels()
         xs, hs, ss, rs = [x0], [], [], []
         M_t = M.t().contiguous()
-        for _ in range(steps):
+        for _ in range(T):
             x, h, s, r = forward_step(xs[-1], c, M_t, gamma)
             xs.append(x), hs.append(h), ss.append(s), rs.append(r)
         ctx.gamma = gamma
@@ -187,16 +217,16 @@ class _FinalState(torch.autograd.Function):
 
 
 def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
-                    steps: int) -> Tensor:
-    """``integrate(...)[-1]``, the state after ``steps`` steps, with a faster hand-written backward.
+                    T: int) -> Tensor:
+    """``integrate(...)[-1]``, the state x(T) after T steps, with a faster hand-written backward.
 
     Used for training, where only x(T) is needed; the tests check its value and gradients against
     autograd through ``integrate``. With ``OSCBIND_COMPILE=1`` its step kernels go through
     torch.compile (same arithmetic; see the benchmarks for the gain).
     """
     if not torch.is_grad_enabled():  # evaluation: nothing to keep for a backward pass
-        return integrate(x0, c, omega, J_in, J_out, gamma, steps)[-1]
+        return integrate(x0, c, omega, J_in, J_out, gamma, T)[-1]
     B, _, D, N = x0.shape
     M = fused_coupling(omega, J_in, J_out)
-    x = _FinalState.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, steps)
+    x = _FinalState.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, T)
     return x.view(B, 2, D, N)

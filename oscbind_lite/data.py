@@ -3,6 +3,7 @@
 * The default icon set: 100 glyphs of the Unicode Miscellaneous Symbols block, rendered offline
   from DejaVu Sans (the font matplotlib ships). Any stack of K >= 2 images can replace it.
 * A split puts m icons in training and the other K - m in testing; they never overlap.
+* ``glyph_bank`` reads an icon source once per process; ``IconTasks.from_config`` splits it for a run.
 * Trials (same/different pairs, RMTS triples of pairs) are drawn from a seeded CPU generator, so a
   seed gives the same icons, scales and positions on every device; the images are then rendered
   for the whole batch at once on the model's device (one ``affine_grid`` + ``grid_sample``).
@@ -10,14 +11,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .config import RMTS_MIN_ICONS, DataConfig, check_m
 
 # 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
 # (white/black chess pieces, suits, flags, smileys, hands, recycling signs), near-duplicates (numbered
@@ -31,7 +36,6 @@ DEFAULT_CODEPOINTS = tuple(int(h, 16) for h in """
 2690 2692 2693 2694 2696 2697 2698 2699 269B 269C 269E 26A0 26A1 26A5 26AB 26AD 26B0 26B5 26B7 26C3
 """.split())
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-RMTS_MIN_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) uses five distinct icons
 BASE = 32  # side of the stored glyph images, in pixels
 
 
@@ -114,13 +118,17 @@ def load_glyphs(path: str | Path) -> np.ndarray:
     return np.stack([_fit(_as_ink(g)) for g in grays])
 
 
-def check_m(m: int, n_icons: int, task: str) -> None:
-    """Raise ValueError naming m (or the icon set) and the allowed range when a split is impossible."""
-    low = RMTS_MIN_ICONS if task == "rmts" else 2
-    if n_icons < 2 * low:
-        raise ValueError(f"glyphs: {task} needs at least {2 * low} icons ({low} to train, {low} to test), got {n_icons}")
-    if not low <= m <= n_icons - low:
-        raise ValueError(f"m: must be between {low} and {n_icons - low} for {task} with {n_icons} icons, got {m}")
+@functools.lru_cache(maxsize=8)
+def glyph_bank(glyphs: str | None) -> np.ndarray:
+    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set), read once per process."""
+    bank = render_default_glyphs() if glyphs is None else load_glyphs(glyphs)
+    bank.setflags(write=False)
+    return bank
+
+
+def icons_digest(bank: np.ndarray) -> str:
+    """sha256 of an icon bank's pixels: part of every cache key, so a changed glyph folder is a new model."""
+    return hashlib.sha256(np.ascontiguousarray(bank).tobytes()).hexdigest()
 
 
 def split_icons(n_icons: int, m: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -173,13 +181,17 @@ def sample_rmts(pool: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Ten
 
 
 @dataclass(frozen=True)
-class Augment:
-    """Random scale and position: the glyph's box spans ``glyph_size * s`` of the image, s ~ U(scale)."""
+class Renderer:
+    """Draws icons into images at a random scale and position (the glyph's box spans ``glyph_size * s``, s ~ U(scale))."""
 
     image_size: int = 32  # output side, pixels
     scale_min: float = 0.7
     scale_max: float = 1.3
     glyph_size: float = 0.6  # box side / image side at scale 1
+
+    @classmethod
+    def from_config(cls, cfg: DataConfig) -> Renderer:
+        return cls(cfg.image_size, cfg.scale_min, cfg.scale_max, cfg.glyph_size)
 
     def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         """Scales ``(n,)`` and centre offsets ``(n, 2)`` (in [-1, 1] image units) that keep the glyph inside."""
@@ -202,26 +214,47 @@ class Augment:
         return images.view(*icons.shape, 1, self.image_size, self.image_size)
 
 
+class Trials(NamedTuple):
+    """A batch of trials: images on the device, labels, and the icon indices they were drawn from."""
+
+    images: Tensor  # (n, 2, 1, H, W) pairs, or (n, 3, 2, 1, H, W) RMTS trials
+    labels: Tensor  # (n,): 1 = same (float, same/different), or the index of the matching target (RMTS)
+    icons: Tensor  # (n, 2) or (n, 3, 2) icon indices, on the CPU
+
+
 class IconTasks:
     """The icon bank on a device, one split of it, and batch makers for both tasks."""
 
-    def __init__(self, glyphs: np.ndarray, m: int, seed: int, augment: Augment = Augment(),
+    def __init__(self, glyphs: np.ndarray, m: int, seed: int, renderer: Renderer = Renderer(),
                  device: str | torch.device = "cpu"):
         self.bank = torch.tensor(np.asarray(glyphs), dtype=torch.float32, device=device)[:, None]  # (K, 1, b, b)
         self.n_icons = len(glyphs)
         self.train_icons, self.test_icons = split_icons(self.n_icons, m, seed)
-        self.augment = augment
+        self.renderer = renderer
+
+    @classmethod
+    def from_config(cls, cfg: DataConfig, device: str | torch.device = "cpu") -> IconTasks:
+        """The icons of a run's glyph source on device, split by its m and seed."""
+        return cls(glyph_bank(cfg.glyphs), cfg.m, cfg.seed, Renderer.from_config(cfg), device)
+
+    def render(self, icons: Tensor, gen: torch.Generator) -> Tensor:
+        """Images of icon indices (any shape S): ``(*S, 1, H, W)``, each at its own random scale and position."""
+        return self.renderer.render(self.bank, icons, gen)
 
     def pool(self, split: str) -> Tensor:
         """Icon indices of "train" or "test"."""
         return {"train": self.train_icons, "test": self.test_icons}[split]
 
-    def same_different(self, split: str, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Images ``(n, 2, 1, H, W)`` and float labels ``(n,)`` (1 = same) on the bank's device."""
+    def same_different(self, split: str, n: int, gen: torch.Generator) -> Trials:
+        """n pairs: images ``(n, 2, 1, H, W)`` and float labels ``(n,)`` (1 = same) on the bank's device."""
         icons, same = sample_same_different(self.pool(split), n, gen)
-        return self.augment.render(self.bank, icons, gen), same.float().to(self.bank.device)
+        return Trials(self.render(icons, gen), same.float().to(self.bank.device), icons)
 
-    def rmts(self, split: str, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Images ``(n, 3, 2, 1, H, W)`` (source, target 0, target 1) and the correct target ``(n,)``."""
+    def rmts(self, split: str, n: int, gen: torch.Generator) -> Trials:
+        """n trials: images ``(n, 3, 2, 1, H, W)`` (source, target 0, target 1) and the correct target ``(n,)``."""
         icons, correct = sample_rmts(self.pool(split), n, gen)
-        return self.augment.render(self.bank, icons, gen), correct.to(self.bank.device)
+        return Trials(self.render(icons, gen), correct.to(self.bank.device), icons)
+
+    def trials(self, task: str, split: str, n: int, gen: torch.Generator) -> Trials:
+        """n trials of a task ("same-different" or "rmts") from a split's icons."""
+        return self.same_different(split, n, gen) if task == "same-different" else self.rmts(split, n, gen)

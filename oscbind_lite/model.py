@@ -1,8 +1,9 @@
 """Networks: the CNN encoder, the Kuramoto binding layer, and the two task models built on them.
 
-    image pair --CNN f--> E_1, E_2 in R^D --c = W E + b--> oscillators x_{1,d}, x_{2,d} on S^{N-1}
+    image pair --CNN f--> z_1, z_2 in R^D --c = W z + b--> oscillators x_{1,d}, x_{2,d} on S^{N-1}
                --T Kuramoto steps--> coherence rho_d = ||x_{1,d}(T) + x_{2,d}(T)|| --MLP--> same?
 
+The poster writes the encodings E_i; here they are ``z`` so that ``E`` always means the energy.
 The RMTS model reuses a trained same/different model frozen, and reads only the three
 coherence vectors (source pair, target 0, target 1).
 """
@@ -10,58 +11,13 @@ coherence vectors (source pair, target 0, target 1).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from . import core
-
-STARTS = ("shared", "independent")
-READOUTS = ("chord", "rho")
-BOTTLENECKS = ("oscillator", "difference", "concat")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of the same/different model (the RMTS head is sized from it)."""
-
-    D: int = 32  # features of the CNN, one oscillator per feature and object
-    N: int = 2  # oscillator dimension: x on the sphere S^{N-1} (2 = phase on a circle)
-    T: int = 25  # Kuramoto steps
-    gamma: float = 0.5  # Euler step size
-    start: str = "shared"  # "shared": both objects of a feature start at one random point; "independent"
-    omega: bool = True  # learn natural frequencies Omega_d (False: Omega = 0)
-    j_out: bool = True  # learn between-object coupling J_OUT (False: J_OUT = 0)
-    symmetric: bool = False  # constrain J_IN, J_OUT to symmetric matrices (the energy is then Lyapunov)
-    channels: tuple[int, ...] = (16, 32, 64)  # CNN widths, each block halves the image side
-    hidden: int = 64  # width of the MLP heads
-    readout: str = "chord"  # what the classifier reads of rho: "chord" sqrt(4 - rho^2) or "rho" itself
-    bottleneck: str = "oscillator"  # "oscillator" (coherence), or baselines "difference" |E1 - E2|, "concat" [E1, E2]
-
-    def validate(self) -> "ModelConfig":
-        """Return self, or raise ValueError naming the first bad field and its allowed values."""
-        checks = [
-            ("D", self.D >= 1, "an integer >= 1"), ("N", self.N >= 2, "an integer >= 2"),
-            ("T", self.T >= 1, "an integer >= 1"), ("gamma", self.gamma > 0, "a number > 0"),
-            ("start", self.start in STARTS, f"one of {', '.join(STARTS)}"),
-            ("channels", len(self.channels) >= 1 and min(self.channels) >= 1, "positive integers"),
-            ("hidden", self.hidden >= 1, "an integer >= 1"),
-            ("readout", self.readout in READOUTS, f"one of {', '.join(READOUTS)}"),
-            ("bottleneck", self.bottleneck in BOTTLENECKS, f"one of {', '.join(BOTTLENECKS)}"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"{name}: must be {allowed}, got {getattr(self, name)!r}")
-        return self
-
-    def to_dict(self) -> dict:
-        """Plain values (lists, not tuples), for JSON and checkpoints."""
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
+from .config import ModelConfig
 
 class Encoder(nn.Module):
     """CNN f: ``(B, 1, H, W) -> (B, D)``: conv-maxpool-BN-ReLU blocks, global average pool, linear map.
@@ -88,11 +44,12 @@ class Encoder(nn.Module):
 
 
 class Dynamics(NamedTuple):
-    """A recorded run: states ``(T+1, B, 2, D, N)``, energies ``(T+1, B)``, drives c ``(B, 2, D, N)``."""
+    """A recorded run of the oscillators, for figures and measurements."""
 
-    states: Tensor
-    energies: Tensor
-    c: Tensor
+    states: Tensor  # (T+1, B, 2, D, N): x(0), ..., x(T)
+    energies: Tensor  # (T+1, B): E at each state
+    c: Tensor  # (B, 2, D, N): the drives
+    terms: Tensor  # (T+1, 3, B): E split into drive, within-object (J_IN) and between-object (J_OUT) terms
 
 
 class KuramotoBinding(nn.Module):
@@ -106,8 +63,8 @@ class KuramotoBinding(nn.Module):
         self.b = nn.Parameter(torch.randn(D, N))
         scale = 0.1 / math.sqrt(D * N)
         self.J_in_raw = nn.Parameter(scale * torch.randn(D, N, D, N))
-        self.J_out_raw = nn.Parameter(scale * torch.randn(D, N, D, N)) if cfg.j_out else None
-        self.omega_raw = nn.Parameter(0.1 * torch.randn(D, N, N)) if cfg.omega else None
+        self.J_out_raw = nn.Parameter(scale * torch.randn(D, N, D, N)) if cfg.learn_j_out else None
+        self.omega_raw = nn.Parameter(0.1 * torch.randn(D, N, N)) if cfg.learn_omega else None
 
     def couplings(self) -> tuple[Tensor, Tensor, Tensor]:
         """(Omega, J_IN, J_OUT) as the core functions take them, constraints applied."""
@@ -127,9 +84,9 @@ class KuramotoBinding(nn.Module):
             omega = torch.zeros(D, N, N, device=J_in.device)
         return omega, J_in, J_out
 
-    def drive(self, E: Tensor) -> Tensor:
-        """c_{i,d} = W_d E_i[d] + b_d: ``(B, 2, D) -> (B, 2, D, N)``."""
-        return E[..., None] * self.W + self.b
+    def drive(self, z: Tensor) -> Tensor:
+        """c_{i,d} = W_d z_i[d] + b_d: encodings ``(B, 2, D) -> (B, 2, D, N)``."""
+        return z[..., None] * self.W + self.b
 
     def initial_state(self, batch: int, gen: torch.Generator | None = None, device=None) -> Tensor:
         """Uniform random points on S^{N-1}, ``(B, 2, D, N)``; shared across the two objects if cfg.start == "shared".
@@ -141,21 +98,21 @@ class KuramotoBinding(nn.Module):
         x0 = core.normalize(torch.randn(batch, objects, D, N, generator=gen))
         return x0.expand(batch, 2, D, N).to(device=device or self.W.device, dtype=self.W.dtype)
 
-    def forward(self, E: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """Final states x(T), ``(B, 2, D, N)``, from encodings E ``(B, 2, D)``."""
+    def forward(self, z: Tensor, gen: torch.Generator | None = None) -> Tensor:
+        """Final states x(T), ``(B, 2, D, N)``, from encodings z ``(B, 2, D)``."""
         omega, J_in, J_out = self.couplings()
-        x0 = self.initial_state(len(E), gen, E.device)
-        return core.integrate_final(x0, self.drive(E), omega, J_in, J_out, self.cfg.gamma, self.cfg.T)
+        x0 = self.initial_state(len(z), gen, z.device)
+        return core.integrate_final(x0, self.drive(z), omega, J_in, J_out, self.cfg.gamma, self.cfg.T)
 
     @torch.no_grad()
-    def trajectory(self, E: Tensor, gen: torch.Generator | None = None) -> Dynamics:
-        """Every state x(0..T) and the energy at each, for figures and checks."""
+    def trajectory(self, z: Tensor, gen: torch.Generator | None = None, x0: Tensor | None = None) -> Dynamics:
+        """Every state x(0..T) and the energy at each, for figures and checks (x0: a given start, else drawn)."""
         omega, J_in, J_out = self.couplings()
-        c = self.drive(E)
-        states = torch.stack(core.integrate(self.initial_state(len(E), gen, E.device), c, omega, J_in, J_out,
-                                            self.cfg.gamma, self.cfg.T))
-        energies = torch.stack([core.energy(x, c, J_in, J_out) for x in states])
-        return Dynamics(states, energies, c)
+        c = self.drive(z)
+        start = self.initial_state(len(z), gen, z.device) if x0 is None else x0.to(c)
+        states = torch.stack(core.integrate(start, c, omega, J_in, J_out, self.cfg.gamma, self.cfg.T))
+        terms = torch.stack([torch.stack(core.energy_terms(x, c, J_in, J_out)) for x in states])
+        return Dynamics(states, terms.sum(1), c, terms)
 
 
 def readout(rho: Tensor, kind: str) -> Tensor:
@@ -179,8 +136,8 @@ class SameDifferent(nn.Module):
     """Stage 1: encoder, a relational bottleneck, and a classifier that sees only the bottleneck.
 
     The bottleneck is the oscillators' coherence (the poster's model) or, as baselines, the
-    elementwise difference |E1 - E2| (a similarity bottleneck in the style of CoRelNet) or the
-    concatenation [E1, E2] (no bottleneck at all).
+    elementwise difference |z1 - z2| (a per-feature similarity bottleneck) or the concatenation
+    [z1, z2] (no bottleneck at all).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -208,8 +165,8 @@ class SameDifferent(nn.Module):
         """What the classifier reads of a pair, ``(B, relation_size)``."""
         if self.cfg.bottleneck == "oscillator":
             return readout(self.coherence(images, gen), self.cfg.readout)
-        E = self.encode(images)
-        return (E[:, 0] - E[:, 1]).abs() if self.cfg.bottleneck == "difference" else E.flatten(1)
+        z = self.encode(images)
+        return (z[:, 0] - z[:, 1]).abs() if self.cfg.bottleneck == "difference" else z.flatten(1)
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Logit of "same", ``(B,)``."""
@@ -219,20 +176,20 @@ class SameDifferent(nn.Module):
 class RMTS(nn.Module):
     """Stage 2: a new MLP on the frozen relations (coherence vectors) of the source pair and both target pairs."""
 
-    def __init__(self, features: SameDifferent):
+    def __init__(self, same_different: SameDifferent):
         super().__init__()
-        self.features = features.requires_grad_(False).eval()
-        self.head = mlp(3 * features.relation_size, features.cfg.hidden, 2)
+        self.same_different = same_different.requires_grad_(False).eval()
+        self.head = mlp(3 * same_different.relation_size, same_different.cfg.hidden, 2)
 
     def train(self, mode: bool = True):
-        """Only the head trains; the frozen feature model stays in eval mode (BatchNorm statistics fixed)."""
+        """Only the head trains; the frozen stage-1 model stays in eval mode (BatchNorm statistics fixed)."""
         super().train(mode)
-        self.features.eval()
+        self.same_different.eval()
         return self
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Images ``(B, 3, 2, 1, H, W)`` -> logits over which target matches ``(B, 2)``."""
         B = images.shape[0]
         with torch.no_grad():
-            relations = self.features.relation(images.flatten(0, 1), gen).view(B, -1)  # (B, 3 * relation_size)
+            relations = self.same_different.relation(images.flatten(0, 1), gen).view(B, -1)  # (B, 3 * relation_size)
         return self.head(relations)

@@ -1,15 +1,17 @@
 """The book's sweep: run every chapter notebook through papermill, then stage and build the book.
 
-    python -m oscbind_lite sweep --m 95 50 15 --seeds 0 [--smoke] [--build]
+    python -m oscbind_tools sweep --m 95 50 15 --seeds 0 [--smoke] [--build]
 
 * The training chapters (same/different, RMTS) run once per split m and seed and write
   ``metrics.json`` beside their executed notebook; the showcase chapters (icons, energy, dynamics)
   run once, at ``--showcase-m`` and the first seed; the summary chapters run last and read what the
   others wrote (generalisation, reproducing) or what is committed (``results/`` for the evidence
   chapter, ``benchmarks/`` for the performance appendix).
-* Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (notebook hash, parameters,
-  package version and source, and for summaries a hash of their inputs). A run whose stamp matches is skipped;
-  a stale one is rerun. Executed notebooks are written to a temporary name and renamed, so an
+* Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (``provenance.stamp``: package
+  version and code fingerprint, notebook hash, parameters, and for summaries a hash of their inputs).
+  A run whose stamp matches is skipped; a stale one is rerun (the same rule as the evidence study).
+* Parameters that name folders are passed relative to the notebooks' folder (papermill's working
+  directory), so no executed notebook, and no page of the book, holds a path of the machine. Executed notebooks are written to a temporary name and renamed, so an
   interrupted sweep never leaves a half-written notebook that counts as done.
 * Trained models are shared through the checkpoint cache: the RMTS and showcase chapters load the
   same/different model instead of training it again.
@@ -32,8 +34,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import __version__
-from .cache import source_fingerprint, write_json
+from oscbind_lite import __version__
+from oscbind_lite.cache import write_json
+
+from .provenance import is_current, stamp as make_stamp
 
 SPLIT, SHOWCASE, SUMMARY = "split", "showcase", "summary"
 CELL_TIMEOUT_S = 3600  # a cell that runs longer has hung (the longest, a default training, takes minutes)
@@ -65,6 +69,11 @@ class Job:
         return self.run_dir / f"{self.chapter}.ipynb"
 
 
+def relative(path: Path, notebooks: Path) -> str:
+    """path as seen from the notebooks' folder (papermill's working directory), with forward slashes."""
+    return Path(os.path.relpath(path.resolve(), notebooks.resolve())).as_posix()
+
+
 def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showcase_m: int,
          device: str, smoke: bool) -> list[Job]:
     """Every job of the sweep, in execution order."""
@@ -75,7 +84,8 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
             for m in splits:
                 for seed in seeds:
                     d = runs / chapter / f"m{m}-seed{seed}"
-                    jobs.append(Job(chapter, role, d.name, {"m": m, "seed": seed, **common, "out_dir": str(d.resolve())}, d))
+                    params = {"m": m, "seed": seed, **common, "out_dir": relative(d, notebooks)}
+                    jobs.append(Job(chapter, role, d.name, params, d))
         elif role == SHOWCASE:
             d = runs / chapter / f"m{showcase_m}-seed{seeds[0]}"
             jobs.append(Job(chapter, role, d.name, {"m": showcase_m, "seed": seeds[0], **common}, d))
@@ -87,12 +97,13 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
 
 
 def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
-    """The folders a summary chapter reads: the sweep's runs, or the committed results and benchmarks."""
+    """The folders a summary chapter reads (relative to the notebooks): the sweep's runs, or the committed
+    results and benchmarks."""
     repo = notebooks.resolve().parents[1]
-    return {"07_generalisation": {"runs_dir": str(runs.resolve())},
-            "08_evidence": {"results_dir": str(repo / "results")},
-            "09_reproducing": {"runs_dir": str(runs.resolve()), "notebooks_dir": str(notebooks.resolve())},
-            "10_performance": {"bench_dir": str(repo / "benchmarks")}}[chapter]
+    return {"07_generalisation": {"runs_dir": relative(runs, notebooks)},
+            "08_evidence": {"results_dir": relative(repo / "results", notebooks)},
+            "09_reproducing": {"runs_dir": relative(runs, notebooks)},
+            "10_performance": {"bench_dir": relative(repo / "benchmarks", notebooks)}}[chapter]
 
 
 def _sha(path: Path) -> str:
@@ -101,16 +112,15 @@ def _sha(path: Path) -> str:
 
 def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
     """What a run depends on; a run is up to date when its saved stamp equals this."""
-    out = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters, "version": __version__,
-           "code": source_fingerprint(None)}
+    inputs = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters}
     if job.role == SUMMARY:  # a summary is stale when anything it reads changed
         if "runs_dir" in job.parameters:  # every other run: its metrics, and its stamp for what it ran
             files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}") if p.parent.name != "all"]
         else:  # the committed results or benchmark files
-            folder = Path(job.parameters.get("results_dir") or job.parameters["bench_dir"])
+            folder = notebooks / (job.parameters.get("results_dir") or job.parameters["bench_dir"])
             files = [p for pattern in ("*.csv", "*.json") for p in folder.glob(pattern)]
-        out["inputs"] = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(files))).hexdigest()
-    return out
+        inputs["inputs"] = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(files))).hexdigest()
+    return make_stamp(**inputs)
 
 
 def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
@@ -120,7 +130,10 @@ def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
         return False
     if job.role == SPLIT and not (job.run_dir / "metrics.json").exists():
         return False
-    return json.loads(saved.read_text()) == stamp(job, notebooks, runs)
+    try:
+        return is_current(json.loads(saved.read_text()), stamp(job, notebooks, runs))
+    except json.JSONDecodeError:
+        return False
 
 
 def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
@@ -155,6 +168,22 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     return True, time.perf_counter() - start, "ok"
 
 
+def for_the_page(executed: Path, staged: Path) -> None:
+    """Copy an executed notebook for the book, with papermill's injected-parameters cell removed from the page.
+
+    The chapter's own parameters cell is tagged ``remove-cell`` in its source; the injected copy gets
+    the same tag here, so a page shows each chapter's values once, in words (``Chapter.describe``).
+    """
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, staged)
+
+
 def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
     """A copy of the book sources whose notebooks are the executed ones (the showcase split): RUNS/_book."""
     staged = runs / "_book"
@@ -163,7 +192,7 @@ def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
     (staged / "notebooks").mkdir()
     for job in jobs:
         if job.role != SPLIT or job.tag == showcase_tag:
-            shutil.copy2(job.output, staged / "notebooks" / f"{job.chapter}.ipynb")
+            for_the_page(job.output, staged / "notebooks" / f"{job.chapter}.ipynb")
     return staged
 
 

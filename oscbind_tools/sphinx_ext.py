@@ -1,4 +1,4 @@
-"""What the Jupyter Book needs from Python to work offline; the core package never imports this module.
+"""What the Jupyter Book needs from Python to work offline: a myst-nb mime renderer and a Sphinx extension.
 
 Plotly run under papermill emits each figure only as ``application/vnd.plotly.v1+json``, a mime type
 that myst-nb does not know: it drops the output with "skipping unknown output mime type" (an error
@@ -18,7 +18,7 @@ a display helper that writes a second, HTML copy of every figure, because:
 The module is also a small Sphinx extension (``sphinx: extra_extensions`` in book/_config.yml) that
 keeps Jupyter Book 1 from loading vendored files on every page, drops its duplicate inline scripts and
 stops the theme's Font Awesome from rewriting widget icons (which broke the Play widget).
-It imports plotly and docutils lazily, so ``oscbind_lite`` does not need the ``book`` extra.
+It imports plotly and docutils lazily, so Sphinx loads it cheaply.
 """
 
 from __future__ import annotations
@@ -127,9 +127,19 @@ FONTAWESOME_ONCE = (
     " if (window.FontAwesome) { window.FontAwesome.dom.i2svg(); } });")
 
 
+STATIC = Path(__file__).resolve().parent / "static"  # oscbind.css: wrapped output, table style
+
+
+def add_own_static(app: Any, config: Any) -> None:
+    """Serve this package's static folder (oscbind.css) beside the book's own."""
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension (``sphinx: extra_extensions: [oscbind_lite.booksupport]``): the page fixes above."""
+    """Sphinx extension (``sphinx: extra_extensions: [oscbind_tools.sphinx_ext]``): the page fixes above."""
+    app.connect("config-inited", add_own_static, priority=90)
     app.connect("config-inited", keep_vendored_assets_off_pages, priority=100)
+    app.add_css_file("oscbind.css")
     # Inline and not deferred: it runs before the theme's deferred fontawesome.js reads its config.
     app.add_js_file(None, body=FONTAWESOME_ONCE, priority=100)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)

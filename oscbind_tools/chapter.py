@@ -1,12 +1,15 @@
-"""What the book's notebooks share: checking papermill parameters, and the run each chapter asks for.
+"""A book chapter's parameters: declared once, checked on entry, turned into the run the chapter asks for.
 
 Every chapter's first code cell is tagged ``parameters`` and starts with the line
 ``# Chapter parameters``, then one parameter per line as ``name: type = value  # help`` (the form
 ``papermill --help-notebook`` reads). The next cell calls ``setup(globals(), ...)``, which
 
 * refuses a parameter the chapter does not declare (papermill itself only warns),
-* checks each value's type and range (m for the task, device, sizes),
-* returns the ``RunConfig`` the chapter should train or load, and the device.
+* checks each value against its declared type,
+* routes every parameter that names a configuration field (``m``, ``seed``, ``T``, ``gamma``,
+  ``steps``, ... any of ``oscbind_lite.config.settings()``) into the chapter's ``RunConfig`` and
+  validates it exactly as the command line does,
+* returns the run, the device, and a one-line description of what the page was built with.
 
 A bad value stops the notebook with one line naming the parameter and what it accepts.
 """
@@ -20,15 +23,14 @@ from typing import NamedTuple
 
 import torch
 
-from .train import RunConfig, resolve_device, with_overrides
+from oscbind_lite.config import RunConfig, settings, smoke, type_name, with_overrides
+from oscbind_lite.data import GlyphError
+from oscbind_lite.train import prepare, resolve_device
 
 MARKER = "# Chapter parameters"
 _LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<type>[^=]+?)\s*=\s*(?P<value>.+?)\s*(#\s*(?P<help>.*))?$")
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-
-# The smoke setting: every training shrinks to seconds, for CI and quick checks of the book.
-SMOKE = dict(D=8, channels=(8, 8), hidden=16, steps=40, batch_size=16, eval_every=20, eval_size=128,
-             rmts_steps=30, rmts_batch_size=16, rmts_eval_every=15, rmts_eval_size=64)
+CHAPTER_ONLY = {"device", "smoke"}  # parameters every chapter may take that are not config fields
 
 
 class ParameterError(ValueError):
@@ -96,6 +98,18 @@ def check_names_and_types(namespace: dict, history: list[str] | None = None) -> 
     return declared
 
 
+def config_parameters(declared: dict[str, Declared]) -> list[str]:
+    """The declared parameters that are configuration fields, in declaration order."""
+    known = settings()
+    return [name for name in declared if name in known]
+
+
+def check(ok: bool, name: str, allowed: str, value) -> None:
+    """A chapter's own check of one of its parameters: raise the one-line ParameterError unless ok."""
+    if not ok:
+        raise ParameterError(f"{name}: must be {allowed}, got {value!r}")
+
+
 class Chapter(NamedTuple):
     """What a chapter needs after its parameters are checked."""
 
@@ -103,24 +117,35 @@ class Chapter(NamedTuple):
     device: torch.device
     smoke: bool
 
+    def describe(self) -> str:
+        """A line for the page: what this page was built with (split, seed, smoke), in words."""
+        d = self.run.data
+        held_out = "the held-out icons" if d.glyphs else f"the {100 - d.m} held-out icons"
+        note = " Smoke build: every training shrunk to seconds, so the numbers below say nothing." if self.smoke else ""
+        return f"This page was built with m = {d.m} training icons and seed {d.seed}; tests use {held_out}.{note}"
+
 
 def setup(namespace: dict, task: str = "same-different", **fixed) -> Chapter:
     """Check the chapter's parameters (names, types, values) and build its run configuration.
 
-    Reads ``m``, ``seed``, ``device`` and ``smoke`` from the namespace (the notebook's globals);
-    ``fixed`` are chapter-specific config fields (e.g. ``symmetric=True``). Raises ParameterError.
+    Every declared parameter that names a configuration field is applied to the run; ``device`` and
+    ``smoke`` are read when declared; ``fixed`` are chapter-specific config fields (e.g.
+    ``symmetric=True``) applied last. Raises ParameterError.
     """
-    check_names_and_types(namespace)
-    smoke = bool(namespace.get("smoke", False))
-    overrides = {**(SMOKE if smoke else {}), **fixed}
-    for name in ("m", "seed"):
-        if name in namespace:
-            overrides[name] = namespace[name]
-    if overrides.get("seed", 0) < 0:
-        raise ParameterError(f"seed: must be an integer >= 0, got {overrides['seed']}")
+    declared = check_names_and_types(namespace)
+    overrides = {name: namespace[name] for name in config_parameters(declared) if name in namespace}
+    overrides.update(fixed)
+    is_smoke = bool(namespace.get("smoke", False))
     try:
-        run = with_overrides(RunConfig(), **overrides).validate(task)
+        run = with_overrides(smoke() if is_smoke else RunConfig(), **overrides)
+        run = prepare(run, task)
         device = resolve_device(namespace.get("device", "auto"))
-    except ValueError as err:
+    except (ValueError, GlyphError) as err:
         raise ParameterError(str(err)) from None
-    return Chapter(run, device, smoke)
+    return Chapter(run, device, is_smoke)
+
+
+def declared_type_matches(p: Declared) -> bool:
+    """Whether a declared parameter that names a config field has the field's type (for the tests)."""
+    known = settings()
+    return p.name not in known or p.type == type_name(known[p.name].type)

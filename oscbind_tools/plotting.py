@@ -276,3 +276,28 @@ def widget_scrubber(trajectories: dict[str, object], title: str = ""):
     slider.observe(lambda change: draw(change["new"]), names="value")
     draw(T, replace=False)  # the first frame, also what a saved (kernel-less) copy shows
     return widgets.VBox([widgets.HBox([play, slider]), out])
+
+
+def evidence_accuracy(evidence, models: list[str]) -> Figure:
+    """Held-out accuracy per split for each model, mean and 95 % interval over seeds, one panel per task.
+
+    ``evidence`` is a ``tables.Evidence``.
+    """
+    from .tables import interval95
+
+    splits, seeds = evidence.splits(), evidence.seeds
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, task in zip(axes, ("same-different", "rmts")):
+        for k, model in enumerate(models):
+            stats = [interval95(evidence.accuracies(model, task, m)) for m in splits]
+            xs = [i + (k - 1) * 0.12 for i in range(len(splits))]
+            ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * s[1] for s in stats], fmt="o-", capsize=3,
+                        label=model)
+        ax.set_xticks(range(len(splits)), [f"m = {m}\n({100 - m} held out)" for m in splits])
+        ax.set_title(f"{task}: held-out accuracy, mean and 95 % interval over {len(seeds)} seeds", fontsize=9)
+        ax.axhline(50, color="grey", lw=0.6, ls=":")
+        ax.set_ylim(40, 101)
+    axes[0].set_ylabel("held-out accuracy (%)")
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

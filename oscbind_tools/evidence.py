@@ -1,39 +1,41 @@
 """The evidence: every (model or variant, split, seed) run of a profile as one submitit job.
 
-    python -m oscbind_lite evidence --profile paper [--executor auto|local|slurm] [--workers 2]
+    python -m oscbind_tools evidence --profile paper [--executor auto|local|slurm] [--workers 2]
 
 * A job trains (or loads from the checkpoint cache) the same/different model of its variant, trains
   the RMTS head on its frozen bottleneck, measures the fidelity numbers where they apply, and writes
-  ``RESULTS/runs/<id>.json`` atomically. A job whose file exists for the same spec and package
-  version is not redone, so an interrupted profile resumes; a failed job is reported with its log
-  and does not stop the others.
+  ``RESULTS/runs/<id>.json`` atomically with a ``provenance.stamp`` (spec, config, package version,
+  code fingerprint). A job whose saved stamp matches is not redone, so an interrupted profile
+  resumes, and an edit of the code makes every job stale (the sweep's rule too); a failed job is
+  reported with its log and does not stop the others.
 * submitit runs the jobs: its local executor on one machine (``workers`` at a time, ``threads``
   torch threads each, so they do not fight over cores), its Slurm executor where ``sbatch`` exists.
 * ``tidy`` turns the run files into ``runs.csv`` (one row per run and task, with provenance) and
-  ``fidelity.csv``; ``results.summarise`` gives means and 95 % intervals over seeds.
+  ``fidelity.csv``; ``tables.Evidence`` reads them back for the book, with 95 % intervals over seeds.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .cache import write_json
+from oscbind_lite import __version__
+from oscbind_lite.cache import write_csv, write_json
+from oscbind_lite.config import RunConfig, smoke as smoke_config, with_overrides
+
+from .provenance import git_commit, is_current, stamp
 
 # Variants: name -> config overrides. "oscillator" is the poster's model with every default.
 MAIN = {"oscillator": {}, "difference": {"bottleneck": "difference"}, "concat": {"bottleneck": "concat"}}
-SYMMETRIC = {"symmetric J, Omega = 0": {"symmetric": True, "omega": False}}
+SYMMETRIC = {"symmetric J, Omega = 0": {"symmetric": True, "learn_omega": False}}
 ABLATIONS = {
-    "J_OUT = 0": {"j_out": False},
-    "Omega = 0": {"omega": False},
+    "J_OUT = 0": {"learn_j_out": False},
+    "Omega = 0": {"learn_omega": False},
     "independent start": {"start": "independent"},
     "T = 5": {"T": 5},
     "T = 10": {"T": 10},
@@ -82,26 +84,13 @@ def plan(profile: str) -> list[Spec]:
     return specs
 
 
-def git_commit() -> str:
-    """The commit the package's code comes from ("+dirty" if oscbind_lite/ has uncommitted changes), or "unknown"."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True,
-                               text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if head.returncode != 0:
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smoke: bool) -> str:
     """Train, transfer and measure one spec; write RESULTS/runs/<id>.json; return its path."""
     import torch
 
-    from . import analysis
-    from .train import icon_tasks, train_rmts, train_same_different
+    from oscbind_lite import analysis
+    from oscbind_lite.data import IconTasks
+    from oscbind_lite.train import environment, train_rmts, train_same_different
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -110,15 +99,17 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
     stage2 = train_rmts(run, device, Path(cache), progress=False)
     fidelity = {}
     if spec.fidelity:
-        tasks = icon_tasks(run, stage1.model.encoder.out.weight.device)
+        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)
         both = torch.cat([dyn.same.energies, dyn.different.energies], 1)
         gap = analysis.energy_gap(dyn.same.energies[-1], dyn.different.energies[-1])
         fidelity = {"descent": analysis.descent(both)._asdict(), "gap": gap._asdict(),
                     "locked_same": analysis.locked_share(dyn.same.states[-1]),
                     "locked_different": analysis.locked_share(dyn.different.states[-1]), "pairs": FIDELITY_PAIRS}
+    env = environment(torch.device(stage1.metrics["device"]))
     provenance = {"version": __version__, "git_commit": git_commit(), "device": str(stage1.metrics["device"]),
-                  "threads": threads, "smoke": smoke}
+                  "threads": threads, "smoke": smoke, "torch": env["torch"], "compile": env["compile"], "cpu": env["cpu"],
+                  "gpu": env["gpu"] or ""}
     rows = []
     for task, r in (("same-different", stage1), ("rmts", stage2)):
         rows.append({"run": spec.id, "variant": spec.variant, "task": task, "m": spec.m, "seed": spec.seed,
@@ -127,20 +118,24 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
                      "config_hash": r.metrics["key"][:16], **provenance})
     out = Path(results) / "runs" / f"{spec.id}.json"
     write_json(out, {"spec": asdict(spec), "rows": rows, "fidelity": fidelity, "config": run.to_dict(),
-                     "job_seconds": round(time.perf_counter() - start, 1), **provenance})
+                     "job_seconds": round(time.perf_counter() - start, 1), "stamp": job_stamp(spec, smoke),
+                     "environment": env, **provenance})
     return str(out)
 
 
-def spec_config(spec: Spec, smoke: bool):
+def spec_config(spec: Spec, smoke: bool) -> RunConfig:
     """The RunConfig a spec trains."""
-    from .book import SMOKE
-    from .train import RunConfig, with_overrides
+    base = smoke_config() if smoke else RunConfig()
+    return with_overrides(base, **{**spec.overrides, "m": spec.m, "seed": spec.seed})
 
-    return with_overrides(RunConfig(), **{**(SMOKE if smoke else {}), **spec.overrides, "m": spec.m, "seed": spec.seed})
+
+def job_stamp(spec: Spec, smoke: bool) -> dict:
+    """What a job's result depends on (``provenance.stamp``): its spec, its config, the code."""
+    return stamp(spec=asdict(spec), smoke=smoke, config=spec_config(spec, smoke).to_dict())
 
 
 def done(spec: Spec, results: Path, smoke: bool) -> bool:
-    """Whether a finished result file exists for this spec, made by this version with today's config."""
+    """Whether a finished result file exists for this spec whose stamp matches today's (same rule as the sweep)."""
     path = results / "runs" / f"{spec.id}.json"
     if not path.is_file():
         return False
@@ -148,8 +143,7 @@ def done(spec: Spec, results: Path, smoke: bool) -> bool:
         saved = json.loads(path.read_text())
     except json.JSONDecodeError:
         return False
-    return (saved.get("spec") == json.loads(json.dumps(asdict(spec))) and saved.get("version") == __version__
-            and saved.get("smoke") == smoke and saved.get("config") == spec_config(spec, smoke).to_dict())
+    return isinstance(saved, dict) and is_current(saved.get("stamp"), job_stamp(spec, smoke))
 
 
 def make_executor(kind: str, folder: Path, workers: int, threads: int, timeout_min: int):
@@ -178,7 +172,7 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     if profile not in PROFILES:
         print(f"error: profile: must be one of {', '.join(PROFILES)}, got {profile!r}", file=sys.stderr)
         return 2
-    from .train import resolve_device
+    from oscbind_lite.train import resolve_device
 
     try:
         if workers < 1:
@@ -242,18 +236,9 @@ def _collect(spec: Spec, job) -> list[Spec]:
 
 
 RUN_COLUMNS = ("run", "variant", "task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds",
-               "cached", "config_hash", "version", "git_commit", "device", "threads", "smoke")
+               "cached", "config_hash", "version", "git_commit", "device", "threads", "smoke", "torch", "compile", "cpu", "gpu")
 FIDELITY_COLUMNS = ("run", "variant", "m", "seed", "share_non_increasing", "transitions", "largest_increase",
                     "energy_same", "energy_different", "energy_gap", "cohens_d", "locked_same", "locked_different", "pairs")
-
-
-def _write_csv(path: Path, columns, rows) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def tidy(results: Path, specs: list[Spec]) -> tuple[Path, Path]:
@@ -271,6 +256,6 @@ def tidy(results: Path, specs: list[Spec]) -> tuple[Path, Path]:
                              "cohens_d": f["gap"]["cohens_d"], "locked_same": f["locked_same"],
                              "locked_different": f["locked_different"], "pairs": f["pairs"]})
     runs.sort(key=lambda r: (r["variant"], r["task"], -r["m"], r["seed"]))
-    _write_csv(results / "runs.csv", RUN_COLUMNS, runs)
-    _write_csv(results / "fidelity.csv", FIDELITY_COLUMNS, fidelity)
+    write_csv(results / "runs.csv", RUN_COLUMNS, runs)
+    write_csv(results / "fidelity.csv", FIDELITY_COLUMNS, fidelity)
     return results / "runs.csv", results / "fidelity.csv"

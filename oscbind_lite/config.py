@@ -1,0 +1,257 @@
+"""Every setting of a run, as typed frozen dataclasses: the one place a configuration is defined.
+
+    RunConfig(data=DataConfig, model=ModelConfig, stage1=TrainConfig, stage2=TrainConfig)
+
+Each field carries its help text (``param(default, help)``), and every interface reads the fields
+rather than repeating them: ``with_overrides`` sets any field by name, the ``train`` command line
+derives one flag per field (``cli.py``), and a book chapter may declare any field as a papermill
+parameter (``oscbind_tools.chapter``). A new field therefore reaches all three at once.
+
+Names: a field name is unique across data, model and stage 1; stage 2's fields take the prefix
+``rmts_`` (``rmts_steps``). ``validate`` checks values and raises ``ValueError`` with one line that
+names the field and what it accepts.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import Field, asdict, dataclass, field, fields, replace
+
+TASKS = ("same-different", "rmts")
+STARTS = ("shared", "independent")
+READOUTS = ("chord", "rho")
+BOTTLENECKS = ("oscillator", "difference", "concat")
+RMTS_MIN_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) uses five distinct icons
+STAGE2_PREFIX = "rmts_"
+
+
+def param(default, help: str, choices: tuple | None = None) -> Field:
+    """A dataclass field with its help text (and allowed values), read by the CLI and the book."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which icons, which split, and how each sample is drawn."""
+
+    m: int = param(95, "icons in training; the other K - m are held out for testing")
+    seed: int = param(0, "seeds the split, the trials, the start phases and the initial weights")
+    glyphs: str | None = param(None, "folder of icon images or a .npy stack (default: the 100 built-in icons)")
+    image_size: int = param(32, "side of each object image, pixels")
+    scale_min: float = param(0.7, "smallest random scale of a glyph")
+    scale_max: float = param(1.3, "largest random scale of a glyph")
+    glyph_size: float = param(0.6, "glyph box / image side at scale 1")
+
+    def validate(self) -> DataConfig:
+        _check(self.m >= 2, "m", "an integer >= 2", self.m)
+        _check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _check(0 < self.scale_min <= self.scale_max, "scale_min", f"in (0, scale_max = {self.scale_max}]", self.scale_min)
+        _check(0 < self.glyph_size * self.scale_max <= 1, "glyph_size",
+               f"such that glyph_size * scale_max is in (0, 1] (scale_max = {self.scale_max})", self.glyph_size)
+        _check(self.image_size >= 8, "image_size", "an integer >= 8", self.image_size)
+        return self
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the same/different model (the RMTS head is sized from it)."""
+
+    D: int = param(32, "features of the CNN: one oscillator per feature and object")
+    N: int = param(2, "oscillator dimension: x on the sphere S^{N-1} (2 = a phase on a circle)")
+    T: int = param(25, "Kuramoto steps")
+    gamma: float = param(0.5, "Euler step size")
+    start: str = param("shared", "start phases: shared by both objects of a feature, or independent", STARTS)
+    learn_omega: bool = param(True, "learn natural frequencies Omega_d (off: Omega = 0)")
+    learn_j_out: bool = param(True, "learn the between-object coupling J_OUT (off: J_OUT = 0)")
+    symmetric: bool = param(False, "constrain J_IN and J_OUT to symmetric matrices (the energy is then a Lyapunov function)")
+    channels: tuple[int, ...] = param((16, 32, 64), "CNN widths, one conv block each (comma-separated on the command line)")
+    hidden: int = param(64, "width of the MLP heads")
+    readout: str = param("chord", "what the classifier reads of rho: the chord sqrt(4 - rho^2) or rho itself", READOUTS)
+    bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or baselines |E1 - E2| and [E1, E2]",
+                            BOTTLENECKS)
+
+    def validate(self) -> ModelConfig:
+        _check_choices(self)
+        _check(self.D >= 1, "D", "an integer >= 1", self.D)
+        _check(self.N >= 2, "N", "an integer >= 2", self.N)
+        _check(self.T >= 1, "T", "an integer >= 1", self.T)
+        _check(self.gamma > 0, "gamma", "a finite number > 0", self.gamma)
+        _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels", "one or more positive integers", self.channels)
+        _check(self.hidden >= 1, "hidden", "an integer >= 1", self.hidden)
+        return self
+
+    def to_dict(self) -> dict:
+        """Plain values (lists, not tuples), for JSON and checkpoints."""
+        return {**asdict(self), "channels": list(self.channels)}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of one stage: AdamW, linear warm-up then cosine decay, gradient clipping."""
+
+    steps: int = param(3000, "optimiser steps (batches)")
+    batch_size: int = param(64, "pairs (stage 1) or trials (stage 2) per batch")
+    lr: float = param(3e-3, "peak learning rate")
+    weight_decay: float = param(1e-4, "AdamW weight decay")
+    clip: float = param(1.0, "largest gradient norm")
+    eval_every: int = param(250, "steps between held-out evaluations")
+    eval_size: int = param(2000, "pairs or trials in each fixed evaluation set")
+
+    def validate(self, prefix: str = "") -> TrainConfig:
+        for name in ("steps", "eval_every", "eval_size"):
+            _check(getattr(self, name) >= 1, prefix + name, "an integer >= 1", getattr(self, name))
+        _check(self.batch_size >= 2, prefix + "batch_size", "an integer >= 2", self.batch_size)
+        _check(self.lr > 0, prefix + "lr", "a finite number > 0", self.lr)
+        _check(self.clip > 0, prefix + "clip", "a finite number > 0", self.clip)
+        _check(self.weight_decay >= 0, prefix + "weight_decay", "a finite number >= 0", self.weight_decay)
+        return self
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a trained model (the device does not: results are device-independent)."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    stage1: TrainConfig = TrainConfig()
+    stage2: TrainConfig = TrainConfig(steps=300, eval_every=150)
+
+    def to_dict(self) -> dict:
+        return {"data": asdict(self.data), "model": self.model.to_dict(),
+                "stage1": asdict(self.stage1), "stage2": asdict(self.stage2)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """The inverse of to_dict (e.g. the "config" of a metrics.json); validate() before training with it."""
+        model = dict(d.get("model", {}))
+        if "channels" in model:
+            model["channels"] = tuple(model["channels"])
+        return cls(DataConfig(**d.get("data", {})), ModelConfig(**model),
+                   TrainConfig(**d.get("stage1", {})), TrainConfig(**d.get("stage2", {})))
+
+    def validate(self, task: str = "same-different", n_icons: int | None = None) -> RunConfig:
+        """Return self, or raise ValueError naming the first bad field; with n_icons, also check m against them."""
+        _check(task in TASKS, "task", f"one of {', '.join(TASKS)}", task)
+        self.data.validate()
+        self.model.validate()
+        self.stage1.validate()
+        self.stage2.validate(STAGE2_PREFIX)
+        if n_icons is not None:
+            check_m(self.data.m, n_icons, task)
+        return self
+
+
+def _check_choices(cfg, prefix: str = "") -> None:
+    """Every field with a list of allowed values holds one of them."""
+    for f in fields(cfg):
+        choices = f.metadata.get("choices")
+        if choices is not None:
+            _check(getattr(cfg, f.name) in choices, prefix + f.name, f"one of {', '.join(choices)}", getattr(cfg, f.name))
+
+
+def _check(ok: bool, name: str, allowed: str, value) -> None:
+    """Raise the one-line error for a field; non-finite numbers never pass."""
+    if isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: must be {allowed}, got {value!r}")
+
+
+def check_m(m: int, n_icons: int, task: str) -> None:
+    """Raise ValueError naming m (or the icon set) and the allowed range when a split is impossible."""
+    low = RMTS_MIN_ICONS if task == "rmts" else 2
+    if n_icons < 2 * low:
+        raise ValueError(f"glyphs: {task} needs at least {2 * low} icons ({low} to train, {low} to test), got {n_icons}")
+    if not low <= m <= n_icons - low:
+        raise ValueError(f"m: must be between {low} and {n_icons - low} for {task} with {n_icons} icons, got {m}")
+
+
+# ---- one name per field, for with_overrides, the command line and the book's parameters ----
+
+PARTS = {"data": DataConfig, "model": ModelConfig, "stage1": TrainConfig}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One settable field of a RunConfig, by its public name (``T``, ``steps``, ``rmts_steps``)."""
+
+    name: str
+    part: str  # "data", "model", "stage1" or "stage2"
+    field: str  # the field's name in its dataclass
+    type: typing.Any  # the field's type (int, float, str, bool, str | None, tuple[int, ...])
+    default: typing.Any
+    help: str
+    choices: tuple | None
+
+
+def settings() -> dict[str, Setting]:
+    """Every field of RunConfig by public name: data, model and stage-1 fields as named, stage 2 with ``rmts_``."""
+    hints = {cls: typing.get_type_hints(cls) for cls in PARTS.values()}
+    out = {}
+    for part, cls in [*PARTS.items(), ("stage2", TrainConfig)]:
+        default = getattr(RunConfig(), part)
+        for f in fields(cls):
+            name = (STAGE2_PREFIX if part == "stage2" else "") + f.name
+            assert name not in out, f"config field {name} is defined twice"  # names must stay unique
+            out[name] = Setting(name, part, f.name, hints[cls][f.name], getattr(default, f.name),
+                                f.metadata["help"], f.metadata["choices"])
+    return out
+
+
+def type_name(tp) -> str:
+    """A field type as the book's parameter cells write it: int, float, str, bool, str | None, tuple[int, ...]."""
+    if isinstance(tp, types.UnionType):
+        return " | ".join(type_name(t) for t in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return "tuple[int, ...]"
+    return "None" if tp is type(None) else tp.__name__
+
+
+def coerce(setting: Setting, value):
+    """Check a value's type against its field (an int is a valid float; lists become tuples); raise ValueError."""
+    tp = setting.type
+    if isinstance(tp, types.UnionType) and value is None and type(None) in typing.get_args(tp):
+        return None
+    base = next((t for t in typing.get_args(tp) if t is not type(None)), tp) if isinstance(tp, types.UnionType) else tp
+    if typing.get_origin(base) is tuple:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+    elif base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, base):
+        return value
+    raise ValueError(f"{setting.name}: must be {type_name(tp)}, got {value!r}")
+
+
+def with_overrides(run: RunConfig, **values) -> RunConfig:
+    """A copy of run with settings changed by public name (``m=50, T=10, steps=500, rmts_steps=100``).
+
+    Types are checked (one line naming the setting); values are checked by ``validate``.
+    """
+    known = settings()
+    parts = {"data": run.data, "model": run.model, "stage1": run.stage1, "stage2": run.stage2}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"{name}: unknown setting (see oscbind_lite.config.settings())")
+        s = known[name]
+        if s.choices is not None and value not in s.choices:
+            raise ValueError(f"{name}: must be one of {', '.join(s.choices)}, got {value!r}")
+        parts[s.part] = replace(parts[s.part], **{s.field: coerce(s, value)})
+    return RunConfig(**parts)
+
+
+# One small setting for tests, CI and smoke builds of the book: every training takes seconds.
+SMOKE = dict(D=8, channels=(8, 8), hidden=16, steps=24, batch_size=16, eval_every=12, eval_size=64,
+             rmts_steps=16, rmts_batch_size=16, rmts_eval_every=8, rmts_eval_size=64)
+
+
+def smoke(run: RunConfig = RunConfig()) -> RunConfig:
+    """run shrunk to the smoke setting (everything else, such as m and seed, kept)."""
+    return with_overrides(run, **SMOKE)
+

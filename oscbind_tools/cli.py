@@ -1,0 +1,71 @@
+"""Command line of the tooling: ``python -m oscbind_tools sweep|evidence|summary``.
+
+* ``sweep``: every chapter notebook of the book through papermill (per split and seed), then the build.
+* ``evidence``: a profile of seeds, baselines and ablations as submitit jobs (local or Slurm).
+* ``summary``: a markdown table of every ``metrics.json`` under a folder.
+
+Training one model is the science package's own command: ``python -m oscbind_lite train``.
+Bad input exits with status 2 and one line naming the parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from oscbind_lite.cli import _OneLineParser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="python -m oscbind_tools", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    summary = sub.add_parser("summary", help="print a markdown table of every metrics.json under a folder")
+    summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
+    sw = sub.add_parser("sweep", help="run the book's chapter notebooks through papermill for each split and seed")
+    sw.add_argument("--m", type=int, nargs="+", default=[95, 50, 15], help="training-icon splits (default 95 50 15)")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    sw.add_argument("--showcase-m", type=int, default=95, help="split shown by the icon, energy and dynamics chapters")
+    sw.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    sw.add_argument("--smoke", action="store_true", help="shrink every training to seconds (oscbind_lite.config.SMOKE)")
+    sw.add_argument("--book", type=Path, default=Path("book"), help="book source folder (default book)")
+    sw.add_argument("--runs", type=Path, default=Path("runs/book"), help="where executed notebooks go (default runs/book)")
+    sw.add_argument("--build", action="store_true", help="then build the book with jupyter-book -W")
+    sw.add_argument("--site", type=Path, default=None, help="build output: SITE/_build/html (default: the book folder)")
+    sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
+    ev = sub.add_parser("evidence", help="run a profile of seeds, baselines and ablations as submitit jobs")
+    ev.add_argument("--profile", default="paper", help="paper (everything) or smoke (seconds-long runs)")
+    ev.add_argument("--results", type=Path, default=Path("results"), help="where run files and CSVs go (default results)")
+    ev.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
+    ev.add_argument("--executor", default="auto", help="auto (Slurm where sbatch exists, else local), local or slurm")
+    ev.add_argument("--workers", type=int, default=2, help="jobs at a time (local) or array parallelism (Slurm)")
+    ev.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
+    ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "evidence":
+        from oscbind_lite.cache import cache_dir
+
+        from .evidence import run_profile
+
+        return run_profile(args.profile, args.results, args.cache or cache_dir(), args.executor, args.workers,
+                           args.threads, args.device)
+    if args.command == "sweep":
+        from .sweep import sweep
+
+        if not (args.book / "notebooks").is_dir():
+            print(f"error: book: {args.book / 'notebooks'} is not a folder of chapter notebooks", file=sys.stderr)
+            return 2
+        return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build,
+                     args.force, args.site)
+    from .tables import collect, markdown_table
+
+    rows = collect(args.root)
+    if not rows:
+        print(f"error: root: no metrics.json under {args.root}", file=sys.stderr)
+        return 2
+    print(markdown_table(rows))
+    return 0

@@ -1,0 +1,167 @@
+"""Reading results back and presenting them: runs, intervals, paired comparisons, tables for the pages.
+
+* ``collect`` reads every ``metrics.json`` under a folder (the sweep's runs, or the CLI's).
+* ``Evidence.load`` reads the evidence study's committed CSVs with their types.
+* ``interval95``, ``paired``, ``verdict`` and ``effect_size_label`` are the statistics the chapters quote.
+* ``Table`` is what a chapter displays: a real HTML ``<table>`` with a caption on the book's pages and
+  in JupyterLab, plain text in a terminal. ``markdown_table`` is for the command line.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+COLUMNS = ("task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds", "device")
+
+
+def collect(root: str | Path) -> list[dict]:
+    """All metrics.json files below root, sorted by task, then m (descending), then seed."""
+    rows = [json.loads(p.read_text()) | {"path": str(p.parent)} for p in Path(root).rglob("metrics.json")]
+    return sorted(rows, key=lambda r: (r["task"], -r["m"], r["seed"]))
+
+
+def _cell(row: dict, col: str) -> str:
+    v = row.get(col, "")
+    if col.endswith("accuracy"):
+        return f"{100 * v:.1f} %"
+    return f"{v:.0f}" if col == "wall_seconds" else str(v)
+
+
+def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
+    """A markdown table of the given columns; accuracies as percentages (the ``summary`` command's output)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r, c) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def mean_by(rows: list[dict], keys: tuple[str, ...], value: str) -> dict[tuple, dict]:
+    """Group rows by keys; for each group the mean of ``value``, the count n and the values themselves."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r[value])
+    return {k: {"mean": sum(v) / len(v), "n": len(v), "values": v} for k, v in groups.items()}
+
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (beyond 30, the normal 1.96 is
+# within 2 % of the true value).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def interval95(values) -> tuple[float, float, int]:
+    """Mean, half-width of its 95 % t-interval (nan for one value), and n."""
+    v = [float(x) for x in values]
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    mean = sum(v) / n
+    if n < 2:
+        return mean, float("nan"), n
+    sd = (sum((x - mean) ** 2 for x in v) / (n - 1)) ** 0.5
+    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
+    return mean, t * sd / n**0.5, n
+
+
+def percent(values) -> str:
+    """Mean ± 95 % half-width of fractions, in percent ("97.5 ± 1.2"); one value alone; "n/a" for none."""
+    mean, half, n = interval95(values)
+    if n == 0:
+        return "n/a"
+    return f"{100 * mean:.1f} ± {100 * half:.1f}" if n > 1 else f"{100 * mean:.1f}"
+
+
+def verdict(differences) -> str:
+    """What a 95 % interval of paired differences resolves: "better", "worse", "indistinguishable"."""
+    mean, half, n = interval95(differences)
+    if n < 2:
+        return "not measured"
+    if mean - half > 0:
+        return "better"
+    if mean + half < 0:
+        return "worse"
+    return "indistinguishable"
+
+
+def effect_size_label(d: float) -> str:
+    """Cohen's conventional words for |d|: negligible (< 0.2), small (< 0.5), medium (< 0.8), large."""
+    return next(word for limit, word in ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (float("inf"), "large"))
+                if abs(d) < limit)
+
+
+@dataclass
+class Evidence:
+    """The evidence study's committed results: one row per (run, task), fidelity rows, the profile's record."""
+
+    runs: list[dict]
+    fidelity: list[dict]
+    profile: dict
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Evidence:
+        """Read RESULTS/runs.csv, fidelity.csv and profile.json with numbers as numbers."""
+        folder = Path(folder)
+        with open(folder / "runs.csv", newline="") as f:
+            runs = [dict(r, m=int(r["m"]), seed=int(r["seed"]), test_accuracy=float(r["test_accuracy"]),
+                         train_accuracy=float(r["train_accuracy"]), wall_seconds=float(r["wall_seconds"]))
+                    for r in csv.DictReader(f)]
+        with open(folder / "fidelity.csv", newline="") as f:
+            fidelity = [{k: (v if k in ("run", "variant") else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+        return cls(runs, fidelity, json.loads((folder / "profile.json").read_text()))
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r["seed"] for r in self.runs})
+
+    def splits(self, variant: str = "oscillator") -> list[int]:
+        """The splits m a variant ran at, largest first."""
+        return sorted({r["m"] for r in self.runs if r["variant"] == variant}, reverse=True)
+
+    def by_seed(self, variant: str, task: str, m: int) -> dict[int, float]:
+        """Held-out accuracy of each seed of one variant, task and split."""
+        return {r["seed"]: r["test_accuracy"] for r in self.runs
+                if r["variant"] == variant and r["task"] == task and r["m"] == m}
+
+    def accuracies(self, variant: str, task: str, m: int) -> list[float]:
+        return list(self.by_seed(variant, task, m).values())
+
+    def paired(self, a: str, b: str, task: str, m: int) -> list[float]:
+        """Per-seed differences a - b over the seeds both ran (same split, evaluation sets and CNN start)."""
+        mine, theirs = self.by_seed(a, task, m), self.by_seed(b, task, m)
+        return [mine[s] - theirs[s] for s in mine if s in theirs]
+
+    def fidelity_of(self, variant: str, key: str, m: int | None = None) -> list[float]:
+        """One fidelity column of a variant (at one split, or all)."""
+        return [f[key] for f in self.fidelity if f["variant"] == variant and (m is None or f["m"] == m)]
+
+    def provenance(self) -> str:
+        """One line: how many runs, seeds, the last profile run, package versions and commits."""
+        p = self.profile
+        commits = sorted({r["git_commit"][:12] + ("+dirty" if r["git_commit"].endswith("+dirty") else "") for r in self.runs})
+        return (f"{len(self.runs)} rows from {len({r['run'] for r in self.runs})} runs, seeds {self.seeds}; profile "
+                f"{p['profile']!r}, {p['jobs']} jobs, last run {p['wall_seconds'] / 3600:.2f} h with {p['workers']} "
+                f"workers x {p['threads']} thread(s); package {sorted({r['version'] for r in self.runs})}, commits {commits}")
+
+
+@dataclass
+class Table:
+    """A table for a page: an HTML ``<table>`` with a caption (book and JupyterLab), text elsewhere."""
+
+    header: list[str]
+    rows: list[list]
+    caption: str = ""
+
+    def _repr_html_(self) -> str:
+        esc = lambda v: html.escape(str(v))  # noqa: E731
+        head = "".join(f"<th>{esc(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in self.rows)
+        caption = f"<caption>{esc(self.caption)}</caption>" if self.caption else ""
+        return f'<table class="oscbind-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    def __repr__(self) -> str:
+        widths = [max(len(str(v)) for v in col) for col in zip(self.header, *self.rows)]
+        line = lambda vals: "  ".join(str(v).ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+        return "\n".join(([self.caption] if self.caption else []) + [line(self.header)] + [line(r) for r in self.rows])
