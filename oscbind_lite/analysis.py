@@ -70,6 +70,8 @@ def pair_dynamics(model: SameDifferent, tasks: IconTasks, split: str, n: int, se
 
 def with_step(model: SameDifferent, k: int) -> SameDifferent:
     """A copy of model integrating the same time span with a k times finer Euler step (gamma / k, k T steps)."""
+    if model.binding is None:
+        raise ValueError(f"bottleneck: with_step needs the oscillator model, got {model.cfg.bottleneck!r}")
     fine = copy.deepcopy(model)
     cfg = dataclasses.replace(model.cfg, gamma=model.cfg.gamma / k, T=model.cfg.T * k)
     fine.cfg = fine.binding.cfg = cfg
@@ -104,6 +106,8 @@ class Gap(NamedTuple):
 def energy_gap(e_same: Tensor, e_different: Tensor) -> Gap:
     """Compare final energies ``(n,)`` of same and different pairs."""
     a, b = e_same.double(), e_different.double()
+    if len(a) + len(b) < 3:
+        raise ValueError(f"pairs: the energy gap needs at least 3 pairs in all, got {len(a)} + {len(b)}")
     pooled = math.sqrt(((len(a) - 1) * a.var().item() + (len(b) - 1) * b.var().item()) / (len(a) + len(b) - 2))
     diff = (a.mean() - b.mean()).item()
     return Gap(a.mean().item(), b.mean().item(), diff, diff / pooled if pooled > 0 else float("nan"), len(a), len(b))

@@ -47,6 +47,7 @@ class DataConfig:
     def validate(self) -> DataConfig:
         _check(self.m >= 2, "m", "an integer >= 2", self.m)
         _check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _check(0 < self.scale_max, "scale_max", "a finite number > 0", self.scale_max)
         _check(0 < self.scale_min <= self.scale_max, "scale_min", f"in (0, scale_max = {self.scale_max}]", self.scale_min)
         _check(0 < self.glyph_size * self.scale_max <= 1, "glyph_size",
                f"such that glyph_size * scale_max is in (0, 1] (scale_max = {self.scale_max})", self.glyph_size)

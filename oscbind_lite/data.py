@@ -257,4 +257,6 @@ class IconTasks:
 
     def trials(self, task: str, split: str, n: int, gen: torch.Generator) -> Trials:
         """n trials of a task ("same-different" or "rmts") from a split's icons."""
+        if task not in ("same-different", "rmts"):
+            raise ValueError(f"task: must be same-different or rmts, got {task!r}")
         return self.same_different(split, n, gen) if task == "same-different" else self.rmts(split, n, gen)

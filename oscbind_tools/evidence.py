@@ -90,7 +90,7 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
 
     from oscbind_lite import analysis
     from oscbind_lite.data import IconTasks
-    from oscbind_lite.train import environment, train_rmts, train_same_different
+    from oscbind_lite.train import environment, resolve_device, train_rmts, train_same_different
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -106,8 +106,9 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
         fidelity = {"descent": analysis.descent(both)._asdict(), "gap": gap._asdict(),
                     "locked_same": analysis.locked_share(dyn.same.states[-1]),
                     "locked_different": analysis.locked_share(dyn.different.states[-1]), "pairs": FIDELITY_PAIRS}
-    env = environment(torch.device(stage1.metrics["device"]))
-    provenance = {"version": __version__, "git_commit": git_commit(), "device": str(stage1.metrics["device"]),
+    dev = resolve_device(device)  # where this job ran (a cached model may have been trained elsewhere)
+    env = environment(dev)
+    provenance = {"version": __version__, "git_commit": git_commit(), "device": str(dev),
                   "threads": threads, "smoke": smoke, "torch": env["torch"], "compile": env["compile"], "cpu": env["cpu"],
                   "gpu": env["gpu"] or ""}
     rows = []
@@ -180,12 +181,15 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
         if threads is not None and threads < 1:
             raise ValueError(f"threads: must be an integer >= 1, got {threads}")
         resolve_device(device)
-        kind, ex = make_executor(executor, results / "logs", workers, threads or 1, timeout_min)
+        if executor == "auto":
+            executor = "slurm" if shutil.which("sbatch") else "local"
+        # Local jobs share this machine's cores; a Slurm task gets the CPUs it asks for (1 unless told).
+        threads = threads or (max(1, (os.cpu_count() or 1) // workers) if executor == "local" else 1)
+        kind, ex = make_executor(executor, results / "logs", workers, threads, timeout_min)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     smoke = profile == "smoke"
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     specs = plan(profile)
     todo = [s for s in specs if not done(s, results, smoke)]
     print(f"{profile}: {len(specs)} jobs, {len(specs) - len(todo)} already done, {len(todo)} to run "

@@ -87,7 +87,9 @@ def verdict(differences) -> str:
 
 
 def effect_size_label(d: float) -> str:
-    """Cohen's conventional words for |d|: negligible (< 0.2), small (< 0.5), medium (< 0.8), large."""
+    """Cohen's conventional words for |d|: negligible (< 0.2), small (< 0.5), medium (< 0.8), large; nan: undefined."""
+    if d != d:  # nan: no spread to standardise by
+        return "undefined"
     return next(word for limit, word in ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (float("inf"), "large"))
                 if abs(d) < limit)
 

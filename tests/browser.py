@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The one way to run make test without a browser: OSCBIND_NO_BROWSER=1 (documented in the README).
+NO_BROWSER = os.environ.get("OSCBIND_NO_BROWSER", "") == "1"
 # Offline, reproducible headless runs (a fresh profile comes from playwright, one per launch).
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -30,6 +33,20 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome-error"}
 # Chromium asks every site for /favicon.ico by itself (the book declares none); its 404 is not the page's.
 IGNORED_CONSOLE_URLS = ("/favicon.ico",)
+
+
+def require_chromium() -> None:
+    """Skip when the user opted out (OSCBIND_NO_BROWSER=1); fail with one line when chromium is missing.
+
+    A missing browser never passes silently: the book's pages would go untested.
+    """
+    import pytest
+
+    if NO_BROWSER:
+        pytest.skip("OSCBIND_NO_BROWSER=1: the browser checks of the book were switched off")
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does this as root), "
+                    "or set OSCBIND_NO_BROWSER=1 to skip the browser checks", pytrace=False)
 
 
 def is_local(url: str) -> bool:

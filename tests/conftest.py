@@ -1,17 +1,14 @@
-"""Shared fixtures: a tiny configuration that trains in seconds, and a private checkpoint cache."""
+"""Shared fixtures: the project's one small setting (``oscbind_lite.config.SMOKE``) and a private checkpoint cache."""
 
 import pytest
 
-from oscbind_lite.train import RunConfig, with_overrides
-
-TINY = dict(D=8, channels=(8, 8), T=5, hidden=16, steps=12, batch_size=16, eval_every=6, eval_size=64,
-            rmts_steps=8, rmts_batch_size=16, rmts_eval_every=4, rmts_eval_size=32)
+from oscbind_lite.config import RunConfig, smoke
 
 
 @pytest.fixture
-def tiny():
-    """A RunConfig small enough to train both stages on a CPU in a few seconds."""
-    return with_overrides(RunConfig(), **TINY)
+def smoke_run():
+    """The default RunConfig shrunk to the shared smoke setting: both stages train on a CPU in seconds."""
+    return smoke(RunConfig())
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +16,10 @@ def private_cache(tmp_path, monkeypatch):
     """Every test gets its own checkpoint cache folder (never the user's ~/.cache)."""
     monkeypatch.setenv("OSCBIND_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
+def uncompiled_kernels(monkeypatch):
+    """Tests run the plain step kernels unless one sets OSCBIND_COMPILE=1 itself (a user's setting would
+    otherwise make every training test compile first and change every cache key)."""
+    monkeypatch.delenv("OSCBIND_COMPILE", raising=False)

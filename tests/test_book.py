@@ -1,10 +1,11 @@
-"""The book: a smoke build of every chapter (papermill sweep + jupyter-book -W), its contracts, and the
-dynamics chapter in headless chromium."""
+"""The book: a smoke build of every chapter (papermill sweep + jupyter-book -W), its contracts, and every
+page of it in headless chromium as a reader sees it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +16,34 @@ import papermill
 import pytest
 import yaml
 
-from browser import CHROMIUM, load_page, serve
-from oscbind_lite import book
-from oscbind_lite.sweep import CHAPTERS, SPLIT
+from browser import load_page, require_chromium, serve
+from oscbind_lite.config import SMOKE
+from oscbind_tools import chapter
+from oscbind_tools.sweep import CHAPTERS, SPLIT
+
+pytestmark = pytest.mark.book
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "book" / "notebooks"
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)")
+
+# What a reader must find on each page: matplotlib images, plotly figures and HTML tables (at least).
+PAGES = {
+    "intro": dict(images=1, plotly=0, tables=0),
+    "notebooks/02_icons_and_tasks": dict(images=5, plotly=0, tables=0),
+    "notebooks/03_same_different": dict(images=1, plotly=0, tables=1),
+    "notebooks/04_rmts": dict(images=1, plotly=0, tables=1),
+    "notebooks/05_energy": dict(images=2, plotly=0, tables=2),
+    "notebooks/06_dynamics": dict(images=1, plotly=1, tables=0),
+    "notebooks/07_generalisation": dict(images=1, plotly=0, tables=1),
+    "notebooks/08_evidence": dict(images=1, plotly=0, tables=5),
+    "notebooks/09_reproducing": dict(images=0, plotly=0, tables=2),
+    "notebooks/10_performance": dict(images=2, plotly=0, tables=1),
+}
+BUILT_WITH = "This page was built with m = 95 training icons and seed 0"
 
 
-def oscbind(*args, env=None, timeout=900):
-    return subprocess.run([sys.executable, "-m", "oscbind_lite", *args], capture_output=True, text=True, env=env,
+def tools(*args, env=None, timeout=900):
+    return subprocess.run([sys.executable, "-m", "oscbind_tools", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
 
 
@@ -34,18 +52,18 @@ def smoke(tmp_path_factory):
     """The whole book at the smoke setting: every chapter through papermill, then jupyter-book build -W."""
     root = tmp_path_factory.mktemp("smoke-book")
     env = {**os.environ, "OSCBIND_CACHE": str(root / "cache")}
-    result = oscbind("sweep", "--smoke", "--runs", str(root / "runs"), "--build", "--site", str(root / "site"), env=env)
+    result = tools("sweep", "--smoke", "--runs", str(root / "runs"), "--build", "--site", str(root / "site"), env=env)
     return SimpleNamespace(root=root, runs=root / "runs", html=root / "site" / "_build" / "html", env=env, result=result)
 
 
 def test_smoke_build_runs_every_chapter_and_builds_with_warnings_as_errors(smoke):
     assert smoke.result.returncode == 0, smoke.result.stdout[-3000:] + smoke.result.stderr[-3000:]
-    for chapter, role in CHAPTERS:
-        assert (smoke.html / "notebooks" / f"{chapter}.html").exists(), chapter
+    for name, role in CHAPTERS:
+        assert (smoke.html / "notebooks" / f"{name}.html").exists(), name
     rows = [json.loads(p.read_text()) for p in smoke.runs.rglob("metrics.json")]
     assert sorted((r["task"], r["m"]) for r in rows) == sorted(
         (task, m) for task in ("same-different", "rmts") for m in (95, 50, 15))
-    assert all(r["config"]["stage1"]["steps"] == book.SMOKE["steps"] for r in rows)
+    assert all(r["config"]["stage1"]["steps"] == SMOKE["steps"] for r in rows)  # the one shared smoke preset
     # RMTS and the showcase chapters loaded the same/different models instead of retraining them
     models = list((smoke.root / "cache").glob("same-different-*.pt"))
     assert len(models) == 3 + 1  # one per split, plus the energy chapter's symmetric-J model
@@ -55,11 +73,18 @@ def test_rerun_skips_what_is_up_to_date_and_reruns_what_is_stale(smoke):
     stamp = smoke.runs / "07_generalisation" / "all" / "stamp.json"
     stale = json.loads(stamp.read_text()) | {"version": "0.0.0-older"}
     stamp.write_text(json.dumps(stale))
-    result = oscbind("sweep", "--smoke", "--runs", str(smoke.runs), env=smoke.env)
+    result = tools("sweep", "--smoke", "--runs", str(smoke.runs), env=smoke.env)
     assert result.returncode == 0, result.stderr[-2000:]
     status = {(j["chapter"], j["tag"]): j["status"] for j in json.loads((smoke.runs / "sweep.json").read_text())["jobs"]}
     assert status.pop(("07_generalisation", "all")) == "ok"
     assert set(status.values()) == {"skipped (up to date)"}, status
+
+
+def test_executed_notebooks_hold_no_path_of_the_machine(smoke):
+    """Parameters that name folders are relative to the notebooks, so no executed notebook holds the build folder."""
+    for path in smoke.runs.glob("*/*/*.ipynb"):
+        text = path.read_text()
+        assert str(smoke.root) not in text and str(ROOT) not in text, path
 
 
 def test_glued_numbers_reach_the_generalisation_page(smoke):
@@ -69,29 +94,83 @@ def test_glued_numbers_reach_the_generalisation_page(smoke):
     assert f"{100 * sd95['test_accuracy']:.1f} %" in page
 
 
-@needs_chromium
-def test_dynamics_chapter_scrubs_offline_in_a_real_browser(smoke):
-    """The plotly figure and its step slider are in the DOM, the saved widget renders, nothing leaves the machine."""
-    def scrub(page) -> None:
-        page.click(".widget-play button >> nth=0")  # the saved ipywidgets Play drives its slider with no kernel
-        page.wait_for_function("document.querySelector('.widget-readout').textContent.trim() !== '25'", timeout=10_000)
+def visible_text(dom: str) -> str:
+    """The page's text as a reader sees it (scripts, styles and tags stripped)."""
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
 
+
+@pytest.fixture(scope="module")
+def pages(smoke):
+    """Every page of the built book loaded in headless chromium (once for the tests below)."""
+    require_chromium()
+    assert smoke.result.returncode == 0, smoke.result.stderr[-3000:]
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    names = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert names == list(PAGES)  # a new chapter needs its expectations here
     with serve(smoke.html) as base:
-        report = load_page(base + "notebooks/06_dynamics.html", timeout_s=60, interact=scrub, wait_for=[
-            ".plotly-graph-div .main-svg .slider-container", ".plotly-graph-div .updatemenu-container",
-            ".widget-play", ".widget-slider"])
+        return {name: load_page(base + name + ".html", timeout_s=60) for name in names}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_offline_with_its_figures_and_tables(pages, name, smoke):
+    report = pages[name]
     assert report.offsite_requests() == []
     assert report.console_errors == []
     assert report.failed_requests == []
-    assert report.dom_html.count('class="plotly-graph-div') == 1
-    assert report.dom_html.count('class="slider-step-group"') + report.dom_html.count("slider-container") >= 1
-    assert "step t = " in report.dom_html  # the plotly slider's current-value label
+    dom, text = report.dom_html, visible_text(report.dom_html)
+    want = PAGES[name]
+    main = dom[dom.find('<main'):]  # the article, not the navigation
+    assert len(re.findall(r"<img\b", main)) >= want["images"], name
+    assert main.count('class="plotly-graph-div') == want["plotly"], name
+    assert len(re.findall(r"<table\b", main)) >= want["tables"], name
+    assert not re.search(r"\|\s*-{3,}\s*\|", text), "raw markdown table syntax on the page"
+    for folder in {str(smoke.root), str(ROOT), str(Path.home())} - {"/"}:
+        assert folder not in dom, f"a path of the build machine ({folder}) is on the page"
+    assert chapter.MARKER not in text and "# Parameters" not in text  # neither parameters cell is shown
+    assert "ParameterError" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("name", [n for n in PAGES if n.split("/")[-1][:2] in {"02", "03", "04", "05", "06"}])
+def test_chapters_say_in_words_what_they_were_built_with(pages, name):
+    assert BUILT_WITH in visible_text(pages[name].dom_html)
+
+
+def test_tables_have_captions(pages):
+    captions = [c for report in pages.values() for c in re.findall(r"<caption>(.*?)</caption>", report.dom_html)]
+    assert len(captions) >= sum(p["tables"] for p in PAGES.values())
+    assert all(captions)
+
+
+def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
+    """The plotly scrubber is there and moves; the kernel-driven ipywidgets scrubber is not shown."""
+    require_chromium()
+
+    def scrub(page) -> None:
+        page.click(".plotly-graph-div .slider-container .slider-rail", position={"x": 5, "y": 3})
+        page.wait_for_function("document.querySelector('.plotly-graph-div .slider-current-value')"
+                               ".textContent.includes('t = 0')", timeout=10_000)
+
+    with serve(smoke.html) as base:
+        report = load_page(base + "notebooks/06_dynamics.html", timeout_s=60, interact=scrub,
+                           wait_for=[".plotly-graph-div .main-svg .slider-container",
+                                     ".plotly-graph-div .updatemenu-container"])
+    assert report.console_errors == [] and report.offsite_requests() == []
+    assert "widget-play" not in report.dom_html and "html-manager" not in report.dom_html
+
+
+def test_long_output_lines_wrap(smoke):
+    """The book's stylesheet wraps printed output instead of cutting it at the right edge."""
+    css = (smoke.html / "_static" / "oscbind.css").read_text()
+    assert "pre-wrap" in css
+    assert "_static/oscbind.css" in (smoke.html / "notebooks" / "06_dynamics.html").read_text()
 
 
 @pytest.mark.parametrize("args,message", [
     (["-p", "m", "200"], "ParameterError: m: must be between 2 and 98"),
-    (["-p", "bogus", "1"], "ParameterError: bogus: unknown parameter; this notebook takes m, seed, device, smoke, out_dir"),
+    (["-p", "bogus", "1"], "ParameterError: bogus: unknown parameter; this notebook takes m, seed, T, gamma, device, smoke, out_dir"),
     (["-p", "m", "1.5"], "ParameterError: m: must be int, got 1.5"),
+    (["-p", "gamma", "-1"], "ParameterError: gamma: must be a finite number > 0, got -1"),
 ])
 def test_papermill_with_a_bad_parameter_stops_with_one_line(args, message, tmp_path):
     env = {**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")}
@@ -105,36 +184,58 @@ def test_papermill_with_a_bad_parameter_stops_with_one_line(args, message, tmp_p
     assert len(errors) == 1 and len(errors[0]["traceback"]) == 1  # one line in the notebook too, no traceback
 
 
+def test_a_config_field_declared_by_a_chapter_reaches_its_model(tmp_path):
+    """A chapter may expose any config field: T set through papermill is the T the model trained with."""
+    env = {**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")}
+    papermill.execute_notebook(str(NOTEBOOKS / "03_same_different.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
+                               parameters={"smoke": True, "m": 50, "T": 3, "out_dir": str(tmp_path / "run")},
+                               kernel_name="python3", progress_bar=False, execution_timeout=300)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["model"]["T"] == 3
+
+
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_committed_notebooks_are_stripped_and_declare_their_parameters(path):
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     first = code[0]
-    assert "parameters" in first.metadata.get("tags", []) and first.source.startswith(book.MARKER)
-    declared = book.declared_parameters(first.source)
+    assert "parameters" in first.metadata.get("tags", []) and first.source.startswith(chapter.MARKER)
+    assert "remove-cell" in first.metadata["tags"]  # shown once, in words, on the page
+    declared = chapter.declared_parameters(first.source)
     inspected = papermill.inspect_notebook(str(path))
     assert list(inspected) == list(declared)  # papermill --help-notebook sees every parameter, with its help
     assert all(p["help"] for p in inspected.values())
+    assert all(chapter.declared_type_matches(p) for p in declared.values())  # config fields keep their type
     if dict(CHAPTERS).get(path.stem) in (SPLIT, "showcase"):
         assert {"m", "seed", "device", "smoke"} <= set(declared)
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_chapters_open_with_their_question_and_narrate(path):
+    """Each chapter opens with a heading and its question; no chapter defines a model or a function."""
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"^\s*(def|class) ", cell.source, flags=re.M), f"{path.stem} defines code"
+            assert "manual_seed" not in cell.source, f"{path.stem} seeds a generator by hand; use data.seeded"
 
 
 def test_toc_lists_the_intro_and_every_chapter_in_order():
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert toc["root"] == "intro"
-    assert files == [f"notebooks/{chapter}" for chapter, _ in CHAPTERS]
-    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == [chapter for chapter, _ in CHAPTERS]
+    assert files == [f"notebooks/{name}" for name, _ in CHAPTERS]
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == [name for name, _ in CHAPTERS]
 
 
 def test_parameter_checks_refuse_unknown_names_and_bad_types():
-    cell = f"{book.MARKER}\nm: int = 95  # icons\nsmoke: bool = False  # quick\n"
+    cell = f"{chapter.MARKER}\nm: int = 95  # icons\nsmoke: bool = False  # quick\n"
     injected = "# Parameters\nm = 50\nwarp = 3\n"
-    with pytest.raises(book.ParameterError, match="^warp: unknown parameter; this notebook takes m, smoke$"):
-        book.check_names_and_types({"m": 50, "smoke": False}, ["", cell, injected])
-    with pytest.raises(book.ParameterError, match="^smoke: must be bool, got 1$"):
-        book.check_names_and_types({"m": 50, "smoke": 1}, ["", cell])
-    with pytest.raises(book.ParameterError, match="^m: must be int, got True$"):
-        book.check_names_and_types({"m": True, "smoke": False}, ["", cell])
-    assert set(book.check_names_and_types({"m": 50, "smoke": False}, ["", cell, "# Parameters\nm = 50\n"])) == {"m", "smoke"}
+    with pytest.raises(chapter.ParameterError, match="^warp: unknown parameter; this notebook takes m, smoke$"):
+        chapter.check_names_and_types({"m": 50, "smoke": False}, ["", cell, injected])
+    with pytest.raises(chapter.ParameterError, match="^smoke: must be bool, got 1$"):
+        chapter.check_names_and_types({"m": 50, "smoke": 1}, ["", cell])
+    with pytest.raises(chapter.ParameterError, match="^m: must be int, got True$"):
+        chapter.check_names_and_types({"m": True, "smoke": False}, ["", cell])
+    assert set(chapter.check_names_and_types({"m": 50, "smoke": False}, ["", cell, "# Parameters\nm = 50\n"])) == {"m", "smoke"}

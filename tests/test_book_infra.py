@@ -16,12 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from browser import CHROMIUM, load_page, serve
+from browser import load_page, require_chromium, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: apt-get install chromium")
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture
+def chromium():
+    require_chromium()
 
 PLOTLY_CELL = '''\
 import numpy as np
@@ -110,8 +115,7 @@ def test_plotly_js_is_served_once_from_static(built_book):
         assert len(html) < 1_000_000, f"{page.name} is {len(html)} bytes"
 
 
-@needs_chromium
-def test_demo_chapter_renders_offline(built_book):
+def test_demo_chapter_renders_offline(built_book, chromium):
     """The plotly figure with its slider and play button, and the widget (which plays), render offline."""
     def press_play(page) -> None:
         """Play advances the IntSlider through the saved jslink, with no kernel behind the page."""
@@ -131,8 +135,7 @@ def test_demo_chapter_renders_offline(built_book):
     assert "written inside the Output widget" in report.dom_html  # the Output widget's saved state rendered
 
 
-@needs_chromium
-def test_math_renders_offline(built_book):
+def test_math_renders_offline(built_book, chromium):
     """MathJax comes from _static: an equation typesets with no request off localhost."""
     with serve(built_book) as base:
         report = load_page(base + "intro.html", timeout_s=30, wait_for=["mjx-container"])
@@ -158,4 +161,4 @@ def test_book_config_points_at_nothing_online():
     assert not any(config["launch_buttons"].get(k) for k in ("binderhub_url", "jupyterhub_url", "colab_url",
                                                               "deepnote_url", "thebe"))
     assert "://" not in str(config["sphinx"]), config["sphinx"]
-    assert "oscbind_lite.booksupport" in config["sphinx"]["extra_extensions"]
+    assert "oscbind_tools.sphinx_ext" in config["sphinx"]["extra_extensions"]

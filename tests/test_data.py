@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from oscbind_lite.data import (DEFAULT_CODEPOINTS, Augment, GlyphError, IconTasks, load_glyphs,
-                               render_default_glyphs, sample_rmts, sample_same_different, split_icons)
-from oscbind_lite.train import glyph_bank
+from oscbind_lite.config import DataConfig
+from oscbind_lite.data import (DEFAULT_CODEPOINTS, GlyphError, IconTasks, Renderer, Trials, glyph_bank, icons_digest,
+                               load_glyphs, render_default_glyphs, sample_rmts, sample_same_different, seeded,
+                               split_icons)
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +105,66 @@ def test_same_seed_same_trials_and_images(bank):
     tasks = IconTasks(bank, 50, seed=0)
     a = tasks.rmts("train", 8, torch.Generator().manual_seed(5))
     b = tasks.rmts("train", 8, torch.Generator().manual_seed(5))
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert a[0].shape == (8, 3, 2, 1, 32, 32)
+    assert isinstance(a, Trials)
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels) and torch.equal(a.icons, b.icons)
+    assert a.images.shape == (8, 3, 2, 1, 32, 32) and a.icons.shape == (8, 3, 2)
+
+
+def test_trials_carry_the_icons_their_labels_describe(bank):
+    tasks = IconTasks(bank, 50, seed=0)
+    pairs = tasks.trials("same-different", "test", 64, torch.Generator().manual_seed(1))
+    assert pairs.images.shape == (64, 2, 1, 32, 32) and pairs.labels.dtype == torch.float32
+    assert torch.equal((pairs.icons[:, 0] == pairs.icons[:, 1]).float(), pairs.labels)
+    assert set(pairs.icons.flatten().tolist()) <= set(tasks.test_icons.tolist())
+    rmts = tasks.trials("rmts", "train", 64, torch.Generator().manual_seed(1))
+    assert rmts.images.shape == (64, 3, 2, 1, 32, 32)
+    same = rmts.icons[..., 0] == rmts.icons[..., 1]  # (n, 3): which of source, target 0, target 1 is "same"
+    assert torch.equal(same[torch.arange(64), 1 + rmts.labels], same[:, 0])  # the labelled target matches the source
+    assert set(rmts.icons.flatten().tolist()) <= set(tasks.train_icons.tolist())
+
+
+def test_icon_tasks_from_config_use_the_runs_split_and_rendering():
+    cfg = DataConfig(m=30, seed=4, image_size=24, scale_min=1.0, scale_max=1.0)
+    tasks = IconTasks.from_config(cfg)
+    assert torch.equal(tasks.train_icons, split_icons(100, 30, 4)[0]) and tasks.n_icons == 100
+    assert tasks.renderer == Renderer(24, 1.0, 1.0, cfg.glyph_size) == Renderer.from_config(cfg)
+    assert tasks.same_different("train", 4, torch.Generator()).images.shape == (4, 2, 1, 24, 24)
+
+
+def test_rendering_an_icon_at_fixed_scale_and_no_room_to_move_is_always_the_same_image(bank):
+    """With scale 1 and a glyph box that fills the image, nothing is random: an icon is one image."""
+    tasks = IconTasks(bank, 50, 0, Renderer(32, 1.0, 1.0, 1 - 2 / 32))
+    icons = torch.tensor([[3, 3], [5, 3]])
+    images = tasks.render(icons, torch.Generator().manual_seed(0))
+    assert torch.equal(images[0, 0], images[0, 1]) and torch.equal(images[0, 1], images[1, 1])
+    assert not torch.equal(images[1, 0], images[1, 1])
+
+
+def test_icons_digest_changes_with_any_pixel(bank):
+    edited = np.array(bank)
+    assert icons_digest(edited) == icons_digest(bank)
+    edited[57, 10, 10] += 1e-3
+    assert icons_digest(edited) != icons_digest(bank)
+
+
+def test_glyph_bank_is_read_once_and_read_only(tmp_path, bank):
+    assert glyph_bank(None) is bank
+    assert not bank.flags.writeable  # a chapter cannot change the icons under every later cache key
+    np.save(tmp_path / "stack.npy", bank[:4])
+    assert glyph_bank(str(tmp_path / "stack.npy")).shape == (4, 32, 32)
+
+
+def test_generators_of_different_purposes_or_seeds_give_different_streams():
+    draw = lambda seed, purpose: torch.rand(4, generator=seeded(seed, purpose))  # noqa: E731
+    assert torch.equal(draw(0, "train"), draw(0, "train"))
+    assert not torch.equal(draw(0, "train"), draw(0, "test"))
+    assert not torch.equal(draw(0, "train"), draw(1, "train"))
 
 
 def test_augmentation_scales_and_moves_but_keeps_the_glyph_inside(bank):
-    aug = Augment()
+    renderer = Renderer()
     icons = torch.zeros(400, dtype=torch.long)  # one icon, many draws
-    images = aug.render(torch.tensor(bank)[:, None], icons, torch.Generator().manual_seed(0))[:, 0]
+    images = renderer.render(torch.tensor(bank)[:, None], icons, torch.Generator().manual_seed(0))[:, 0]
     ink = images.sum((1, 2))
     assert ink.max() / ink.min() > 2  # scale varies: ink area grows with scale squared
     rows = torch.arange(32.0)
@@ -123,11 +176,11 @@ def test_augmentation_scales_and_moves_but_keeps_the_glyph_inside(bank):
 
 def test_a_batch_is_rendered_as_each_sample_alone(bank):
     """Batched rendering = rendering each sample with its own scale and shift (glyph coords = (out - shift) / size)."""
-    aug, icons, glyphs = Augment(), torch.tensor([3, 7, 11]), torch.tensor(bank)[:, None]
-    batch = aug.render(glyphs, icons, torch.Generator().manual_seed(2))
-    scale, shift = aug.draw(3, torch.Generator().manual_seed(2))
+    renderer, icons, glyphs = Renderer(), torch.tensor([3, 7, 11]), torch.tensor(bank)[:, None]
+    batch = renderer.render(glyphs, icons, torch.Generator().manual_seed(2))
+    scale, shift = renderer.draw(3, torch.Generator().manual_seed(2))
     for k in range(3):
-        size = aug.glyph_size * scale[k]
+        size = renderer.glyph_size * scale[k]
         theta = torch.tensor([[[1 / size, 0, -shift[k, 0] / size], [0, 1 / size, -shift[k, 1] / size]]])
         grid = torch.nn.functional.affine_grid(theta, [1, 1, 32, 32], align_corners=False)
         alone = torch.nn.functional.grid_sample(glyphs[icons[k]][None], grid, align_corners=False)

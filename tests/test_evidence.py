@@ -1,18 +1,23 @@
 """The evidence engine: submitit jobs that resume, report failures without stopping, and leave tidy CSVs."""
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
-from oscbind_lite.evidence import PROFILES, plan
-from oscbind_lite.results import interval95
+from oscbind_lite.config import ModelConfig, RunConfig, smoke
+from oscbind_tools import provenance
+from oscbind_tools.evidence import (ABLATIONS, MAIN, PROFILES, SYMMETRIC, Spec, done, job_stamp, make_executor, plan,
+                                    spec_config)
+from oscbind_tools.tables import Evidence
 
 
 def evidence(results, cache, *extra):
     env = {**os.environ, "OSCBIND_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "oscbind_lite", "evidence", "--profile", "smoke", "--results",
+    env.pop("OSCBIND_COMPILE", None)
+    return subprocess.run([sys.executable, "-m", "oscbind_tools", "evidence", "--profile", "smoke", "--results",
                            str(results), "--executor", "local", "--workers", "2", *extra],
                           capture_output=True, text=True, env=env, timeout=900)
 
@@ -27,6 +32,35 @@ def test_paper_profile_covers_models_splits_seeds_and_ablations():
         assert {(s.m, s.seed) for s in specs if s.variant == variant} == {(m, k) for m in splits for k in seeds}
     for variant in ("J_OUT = 0", "Omega = 0", "independent start", "T = 5", "T = 10", "T = 50", "N = 4"):
         assert {(s.m, s.seed) for s in specs if s.variant == variant} == {(ablation_m, k) for k in seeds}
+    assert {s.variant for s in specs if s.fidelity == "dynamics"} == {"oscillator"}
+    assert {s.variant for s in specs if s.fidelity == "descent"} == {"symmetric J, Omega = 0"}
+
+
+def test_every_variant_is_a_valid_config_that_changes_only_what_it_names():
+    default = RunConfig()
+    for name, over in {**MAIN, **SYMMETRIC, **ABLATIONS}.items():
+        run = spec_config(Spec(name, 50, 3, over), smoke=False)
+        run.validate("rmts", n_icons=100)
+        assert (run.data.m, run.data.seed) == (50, 3)
+        assert (run.stage1, run.stage2) == (default.stage1, default.stage2), name
+        changed = {f.name for f in dataclasses.fields(ModelConfig) if getattr(run.model, f.name) != getattr(default.model, f.name)}
+        assert changed == set(over), name
+    assert spec_config(Spec("oscillator", 95, 0), smoke=True) == smoke(RunConfig())
+
+
+def test_a_finished_job_goes_stale_when_the_code_changes(tmp_path, monkeypatch):
+    """The evidence's staleness rule is provenance.stamp's: same spec and config, same code."""
+    spec = Spec("T = 5", 95, 0, {"T": 5})
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / f"{spec.id}.json").write_text(json.dumps({"stamp": job_stamp(spec, smoke=True)}))
+    assert done(spec, tmp_path, smoke=True)
+    assert not done(spec, tmp_path, smoke=False)  # another config
+    assert not done(Spec("T = 5", 95, 0, {"T": 6}), tmp_path, smoke=True)  # another spec under the same id
+    monkeypatch.setattr(provenance, "code_fingerprint", lambda: "edited package")
+    assert not done(spec, tmp_path, smoke=True)
+    monkeypatch.undo()
+    (tmp_path / "runs" / f"{spec.id}.json").write_text('{"stamp": ')  # half a file
+    assert not done(spec, tmp_path, smoke=True)
 
 
 def test_smoke_profile_runs_resumes_and_reports_a_failed_job(tmp_path):
@@ -42,34 +76,36 @@ def test_smoke_profile_runs_resumes_and_reports_a_failed_job(tmp_path):
     assert len(rows) == 2 * (len(plan("smoke")) - 1)  # both tasks of every job but the failed one
     for r in rows:
         assert r["version"] and r["git_commit"] and r["config_hash"] and r["device"] and float(r["wall_seconds"]) >= 0
+        assert r["compile"] == "False" and r["smoke"] == "True"
     fidelity = list(csv.DictReader(open(results / "fidelity.csv")))
     assert {f["variant"] for f in fidelity} == {"oscillator", "symmetric J, Omega = 0"}
     assert float(next(f for f in fidelity if f["variant"] != "oscillator")["share_non_increasing"]) > 0.99
+    saved = Evidence.load(results)  # what the book reads back
+    assert saved.seeds == [0] and saved.splits() == [95] and saved.profile["failed"] == ["t-5-m95-seed0"]
 
     broken.rmdir()
     second = evidence(results, tmp_path / "cache")
     assert second.returncode == 0, second.stderr[-2000:]
     assert f"{len(plan('smoke')) - 1} already done, 1 to run" in second.stderr
     assert json.loads((results / "profile.json").read_text())["ran"] == 1
-
-
-def test_interval95_matches_a_hand_computation():
-    mean, half, n = interval95([0.9, 0.92, 0.94, 0.96, 0.98])
-    # sd = 0.0316228, t(0.975, 4) = 2.776 -> half-width 2.776 * 0.0316228 / sqrt(5) = 0.039259
-    assert (round(mean, 6), round(half, 5), n) == (0.94, 0.03926, 5)
+    assert len(list(csv.DictReader(open(results / "runs.csv")))) == 2 * len(plan("smoke"))
 
 
 def test_slurm_executor_gets_one_task_per_job_with_its_threads(tmp_path, monkeypatch):
-    from oscbind_lite.evidence import make_executor
-
     for tool in ("srun", "sbatch"):  # stand-ins: submitit only looks for them when the executor is made
         (tmp_path / tool).write_text("#!/bin/sh\nexit 1\n")
         (tmp_path / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     kind, executor = make_executor("auto", tmp_path / "logs", workers=20, threads=4, timeout_min=30)
     assert kind == "slurm"
-    params = executor._executor.parameters
+    params = executor.parameters  # the Slurm parameters submitit will submit with
     assert (params["cpus_per_task"], params["array_parallelism"], params["time"]) == (4, 20, 30)
+
+
+def test_local_executor_is_chosen_without_slurm(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
+    kind, executor = make_executor("auto", tmp_path / "logs", workers=2, threads=1, timeout_min=30)
+    assert kind == "local" and executor.parameters["timeout_min"] == 30
 
 
 def test_slurm_executor_without_slurm_is_one_line(tmp_path):

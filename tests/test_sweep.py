@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from oscbind_lite import sweep
+from oscbind_tools import provenance, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "book" / "notebooks"
@@ -35,11 +35,41 @@ def test_a_run_goes_stale_when_its_code_parameters_or_notebook_change(tmp_path, 
     job = next(j for j in sweep.plan(notebooks, runs, [95], [0], 95, "cpu", True) if j.chapter == "03_same_different")
     finished(job, notebooks, runs)
     assert sweep.up_to_date(job, notebooks, runs)
-    monkeypatch.setattr(sweep, "source_fingerprint", lambda modules=None: "edited package")
-    assert not sweep.up_to_date(job, notebooks, runs)  # any change to the package's code
+    monkeypatch.setattr(provenance, "code_fingerprint", lambda: "edited package")  # what provenance.stamp reads
+    assert not sweep.up_to_date(job, notebooks, runs)  # any change to the packages' code
     monkeypatch.undo()
     job.parameters["seed"] = 7
     assert not sweep.up_to_date(job, notebooks, runs)  # other parameters
     job.parameters["seed"] = 0
     (notebooks / "03_same_different.ipynb").write_text((NOTEBOOKS / "04_rmts.ipynb").read_text())
     assert not sweep.up_to_date(job, notebooks, runs)  # another notebook source
+
+
+def test_a_summary_goes_stale_when_a_run_it_reads_changes(tmp_path):
+    notebooks = tmp_path / "book" / "notebooks"
+    notebooks.mkdir(parents=True)
+    (notebooks / "07_generalisation.ipynb").write_text((NOTEBOOKS / "07_generalisation.ipynb").read_text())
+    runs = tmp_path / "runs"
+    job = next(j for j in sweep.plan(notebooks, runs, [95], [0], 95, "cpu", True) if j.chapter == "07_generalisation")
+    assert job.parameters["runs_dir"] == "../../runs"  # relative: no machine path in a page
+    other = runs / "03_same_different" / "m95-seed0"
+    other.mkdir(parents=True)
+    (other / "metrics.json").write_text('{"test_accuracy": 0.9}')
+    finished(job, notebooks, runs)
+    assert sweep.up_to_date(job, notebooks, runs)
+    (other / "metrics.json").write_text('{"test_accuracy": 0.8}')
+    assert not sweep.up_to_date(job, notebooks, runs)
+
+
+def test_a_run_without_its_stamp_or_with_a_broken_one_is_not_up_to_date(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "05_energy.ipynb").write_text((NOTEBOOKS / "05_energy.ipynb").read_text())
+    runs = tmp_path / "runs"
+    job = next(j for j in sweep.plan(notebooks, runs, [95], [0], 95, "cpu", True) if j.chapter == "05_energy")
+    finished(job, notebooks, runs)
+    assert sweep.up_to_date(job, notebooks, runs)
+    (job.run_dir / "stamp.json").write_text('{"version": ')
+    assert not sweep.up_to_date(job, notebooks, runs)
+    (job.run_dir / "stamp.json").unlink()
+    assert not sweep.up_to_date(job, notebooks, runs)

@@ -1,0 +1,115 @@
+"""The networks: the baselines' bottlenecks read what they claim, and the RMTS stage never touches stage 1."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from oscbind_lite.cache import load_checkpoint
+from oscbind_lite.config import SMOKE, smoke, with_overrides
+from oscbind_lite.data import IconTasks, Renderer, glyph_bank
+from oscbind_lite.model import RMTS, SameDifferent
+from oscbind_lite.train import train_rmts, train_same_different
+
+SMALL = smoke().model  # the architecture of the shared smoke setting
+
+
+def model(bottleneck: str) -> SameDifferent:
+    """An untrained stage-1 model of the smoke architecture with the given bottleneck, in eval mode."""
+    torch.manual_seed(0)
+    return SameDifferent(dataclasses.replace(SMALL, bottleneck=bottleneck)).eval()
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """Same and different pairs of real icons, drawn at random scales and positions: (8, 2, 1, 32, 32)."""
+    tasks = IconTasks(glyph_bank(None), 50, 0)
+    return tasks.same_different("train", 8, torch.Generator().manual_seed(0)).images
+
+
+def test_difference_baseline_reads_the_absolute_difference_of_the_encodings(pairs):
+    net = model("difference")
+    assert net.binding is None and net.relation_size == SMALL.D and net.head[0].in_features == SMALL.D
+    with torch.no_grad():
+        z = net.encode(pairs)
+        torch.testing.assert_close(net.relation(pairs), (z[:, 0] - z[:, 1]).abs())
+        torch.testing.assert_close(net(pairs), net(pairs.flip(1)))  # which object comes first does not matter
+
+
+def test_difference_baseline_gives_every_identical_pair_the_same_logit_whatever_the_icon():
+    """|z - z| = 0: an identical pair says nothing about its content, so all get head(0)."""
+    tasks = IconTasks(glyph_bank(None), 50, 0, Renderer(32, 1.0, 1.0, 1 - 2 / 32))  # one image per icon
+    images = tasks.render(torch.arange(10)[:, None].expand(10, 2), torch.Generator())
+    net = model("difference")
+    with torch.no_grad():
+        assert torch.equal(net.relation(images), torch.zeros(10, SMALL.D))
+        logits = net(images)
+        torch.testing.assert_close(logits, net.head(torch.zeros(1, SMALL.D)).squeeze(-1).expand(10))
+        assert net.encode(images)[:, 0].std(0).min() > 0  # the icons themselves do encode differently
+
+
+def test_concat_baseline_reads_both_encodings_side_by_side(pairs):
+    net = model("concat")
+    assert net.binding is None and net.relation_size == 2 * SMALL.D and net.head[0].in_features == 2 * SMALL.D
+    with torch.no_grad():
+        z = net.encode(pairs)
+        torch.testing.assert_close(net.relation(pairs), torch.cat([z[:, 0], z[:, 1]], 1))
+
+
+def test_oscillator_model_reads_a_function_of_the_coherence(pairs):
+    net = model("oscillator")
+    assert net.relation_size == SMALL.D
+    with torch.no_grad():
+        rho = net.coherence(pairs, torch.Generator().manual_seed(1))
+        chord = net.relation(pairs, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(chord, (4 - rho**2).clamp_min(1e-6).sqrt())  # the chord ||x1 - x2|| of rho
+
+
+@pytest.mark.parametrize("bottleneck", ["difference", "concat"])
+def test_baselines_train_through_both_stages(bottleneck, smoke_run):
+    run = with_overrides(smoke_run, bottleneck=bottleneck)
+    stage1 = train_same_different(run, "cpu", progress=False)
+    assert stage1.model.cfg.bottleneck == bottleneck and len(stage1.history["loss"]) == SMOKE["steps"]
+    assert 0 <= stage1.metrics["test_accuracy"] <= 1 and stage1.metrics["config"]["model"]["bottleneck"] == bottleneck
+    assert not any("binding" in name for name in stage1.model.state_dict())  # no oscillators anywhere
+    stage2 = train_rmts(run, "cpu", progress=False)
+    assert stage2.model.head[0].in_features == 3 * stage1.model.relation_size
+    assert len(stage2.history["loss"]) == SMOKE["rmts_steps"]
+
+
+def test_rmts_stage_leaves_the_frozen_stage1_model_and_its_batchnorm_statistics_unchanged(smoke_run):
+    """Training the RMTS head runs the stage-1 model in eval mode: its BatchNorm statistics stay those of
+    the stage-1 checkpoint (in train mode every forward pass would move them), and its weights get no update."""
+    stage1 = train_same_different(smoke_run, "cpu", progress=False)
+    saved = load_checkpoint(stage1.path)["state_dict"]
+    stats = [k for k in saved if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert len(stats) == 3 * len(SMOKE["channels"])
+    rmts = train_rmts(smoke_run, "cpu", progress=False)
+    assert not rmts.cached
+    after = rmts.model.same_different.state_dict()
+    for k, v in saved.items():
+        assert torch.equal(after[k].cpu(), v), k
+
+
+def test_rmts_train_mode_keeps_the_stage1_model_in_eval_mode():
+    rmts = RMTS(model("oscillator"))
+    rmts.train(True)
+    assert rmts.training and rmts.head.training
+    assert not rmts.same_different.training
+    assert not any(m.training for m in rmts.same_different.modules())  # BatchNorm included
+    assert not any(p.requires_grad for p in rmts.same_different.parameters())
+    assert all(p.requires_grad for p in rmts.head.parameters())
+    rmts.train()  # what the training loop calls
+    assert not rmts.same_different.training
+    rmts.eval()
+    assert not rmts.training and not rmts.same_different.training
+
+
+def test_rmts_head_sees_the_three_relations_in_order():
+    """Swapping the two targets swaps which is predicted: the head reads (source, target 0, target 1)."""
+    rmts = RMTS(model("difference")).eval()
+    tasks = IconTasks(glyph_bank(None), 50, 0)
+    trials = tasks.rmts("train", 6, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        relations = rmts.same_different.relation(trials.images.flatten(0, 1)).view(6, 3, -1)
+        torch.testing.assert_close(rmts(trials.images), rmts.head(relations.flatten(1)))
