@@ -18,7 +18,7 @@ from pathlib import Path
 from .config import TASKS, RunConfig, Setting, settings, type_name, with_overrides
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (no usage dump) and exit status 2."""
 
     def error(self, message: str):
@@ -53,8 +53,8 @@ def _add_setting(group, s: Setting) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m oscbind_lite", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    parser = OneLineParser(prog="python -m oscbind_lite", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     p = sub.add_parser("train", help="train one task for one split and seed; write metrics.json")
     p.add_argument("--task", choices=TASKS, default="same-different", help="which task (rmts trains stage 1 first if needed)")
     p.add_argument("--out", type=Path, required=True, help="folder for metrics.json and history.json")

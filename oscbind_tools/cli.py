@@ -14,12 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from oscbind_lite.cli import _OneLineParser
+from oscbind_lite.cli import OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m oscbind_tools", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    parser = OneLineParser(prog="python -m oscbind_tools", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     summary = sub.add_parser("summary", help="print a markdown table of every metrics.json under a folder")
     summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
     sw = sub.add_parser("sweep", help="run the book's chapter notebooks through papermill for each split and seed")

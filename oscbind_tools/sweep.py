@@ -169,10 +169,13 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
 
 
 def for_the_page(executed: Path, staged: Path) -> None:
-    """Copy an executed notebook for the book, with papermill's injected-parameters cell removed from the page.
+    """Copy an executed notebook for the book, as a reader of the static page should see it.
 
-    The chapter's own parameters cell is tagged ``remove-cell`` in its source; the injected copy gets
-    the same tag here, so a page shows each chapter's values once, in words (``Chapter.describe``).
+    * The chapter's own parameters cell is tagged ``remove-cell`` in its source; papermill's injected
+      copy gets the same tag here, so a page shows each chapter's values once, in words
+      (``Chapter.describe``).
+    * When no widget is left on the page (a kernel-driven scrubber lives in a removed cell), the saved
+      widget state goes too, so the page does not load the widget manager for nothing.
     """
     import nbformat
 
@@ -181,6 +184,9 @@ def for_the_page(executed: Path, staged: Path) -> None:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
+    shown = [c for c in notebook.cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
+    if not any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for c in shown for out in c.outputs):
+        notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, staged)
 
 
