@@ -5,12 +5,13 @@ and the evidence engine alike).
 
 A checkpoint is one dict of plain values and tensors (loadable with ``weights_only=True``)::
 
-    {"format": 1, "key": <hash of config + package version + training code>, "version": ..., "config": {...},
-     "digest": <sha256 of the weights>, "state_dict": {...}, "history": {...}, "metrics": {...}}
+    {"format": 2, "key": <hash of config + package version + training code>, "version": ..., "config": {...},
+     "digest": <sha256 of the weights>, "meta_digest": <sha256 of key, config, history and metrics>,
+     "state_dict": {...}, "history": {...}, "metrics": {...}}
 
 It is written to a temporary file in the same folder and renamed into place, so a reader sees
 either the old file or the new one. On load, a file that does not unpickle, was made for another
-config, or whose weights do not hash to the stored digest raises ``CheckpointError``.
+config, or whose weights or stored metrics do not hash to their digests raises ``CheckpointError``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -29,7 +32,8 @@ import torch
 
 from . import __version__, core
 
-FORMAT = 1
+FORMAT = 2
+STALE_TEMPORARY_S = 3600  # a temporary file this old was left by a killed writer: removed by the next write
 
 
 class CheckpointError(RuntimeError):
@@ -60,10 +64,30 @@ def config_key(config: dict) -> str:
 
 
 def cache_dir() -> Path:
-    """Where trained models are kept: $OSCBIND_CACHE, else $XDG_CACHE_HOME/oscbind_lite, else ~/.cache/oscbind_lite."""
+    """Where trained models are kept: $OSCBIND_CACHE, else $XDG_CACHE_HOME/oscbind_lite, else ~/.cache/oscbind_lite.
+
+    ``~`` is expanded and a relative path resolved against the current folder, once, here.
+    """
     if os.environ.get("OSCBIND_CACHE"):
-        return Path(os.environ["OSCBIND_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oscbind_lite"
+        return Path(os.environ["OSCBIND_CACHE"]).expanduser().resolve()
+    return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oscbind_lite").expanduser().resolve()
+
+
+def writable_folder(path: str | Path, name: str) -> Path:
+    """path as a folder that exists and takes new files (created if needed), checked before any work.
+
+    Raises ValueError with one line naming the parameter ``name`` (``out``, ``cache``, ...) otherwise.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}: {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ValueError(f"{name}: cannot write to {path} ({err.strerror or type(err).__name__})") from None
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], object]) -> Path:
@@ -73,6 +97,12 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], object])
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed mid-write
+        try:
+            if time.time() - old.stat().st_mtime > STALE_TEMPORARY_S:
+                old.unlink()
+        except OSError:
+            pass
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
@@ -89,9 +119,20 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], object])
     return path
 
 
+def finite(obj):
+    """obj with every NaN or infinite float replaced by None, so the JSON it becomes is valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj) -> Path:
-    """Write obj as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    """Write obj as indented, valid JSON (non-finite numbers become null), atomically."""
+    text = json.dumps(finite(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
     return atomic_write(path, lambda f: f.write(text.encode()))
 
 
@@ -114,11 +155,18 @@ def weights_digest(state_dict: dict) -> str:
     return h.hexdigest()
 
 
+def meta_digest(key: str, config: dict, history: dict, metrics: dict) -> str:
+    """sha256 of everything stored beside the weights, so an edited metric is caught like a flipped weight."""
+    blob = json.dumps(finite({"key": key, "config": config, "history": history, "metrics": metrics}), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def save_checkpoint(path: str | Path, key: str, config: dict, state_dict: dict, history: dict, metrics: dict) -> None:
     """Write a checkpoint atomically (see the module docstring for its layout)."""
     state = {k: v.detach().cpu() for k, v in state_dict.items()}
     payload = {"format": FORMAT, "key": key, "version": __version__, "config": config,
-               "digest": weights_digest(state), "state_dict": state, "history": history, "metrics": metrics}
+               "digest": weights_digest(state), "meta_digest": meta_digest(key, config, history, metrics),
+               "state_dict": state, "history": history, "metrics": metrics}
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -137,4 +185,6 @@ def load_checkpoint(path: str | Path, key: str | None = None) -> dict:
         raise CheckpointError(f"checkpoint: {path} was made for another config or package version")
     if weights_digest(payload["state_dict"]) != payload.get("digest"):
         raise CheckpointError(f"checkpoint: {path} is corrupt (its weights do not match their stored digest)")
+    if meta_digest(payload["key"], payload["config"], payload["history"], payload["metrics"]) != payload.get("meta_digest"):
+        raise CheckpointError(f"checkpoint: {path} is corrupt (its stored metrics or history do not match their digest)")
     return payload

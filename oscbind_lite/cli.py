@@ -4,7 +4,10 @@ Writes DIR/metrics.json (task, m, seed, test_accuracy, train_accuracy, steps, wa
 device, config, environment, ...) and DIR/history.json (per-batch loss and accuracy, held-out
 evaluations). There is one flag per configuration field, derived from ``config.settings()``
 (``--T 10``, ``--no-learn-omega``, ``--rmts-steps 100``), so the command line never lags the config.
-Bad input exits with status 2 and one line naming the parameter and what it accepts.
+Bad input exits with status 2 and one line naming the parameter and what it accepts; the output
+folder and the cache are checked before any training. Training that diverges (a non-finite loss or
+gradient) stops at once with one line and status 1, caching nothing; Ctrl-C exits 130 with one line,
+leaving no half-written file.
 """
 
 from __future__ import annotations
@@ -80,23 +83,34 @@ def parse_run(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cache import writable_folder
     from .data import GlyphError
-    from .train import save_metrics, train_rmts, train_same_different
+    from .train import Diverged, prepare, resolve_device, save_metrics, train_rmts, train_same_different
 
     args = build_parser().parse_args(argv)
     try:
-        run = parse_run(args)
+        run = prepare(parse_run(args), args.task)  # every value checked before any folder is touched
         if args.threads is not None:
             if args.threads < 1:
                 raise ValueError(f"threads: must be an integer >= 1, got {args.threads}")
             import torch
 
             torch.set_num_threads(args.threads)
+        resolve_device(args.device)
+        writable_folder(args.out, "out")  # before training: its metrics must have somewhere to go
+        if args.cache is not None:
+            args.cache = writable_folder(args.cache, "cache").resolve()
         trainer = train_same_different if args.task == "same-different" else train_rmts
         result = trainer(run, args.device, args.cache, progress=not args.quiet, retrain=args.retrain)
     except (ValueError, GlyphError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Diverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written (files are replaced atomically)", file=sys.stderr)
+        return 130
     path = save_metrics(result, args.out)
     m = result.metrics
     print(f"{m['task']} m={m['m']} seed={m['seed']}: test accuracy {m['test_accuracy']:.3f}, "

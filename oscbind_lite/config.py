@@ -15,6 +15,7 @@ names the field and what it accepts.
 from __future__ import annotations
 
 import math
+import os
 import types
 import typing
 from dataclasses import Field, asdict, dataclass, field, fields, replace
@@ -87,6 +88,11 @@ class ModelConfig:
         """Plain values (lists, not tuples), for JSON and checkpoints."""
         return {**asdict(self), "channels": list(self.channels)}
 
+    def coupling_bytes(self) -> int:
+        """Memory the couplings take in training, float32: J_IN and J_OUT with gradients and two Adam moments,
+        the fused (2DN)^2 matrix and its gradient: about 64 (DN)^2 bytes."""
+        return 64 * (self.D * self.N) ** 2
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -139,6 +145,14 @@ class RunConfig:
         self.model.validate()
         self.stage1.validate()
         self.stage2.validate(STAGE2_PREFIX)
+        blocks = len(self.model.channels)
+        _check(2 ** blocks <= self.data.image_size, "channels",
+               f"at most {self.data.image_size.bit_length() - 1} blocks for {self.data.image_size}-pixel images "
+               "(each block halves the side)", self.model.channels)
+        need, have = self.model.coupling_bytes(), physical_memory()
+        if have and need > have:
+            raise ValueError(f"D, N: the coupling matrices and their optimiser state need about {need / 2**30:.0f} GiB "
+                             f"for D = {self.model.D}, N = {self.model.N}; this machine has {have / 2**30:.0f} GiB")
         if n_icons is not None:
             check_m(self.data.m, n_icons, task)
         return self
@@ -158,6 +172,14 @@ def _check(ok: bool, name: str, allowed: str, value) -> None:
         ok = False
     if not ok:
         raise ValueError(f"{name}: must be {allowed}, got {value!r}")
+
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def check_m(m: int, n_icons: int, task: str) -> None:

@@ -49,7 +49,7 @@ def _fit(ink: np.ndarray, size: int = BASE) -> np.ndarray:
 
     rows, cols = np.nonzero(ink > 0.1 * max(float(ink.max()), 1e-6))
     if len(rows) == 0:
-        raise GlyphError("glyphs: an image has no ink (blank or constant)")
+        raise GlyphError("it has no ink (blank or constant)")
     ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     side = max(ink.shape)
     square = np.zeros((side, side), np.float32)
@@ -64,7 +64,7 @@ def _as_ink(gray: np.ndarray) -> np.ndarray:
     g = gray.astype(np.float32)
     span = float(g.max() - g.min())
     if span == 0:
-        raise GlyphError("glyphs: an image is a single flat colour")
+        raise GlyphError("it is a single flat colour")
     g = (g - g.min()) / span
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     return 1.0 - g if np.median(border) > 0.5 else g
@@ -84,23 +84,36 @@ def render_default_glyphs(codepoints=DEFAULT_CODEPOINTS) -> np.ndarray:
     return np.stack(out)
 
 
+def _gray(file: Path) -> np.ndarray:
+    """An image file as grey levels in [0, 1]; transparency is composited onto white (black-on-transparent
+    icons, the commonest icon format, become black on white)."""
+    from PIL import Image
+
+    img = Image.open(file)
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(img.convert("L"), np.float32) / 255.0
+
+
 def load_glyphs(path: str | Path) -> np.ndarray:
     """Load a user's icon set: a folder of image files (sorted by name) or a ``.npy`` of shape (K, H, W[, C]).
 
-    Dark-on-light or light-on-dark, any size; each image is cropped to its ink and resized.
-    Raises ``GlyphError`` with a one-line reason when the source cannot be used.
+    Dark-on-light or light-on-dark, with or without transparency, any size; each image is cropped to its
+    ink and resized. Raises ``GlyphError`` with a one-line reason naming the file when it cannot be used.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     if not path.exists():
         raise GlyphError(f"glyphs: {path} does not exist; give a folder of images or a .npy file")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        try:
-            grays = [np.asarray(Image.open(p).convert("L"), np.float32) / 255.0 for p in files]
-        except (OSError, UnidentifiedImageError) as err:
-            raise GlyphError(f"glyphs: cannot read an image in {path} ({err})") from None
+        named = []
+        for file in sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                named.append((str(file), _gray(file)))
+            except (OSError, UnidentifiedImageError, ValueError) as err:
+                raise GlyphError(f"glyphs: cannot read {file} ({type(err).__name__}: {err})") from None
     elif path.suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -108,14 +121,24 @@ def load_glyphs(path: str | Path) -> np.ndarray:
             raise GlyphError(f"glyphs: cannot read {path} as a numpy array ({err})") from None
         if arr.ndim == 4:
             arr = arr.mean(-1)
-        if arr.ndim != 3:
-            raise GlyphError(f"glyphs: {path} has shape {arr.shape}; expected (K, H, W) or (K, H, W, C)")
-        grays = [a.astype(np.float32) for a in arr]
+        if arr.ndim != 3 or not np.issubdtype(arr.dtype, np.number):
+            raise GlyphError(f"glyphs: {path} has shape {arr.shape} and type {arr.dtype}; expected numbers of shape "
+                             "(K, H, W) or (K, H, W, C)")
+        bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(1)) if len(arr) else []
+        if len(bad):
+            raise GlyphError(f"glyphs: {path}[{bad[0]}] has non-finite pixels (NaN or infinity)")
+        named = [(f"{path}[{i}]", a.astype(np.float32)) for i, a in enumerate(arr)]
     else:
         raise GlyphError(f"glyphs: {path} is neither a folder of images nor a .npy file")
-    if len(grays) < 2:
-        raise GlyphError(f"glyphs: {path} holds {len(grays)} image(s); at least 2 are needed")
-    return np.stack([_fit(_as_ink(g)) for g in grays])
+    if len(named) < 2:
+        raise GlyphError(f"glyphs: {path} holds {len(named)} image(s); at least 2 are needed")
+    out = []
+    for name, gray in named:
+        try:
+            out.append(_fit(_as_ink(gray)))
+        except GlyphError as err:
+            raise GlyphError(f"glyphs: {name}: {err}") from None
+    return np.stack(out)
 
 
 @functools.lru_cache(maxsize=8)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import __version__, core
-from .cache import CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, write_json
+from .cache import CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, writable_folder, write_json
 from .config import RunConfig, TrainConfig
 from .data import IconTasks, Trials, glyph_bank, icons_digest, seeded
 from .model import RMTS, SameDifferent
@@ -47,6 +47,10 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device: {device!r} asked for, but MPS is not available here; use auto or cpu")
     return dev
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss or gradient: stopped at once, nothing cached."""
 
 
 class Trained(NamedTuple):
@@ -140,10 +144,15 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
         loss, correct = _loss(model(images, gen), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(params, cfg.clip)
+        norm = nn.utils.clip_grad_norm_(params, cfg.clip).item()
+        value = loss.item()
+        if not (math.isfinite(value) and math.isfinite(norm)):  # before the step spoils the weights
+            what, bad = ("loss", value) if not math.isfinite(value) else ("gradient norm", norm)
+            raise Diverged(f"lr, gamma, T: the {what} became {bad} at step {step} of {cfg.steps} (lr {cfg.lr}); "
+                           "training stopped and nothing was cached: try a smaller lr or gamma")
         opt.step()
         sched.step()
-        history["loss"].append(loss.item())
+        history["loss"].append(value)
         history["accuracy"].append(correct.item() / len(labels))
         if step % cfg.eval_every == 0 or step == cfg.steps:
             history["eval_step"].append(step)
@@ -207,14 +216,26 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
         except RuntimeError as err:  # same key, other tensors: only a code change without a new key does this
             print(f"warning: checkpoint: {path} does not fit this model ({str(err).splitlines()[0]}); retraining",
                   file=sys.stderr)
+    writable_folder(path.parent, "cache")  # before training, never after: a model is not trained to be lost
     stage, tasks, sets = stage_config(run, task), IconTasks.from_config(run.data, dev), eval_sets(run, task, dev)
     start = time.perf_counter()
     history = fit(model, lambda g: tasks.trials(task, "train", stage.batch_size, g)[:2], stage,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
                   seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress)
     metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key)
-    save_checkpoint(path, key, cfg, weights.state_dict(), history, metrics)
+    if metrics["train_accuracy"] < CHANCE_WARNING[task]:
+        print(f"warning: {task} m={run.data.m} seed={run.data.seed}: accuracy on training icons is "
+              f"{100 * metrics['train_accuracy']:.1f} %, near chance: the model did not learn (try another lr)",
+              file=sys.stderr)
+    try:
+        save_checkpoint(path, key, cfg, weights.state_dict(), history, metrics)
+    except OSError as err:  # the trained model is still returned, and said to be uncached
+        print(f"warning: cache: could not save the checkpoint {path} ({err.strerror or err}); the model is "
+              "returned but not cached", file=sys.stderr)
     return Trained(model.eval(), history, metrics, path, False)
+
+
+CHANCE_WARNING = {"same-different": 0.6, "rmts": 0.6}  # training accuracy below this is reported as not learned
 
 
 def train_same_different(run: RunConfig = RunConfig(), device: str = "auto", cache: Path | None = None,

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import torch
 
+from oscbind_lite.cache import writable_folder
 from oscbind_lite.config import RunConfig, settings, smoke, type_name, with_overrides
 from oscbind_lite.data import GlyphError
 from oscbind_lite.train import prepare, resolve_device
@@ -140,6 +141,8 @@ def setup(namespace: dict, task: str = "same-different", **fixed) -> Chapter:
         run = with_overrides(smoke() if is_smoke else RunConfig(), **overrides)
         run = prepare(run, task)
         device = resolve_device(namespace.get("device", "auto"))
+        if namespace.get("out_dir"):  # checked before any training, like the command line's --out
+            writable_folder(namespace["out_dir"], "out_dir")
     except (ValueError, GlyphError) as err:
         raise ParameterError(str(err)) from None
     return Chapter(run, device, is_smoke)

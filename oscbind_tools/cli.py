@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
     ev = sub.add_parser("evidence", help="run a profile of seeds, baselines and ablations as submitit jobs")
     ev.add_argument("--profile", default="paper", help="paper (everything) or smoke (seconds-long runs)")
-    ev.add_argument("--results", type=Path, default=Path("results"), help="where run files and CSVs go (default results)")
+    ev.add_argument("--results", type=Path, default=None,
+                    help="where run files and CSVs go (default: results for the paper profile, runs/evidence-PROFILE else)")
     ev.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
     ev.add_argument("--executor", default="auto", help="auto (Slurm where sbatch exists, else local), local or slurm")
     ev.add_argument("--workers", type=int, default=2, help="jobs at a time (local) or array parallelism (Slurm)")
@@ -49,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "evidence":
         from oscbind_lite.cache import cache_dir
 
-        from .evidence import run_profile
+        from .evidence import default_results, run_profile
 
-        return run_profile(args.profile, args.results, args.cache or cache_dir(), args.executor, args.workers,
-                           args.threads, args.device)
+        return run_profile(args.profile, args.results or default_results(args.profile), args.cache or cache_dir(),
+                           args.executor, args.workers, args.threads, args.device)
     if args.command == "sweep":
         from .sweep import sweep
 

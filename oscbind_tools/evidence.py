@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from oscbind_lite import __version__
-from oscbind_lite.cache import write_csv, write_json
+from oscbind_lite.cache import writable_folder, write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke as smoke_config, with_overrides
 
 from .provenance import git_commit, is_current, stamp
@@ -185,6 +186,7 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
             executor = "slurm" if shutil.which("sbatch") else "local"
         # Local jobs share this machine's cores; a Slurm task gets the CPUs it asks for (1 unless told).
         threads = threads or (max(1, (os.cpu_count() or 1) // workers) if executor == "local" else 1)
+        claim(results, profile)
         kind, ex = make_executor(executor, results / "logs", workers, threads, timeout_min)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -220,22 +222,57 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     write_json(results / "profile.json", {"profile": profile, "jobs": len(specs), "ran": len(todo), "failed": [s.id for s in failed],
                                           "wall_seconds": round(time.perf_counter() - start, 1), "workers": workers,
                                           "threads": threads, "executor": kind, "version": __version__})
-    tidy(results, [s for s in specs if done(s, results, smoke)])
+    finished = [s for s in specs if done(s, results, smoke)]
+    if finished:
+        tidy(results, finished)
+    else:
+        print(f"no finished runs: the tables in {results} were left as they were", file=sys.stderr)
     if failed:
         print(f"error: {len(failed)} job(s) failed: {', '.join(s.id for s in failed)}", file=sys.stderr)
         return 1
     return 0
 
 
+def default_results(profile: str) -> Path:
+    """Where a profile's results go unless told: results/ for the paper profile (committed), runs/evidence-NAME else."""
+    return Path("results") if profile == "paper" else Path("runs") / f"evidence-{profile}"
+
+
+def claim(results: Path, profile: str) -> None:
+    """Make results a writable folder of this profile; refuse one that holds another profile's results."""
+    writable_folder(results, "results")
+    marker = results / "profile.json"
+    try:
+        owner = json.loads(marker.read_text()).get("profile") if marker.exists() else None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        owner = "an unknown"
+    if owner is not None and owner != profile:
+        raise ValueError(f"results: {results} holds the {owner} profile's results; give the {profile} profile its own "
+                         f"folder (--results {default_results(profile)})")
+    if owner is None:
+        write_json(marker, {"profile": profile})
+
+
+def _reason(err: Exception, log: Path) -> str:
+    """The clearest line about why a job failed: the last "SomethingError: ..." of its log, else of the error."""
+    lines = []
+    try:
+        lines = Path(log).read_text(errors="replace").splitlines()
+    except OSError:
+        pass
+    lines += str(err).splitlines()
+    errors = [ln.strip() for ln in lines if re.match(r"^\s*[\w.]*(Error|Exception|Diverged|Interrupt)\b", ln)]
+    return errors[-1] if errors else (lines[-1].strip() if lines else type(err).__name__)
+
+
 def _collect(spec: Spec, job) -> list[Spec]:
-    """Wait for a job; report it; return [spec] if it failed."""
+    """Wait for a job; report it (with its error's own line); return [spec] if it failed."""
     try:
         job.result()
         print(f"done {spec.id}", file=sys.stderr)
         return []
     except Exception as err:  # submitit re-raises the job's error (or a timeout) here
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        print(f"failed {spec.id}: {reason} (log: {job.paths.stderr})", file=sys.stderr)
+        print(f"failed {spec.id}: {_reason(err, job.paths.stderr)} (log: {job.paths.stderr})", file=sys.stderr)
         return [spec]
 
 

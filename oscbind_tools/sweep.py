@@ -35,7 +35,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from oscbind_lite import __version__
-from oscbind_lite.cache import write_json
+from oscbind_lite.cache import cache_dir, writable_folder, write_json
+from oscbind_lite.config import TASKS, DataConfig, check_m
+from oscbind_lite.data import glyph_bank
+from oscbind_lite.train import resolve_device
 
 from .provenance import is_current, stamp as make_stamp
 
@@ -213,8 +216,20 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int = 95, device: str
           book: Path = Path("book"), runs: Path = Path("runs/book"), do_build: bool = False, force: bool = False,
           site: Path | None = None) -> int:
     """Run the sweep (and optionally the build); returns a process exit status."""
-    if showcase_m not in splits:
-        print(f"error: showcase_m: must be one of the splits {splits}, got {showcase_m}", file=sys.stderr)
+    try:  # everything a kernel would refuse, refused here before the first kernel starts
+        if showcase_m not in splits:
+            raise ValueError(f"showcase_m: must be one of the splits {splits}, got {showcase_m}")
+        for m in splits:
+            for task in TASKS:
+                check_m(m, len(glyph_bank(None)), task)
+        for seed in seeds:
+            DataConfig(seed=seed).validate()
+        resolve_device(device)
+        writable_folder(runs, "runs")
+        # Kernels start in the notebooks' folder: a relative or ~ cache would resolve there, a second cache.
+        os.environ["OSCBIND_CACHE"] = str(writable_folder(cache_dir(), "cache"))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     notebooks = book / "notebooks"
     jobs = plan(notebooks, runs, splits, seeds, showcase_m, device, smoke)

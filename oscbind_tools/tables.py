@@ -12,23 +12,42 @@ from __future__ import annotations
 import csv
 import html
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 COLUMNS = ("task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds", "device")
 
 
+REQUIRED = {"task": str, "m": int, "seed": int, "test_accuracy": (int, float)}
+
+
 def collect(root: str | Path) -> list[dict]:
-    """All metrics.json files below root, sorted by task, then m (descending), then seed."""
-    rows = [json.loads(p.read_text()) | {"path": str(p.parent)} for p in Path(root).rglob("metrics.json")]
+    """All readable metrics.json files below root, sorted by task, then m (descending), then seed.
+
+    A file that is not JSON, or lacks a required field of the right type, is skipped with a warning
+    on stderr naming it; the others still make the table.
+    """
+    rows = []
+    for path in sorted(Path(root).rglob("metrics.json")):
+        try:
+            row = json.loads(path.read_text())
+            bad = [k for k, t in REQUIRED.items() if not isinstance(row, dict) or not isinstance(row.get(k), t)
+                   or isinstance(row.get(k), bool)] if isinstance(row, dict) else list(REQUIRED)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            row, bad = None, [f"unreadable ({type(err).__name__})"]
+        if bad:
+            print(f"warning: skipped {path}: {', '.join(bad)} missing or malformed", file=sys.stderr)
+            continue
+        rows.append(row | {"path": str(path.parent)})
     return sorted(rows, key=lambda r: (r["task"], -r["m"], r["seed"]))
 
 
 def _cell(row: dict, col: str) -> str:
     v = row.get(col, "")
     if col.endswith("accuracy"):
-        return f"{100 * v:.1f} %"
-    return f"{v:.0f}" if col == "wall_seconds" else str(v)
+        return f"{100 * v:.1f} %" if isinstance(v, (int, float)) else "n/a"
+    return f"{v:.0f}" if col == "wall_seconds" and isinstance(v, (int, float)) else str(v)
 
 
 def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
