@@ -109,12 +109,21 @@ def test_transparent_icons_train_with_alpha_as_ink(place):
 
 
 def test_ctrl_c_during_training_exits_130_with_one_line_and_nothing_half_written(tmp_path):
+    # A shell that started us in the background may ignore SIGINT, and Python keeps an ignored SIGINT
+    # ignored: give the child the default disposition, as a terminal would.
     proc = subprocess.Popen([sys.executable, "-m", "oscbind_lite", "train", "--out", str(tmp_path / "out"), "--cache",
                              str(tmp_path / "cache"), "--D", "8", "--channels", "8,8", "--steps", "100000", "--quiet"],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # python, torch and the icons load; training has begun
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "cache").exists() and time.monotonic() < deadline:  # checked just before training
+        time.sleep(0.2)
+    time.sleep(2)  # training has begun
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # never leave a 100,000-step training behind if the interrupt went unheard
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted: nothing was written (files are replaced atomically)"]
     assert not (tmp_path / "out" / "metrics.json").exists()
