@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book test lab vendor browser bench results venv clean-venv
+.PHONY: book test lab vendor browser bench results energy venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -59,6 +59,12 @@ bench: $(VENV)/.installed
 # OSCBIND_COMPILE=1: the oscillator step kernels go through torch.compile (1.3-1.8x on them here).
 results: $(VENV)/.installed
 	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile paper --results results
+
+# The poster's energy and locking claims over every split and seed (descent per step size with a rounding
+# tolerance, the paired partner-swap energy gap, locking by start and by drive agreement): 45 jobs,
+# profile-scoped into results/energy; resumes.
+energy: $(VENV)/.installed
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile energy --results results/energy --workers 2 --threads 1
 
 clean-venv:
 	rm -rf $(VENV)

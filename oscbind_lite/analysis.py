@@ -68,28 +68,42 @@ def pair_dynamics(model: SameDifferent, tasks: IconTasks, split: str, n: int, se
     return PairDynamics(part(slice(0, n)), part(slice(n, 2 * n)))
 
 
+def with_dynamics(model: SameDifferent, **changes) -> SameDifferent:
+    """A copy of model, same weights, whose oscillators run with other settings (``gamma``, ``T``, ``start``)."""
+    if model.binding is None:
+        raise ValueError(f"bottleneck: the dynamics need the oscillator model, got {model.cfg.bottleneck!r}")
+    other = copy.deepcopy(model)
+    other.cfg = other.binding.cfg = dataclasses.replace(model.cfg, **changes)
+    return other
+
+
 def with_step(model: SameDifferent, k: int) -> SameDifferent:
     """A copy of model integrating the same time span with a k times finer Euler step (gamma / k, k T steps)."""
-    if model.binding is None:
-        raise ValueError(f"bottleneck: with_step needs the oscillator model, got {model.cfg.bottleneck!r}")
-    fine = copy.deepcopy(model)
-    cfg = dataclasses.replace(model.cfg, gamma=model.cfg.gamma / k, T=model.cfg.T * k)
-    fine.cfg = fine.binding.cfg = cfg
-    return fine
+    return with_dynamics(model, gamma=model.cfg.gamma / k, T=model.cfg.T * k)
 
 
 class Descent(NamedTuple):
-    """How often the energy did not increase from one step to the next."""
+    """How often the energy did not increase from one step to the next (within a stated tolerance)."""
 
-    share_non_increasing: float  # share of (pair, step) transitions with E(t+1) <= E(t)
+    share_non_increasing: float  # share of (pair, step) transitions with E(t+1) - E(t) <= rtol |E(t)|
     transitions: int
     largest_increase: float  # max of E(t+1) - E(t) (<= 0 when every step descends)
+    monotone_share: float  # share of trajectories with no increase beyond the tolerance at any step
+    final_motion: float  # median |E(t+1) - E(t)| over the last 5 steps: near 0 once the state has settled
+    rtol: float  # the relative tolerance that counts as rounding
 
 
-def descent(energies: Tensor) -> Descent:
-    """Energy descent statistics of ``(T+1, B)`` energies."""
+def descent(energies: Tensor, rtol: float = 0.0) -> Descent:
+    """Energy descent statistics of ``(T+1, B)`` energies.
+
+    ``rtol = 0`` is the strict count, which mistakes float rounding for increases once the state has
+    converged; in double precision, ``rtol = 1e-9`` separates rounding (~1e-14 relative) from any real
+    increase.
+    """
     dE = energies[1:] - energies[:-1]
-    return Descent((dE <= 0).float().mean().item(), dE.numel(), dE.max().item())
+    ok = dE <= rtol * energies[:-1].abs()
+    return Descent(ok.double().mean().item(), dE.numel(), dE.max().item(), ok.all(0).double().mean().item(),
+                   dE[-5:].abs().median().item(), rtol)
 
 
 class Gap(NamedTuple):
@@ -137,3 +151,61 @@ def energy_parts(dynamics: Dynamics, t: int = -1) -> EnergyParts:
     """The terms of E at step t (default T) over the recorded pairs, as (mean, sd)."""
     terms = dynamics.terms[t].double()  # (3, B)
     return EnergyParts(*[(row.mean().item(), row.std().item()) for row in terms])
+
+
+class PartnerSwap(NamedTuple):
+    """Same minus different energy in the paired partner-swap design, per group of two held-out icons.
+
+    For icons A != B each drawn twice (a, a', b, b'), a group compares the same pairs (a, a') and
+    (b, b') with the swapped pairs (a, b') and (b, a'): every rendering appears once on each side, in
+    the same slot, and all four pairs start from one shared start state, so how strongly each image
+    drives its oscillators cancels out of the difference.
+    """
+
+    difference: Tensor  # (T+1, n) [E(a,a') + E(b,b')] - [E(a,b') + E(b,a')], per group and step
+    terms: Tensor  # (T+1, 3, n) the same difference split into drive, within (J_IN), between (J_OUT)
+    same: Tensor  # (T+1, n) E(a,a') + E(b,b')
+    different: Tensor  # (T+1, n) E(a,b') + E(b,a')
+
+
+@torch.no_grad()
+def partner_swap(model: SameDifferent, tasks: IconTasks, split: str, n: int, seed: int,
+                 dtype: torch.dtype = torch.float64) -> PartnerSwap:
+    """The partner-swap energies of n groups of held-out icon pairs (see ``PartnerSwap``)."""
+    model = model.eval()
+    gen = seeded(seed, f"partner-swap:{split}")
+    pool = tasks.pool(split)
+    if len(pool) < 2:
+        raise ValueError(f"m: the partner-swap design needs 2 icons in the {split} split, got {len(pool)}")
+    icons, _ = sample_same_different(pool, 2 * n, gen)  # take the "different" pairs: A != B
+    A, B = icons[icons[:, 0] != icons[:, 1]][:n].unbind(1)
+    n = len(A)
+    # Each icon drawn twice: a = (a, a'), b = (b, b') as encodings (n, 2, D); the swapped pairs reuse them.
+    a = model.encode(tasks.render(torch.stack([A, A], 1), gen)).to(dtype)
+    b = model.encode(tasks.render(torch.stack([B, B], 1), gen)).to(dtype)
+    ab2 = torch.stack([a[:, 0], b[:, 1]], 1)  # (a, b')
+    ba2 = torch.stack([b[:, 0], a[:, 1]], 1)  # (b, a')
+    binding = copy.deepcopy(model.binding).to(dtype)
+    x0 = binding.initial_state(n, seeded(seed, "partner-swap:start"), a.device).to(dtype)
+    runs = [binding.trajectory(z, x0=x0) for z in (a, b, ab2, ba2)]  # one shared start for the four pairs
+    same_terms, diff_terms = runs[0].terms + runs[1].terms, runs[2].terms + runs[3].terms
+    return PartnerSwap(same_terms.sum(1) - diff_terms.sum(1), same_terms - diff_terms, same_terms.sum(1),
+                       diff_terms.sum(1))
+
+
+def drive_agreement(c: Tensor) -> Tensor:
+    """Angle in degrees between the two objects' drives c_{1,d} and c_{2,d}: ``(B, 2, D, N) -> (B, D)``."""
+    return phase_gap(c / c.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+
+
+def lock_by_drive_angle(dynamics: Dynamics, edges=(0, 15, 30, 45, 60, 90, 120, 180),
+                        max_gap_degrees: float = 30.0) -> list[tuple[float, float, float, int]]:
+    """P(a feature ends locked | the angle between its two drives), binned: (low, high, share locked, count)."""
+    angle = drive_agreement(dynamics.c).flatten()
+    locked = (phase_gap(dynamics.states[-1]) <= max_gap_degrees).flatten().double()
+    out = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (angle >= low) & ((angle < high) if high < edges[-1] else (angle <= high))
+        count = int(inside.sum())
+        out.append((float(low), float(high), locked[inside].mean().item() if count else float("nan"), count))
+    return out

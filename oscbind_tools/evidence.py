@@ -44,12 +44,21 @@ ABLATIONS = {
     "N = 4": {"N": 4},
     "readout rho": {"readout": "rho"},
 }
+# The poster's energy claims, measured over every split and seed (issue: "the science, measured properly").
+ENERGY = {"oscillator": {}, **SYMMETRIC,
+          "symmetric J, Omega = 0, gamma = 0.1": {"symmetric": True, "learn_omega": False, "gamma": 0.1}}
 PROFILES = {
-    # name: (splits, seeds, ablation split)
+    # name: (splits, seeds, ablation split; None: the energy study instead of models and ablations)
     "paper": ((95, 50, 15), (0, 1, 2, 3, 4), 50),
     "smoke": ((95,), (0,), 95),
+    "energy": ((95, 50, 15), (0, 1, 2, 3, 4), None),
+    "energy-smoke": ((95,), (0,), None),
 }
+SMOKE_PROFILES = ("smoke", "energy-smoke")
 FIDELITY_PAIRS = 256  # held-out pairs of each kind for the fidelity numbers
+GAMMAS = (0.5, 0.25, 0.1, 0.05)  # Euler steps of the descent curve, each run over the same time span
+SPAN = 50.0  # gamma * T of the descent curve and of "converged" dynamics: the symmetric models settle well before
+RTOL = 1e-9  # relative change of E that counts as double-precision rounding, not an increase
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ class Spec:
     m: int
     seed: int
     overrides: dict = field(default_factory=dict)
-    fidelity: str = ""  # "dynamics" (energy gap, phase locking), "descent" (energy descent), or ""
+    fidelity: str = ""  # "dynamics" (energy gap, locking), "descent" (energy descent), "energy" (energy_study) or ""
 
     @property
     def id(self) -> str:
@@ -71,8 +80,11 @@ class Spec:
 
 
 def plan(profile: str) -> list[Spec]:
-    """All jobs of a profile: main models at every split, the symmetric variant at every split, ablations at one."""
+    """All jobs of a profile: main models at every split, the symmetric variant at every split, ablations at one;
+    or, for the energy profiles, the default and the two symmetric models at every split with the energy study."""
     splits, seeds, ablation_m = PROFILES[profile]
+    if ablation_m is None:
+        return [Spec(name, m, seed, over, "energy") for seed in seeds for m in splits for name, over in ENERGY.items()]
     specs = []
     for seed in seeds:
         for m in splits:
@@ -99,7 +111,10 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
     stage1 = train_same_different(run, device, Path(cache), progress=False)
     stage2 = train_rmts(run, device, Path(cache), progress=False)
     fidelity = {}
-    if spec.fidelity:
+    if spec.fidelity == "energy":
+        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
+        fidelity = energy_study(stage1.model, tasks, spec.seed)
+    elif spec.fidelity:
         tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)
         both = torch.cat([dyn.same.energies, dyn.different.energies], 1)
@@ -123,6 +138,53 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
                      "job_seconds": round(time.perf_counter() - start, 1), "stamp": job_stamp(spec, smoke),
                      "environment": env, **provenance})
     return str(out)
+
+
+def energy_study(model, tasks, seed: int, pairs: int = FIDELITY_PAIRS) -> dict:
+    """The poster's energy and locking claims on one trained model, on held-out icons, in double precision.
+
+    * descent: per Euler step gamma (the trained one, then GAMMAS over the time span SPAN), the share
+      of non-increasing steps, strictly and within RTOL, and the share of monotone trajectories;
+    * swap: the partner-swap same-minus-different energy per pair at the trained dynamics and at
+      converged ones (gamma 0.05 over SPAN), with its terms, and the mean curves over t;
+    * locking: locked share of same and different pairs with shared and with independent starts,
+      and P(lock | angle between the two drives) for different pairs.
+    """
+    import torch
+
+    from oscbind_lite import analysis
+
+    cfg = model.cfg
+    settings = [("trained", cfg.gamma, cfg.T)] + [("curve", g, round(SPAN / g)) for g in GAMMAS]
+    descent = []
+    for kind, gamma, T in settings:
+        energies = analysis.pair_dynamics(analysis.with_dynamics(model, gamma=gamma, T=T), tasks, "test", pairs, seed,
+                                          dtype=torch.float64).together().energies
+        for rtol in (0.0, RTOL):
+            descent.append({"dynamics": kind, "gamma": gamma, "T": T, **analysis.descent(energies, rtol)._asdict()})
+    swap, curves = [], {}
+    for kind, gamma, T in (("trained", cfg.gamma, cfg.T), ("converged", GAMMAS[-1], round(SPAN / GAMMAS[-1]))):
+        s = analysis.partner_swap(analysis.with_dynamics(model, gamma=gamma, T=T), tasks, "test", pairs, seed)
+        per_pair = s.difference[-1] / 2  # a group holds two same and two different pairs
+        terms = s.terms[-1] / 2
+        swap.append({"dynamics": kind, "gamma": gamma, "T": T, "groups": len(per_pair), "mean": per_pair.mean().item(),
+                     "sd": per_pair.std().item(), "paired_d": (per_pair.mean() / per_pair.std()).item(),
+                     "share_same_lower": (per_pair < 0).double().mean().item(), "drive": terms[0].mean().item(),
+                     "within": terms[1].mean().item(), "between": terms[2].mean().item()})
+        keep = torch.linspace(0, T, min(T + 1, 101)).round().long()
+        curves[kind] = {"t": (keep.double() * gamma).tolist(), "same": (s.same[keep] / 2).mean(1).tolist(),
+                        "different": (s.different[keep] / 2).mean(1).tolist(),
+                        "difference_sd": (s.difference[keep] / 2).std(1).tolist()}
+    locking, angles = [], []
+    for start in ("shared", "independent"):
+        dyn = analysis.pair_dynamics(analysis.with_dynamics(model, start=start), tasks, "test", pairs, seed)
+        locking.append({"start": start, "locked_same": analysis.locked_share(dyn.same.states[-1]),
+                        "locked_different": analysis.locked_share(dyn.different.states[-1])})
+        if start == "shared":
+            angles = [{"angle_low": lo, "angle_high": hi, "locked": p, "features": n}
+                      for lo, hi, p, n in analysis.lock_by_drive_angle(dyn.different)]
+    return {"tables": {"descent": descent, "swap": swap, "locking": locking, "lock_by_angle": angles},
+            "curves": curves, "pairs": pairs}
 
 
 def spec_config(spec: Spec, smoke: bool) -> RunConfig:
@@ -191,7 +253,7 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    smoke = profile == "smoke"
+    smoke = profile in SMOKE_PROFILES
     specs = plan(profile)
     todo = [s for s in specs if not done(s, results, smoke)]
     print(f"{profile}: {len(specs)} jobs, {len(specs) - len(todo)} already done, {len(todo)} to run "
@@ -284,12 +346,18 @@ FIDELITY_COLUMNS = ("run", "variant", "m", "seed", "share_non_increasing", "tran
 
 def tidy(results: Path, specs: list[Spec]) -> tuple[Path, Path]:
     """Collect the run files of the given (finished, current) specs into RESULTS/runs.csv and RESULTS/fidelity.csv."""
-    runs, fidelity = [], []
+    runs, fidelity, tables, curves = [], [], {}, {}
     for path in sorted(results / "runs" / f"{s.id}.json" for s in specs):
         saved = json.loads(path.read_text())
         runs += saved["rows"]
         f = saved.get("fidelity")
-        if f:
+        spec = saved["spec"]
+        if f and "tables" in f:  # the energy study: one CSV per table, the curves in one JSON
+            ids = {"run": path.stem, "variant": spec["variant"], "m": spec["m"], "seed": spec["seed"]}
+            for name, rows in f["tables"].items():
+                tables.setdefault(name, []).extend(ids | row for row in rows)
+            curves[path.stem] = ids | {"curves": f["curves"]}
+        elif f:
             spec = saved["spec"]
             fidelity.append({"run": path.stem, "variant": spec["variant"], "m": spec["m"], "seed": spec["seed"],
                              **{k: v for k, v in f["descent"].items()}, "energy_same": f["gap"]["mean_same"],
@@ -299,4 +367,8 @@ def tidy(results: Path, specs: list[Spec]) -> tuple[Path, Path]:
     runs.sort(key=lambda r: (r["variant"], r["task"], -r["m"], r["seed"]))
     write_csv(results / "runs.csv", RUN_COLUMNS, runs)
     write_csv(results / "fidelity.csv", FIDELITY_COLUMNS, fidelity)
+    for name, rows in tables.items():
+        write_csv(results / f"{name}.csv", list(dict.fromkeys(k for row in rows for k in row)), rows)
+    if curves:
+        write_json(results / "curves.json", curves)
     return results / "runs.csv", results / "fidelity.csv"

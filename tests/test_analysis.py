@@ -8,7 +8,7 @@ from torch import nn
 
 from oscbind_lite.analysis import (accuracy_by_kind, descent, energy_gap, energy_parts, locked_share, pair_dynamics,
                                    phase_gap, with_step)
-from oscbind_lite.config import smoke
+from oscbind_lite.config import smoke, with_overrides
 from oscbind_lite.data import IconTasks, Renderer, glyph_bank
 from oscbind_lite.model import RMTS, Dynamics, SameDifferent
 from oscbind_lite.train import accuracy
@@ -146,3 +146,44 @@ def test_pair_dynamics_records_n_same_pairs_then_n_different_pairs():
     assert torch.equal(together.terms[:, :, n:], dyn.different.terms) and torch.equal(together.c[:n], dyn.same.c)
     again = pair_dynamics(model, tasks, "test", n, seed=0, dtype=torch.float64)
     assert torch.equal(again.different.states, dyn.different.states)  # seeded: the same pairs and starts every call
+
+
+def test_descent_with_a_tolerance_separates_rounding_from_increases():
+    energies = torch.tensor([[1.0, 1.0], [0.5, 0.5 + 1e-15], [0.25, 0.5 + 2e-15]], dtype=torch.float64)
+    strict, tolerant = descent(energies), descent(energies, rtol=1e-9)
+    assert strict.share_non_increasing == 0.75 and strict.monotone_share == 0.5  # rounding counted as increases
+    assert tolerant.share_non_increasing == 1.0 and tolerant.monotone_share == 1.0 and tolerant.rtol == 1e-9
+    real = descent(torch.tensor([[1.0], [0.5], [0.6]], dtype=torch.float64), rtol=1e-9)
+    assert real.monotone_share == 0.0  # a real increase is not forgiven
+
+
+def test_partner_swap_cancels_what_each_image_brings_alone(smoke_run):
+    """Every rendering appears once on each side in the same slot: with no coupling between the objects'
+    oscillators and a shared start, a feature's drive term sees the same images on both sides."""
+    from oscbind_lite.analysis import partner_swap, with_dynamics
+    from oscbind_lite.data import IconTasks
+    from oscbind_lite.train import build_same_different
+
+    model = build_same_different(with_overrides(smoke_run, m=50))
+    tasks = IconTasks.from_config(with_overrides(smoke_run, m=50).data)
+    swap = partner_swap(model, tasks, "test", 6, seed=0)
+    T = model.cfg.T
+    assert swap.difference.shape == (T + 1, 6) and swap.terms.shape == (T + 1, 3, 6)
+    torch.testing.assert_close(swap.terms.sum(1), swap.difference)
+    torch.testing.assert_close(swap.same - swap.different, swap.difference)
+    # at t = 0 the four pairs share one start state, so each rendering's drive term -c'x0 appears on both sides
+    torch.testing.assert_close(swap.terms[0, 0], torch.zeros(6, dtype=torch.float64), atol=1e-9, rtol=0)
+    # the independent-start copy keeps the weights and changes only the start rule
+    other = with_dynamics(model, start="independent", T=3)
+    assert other.cfg.start == "independent" and other.binding.cfg.T == 3 and model.cfg.start == "shared"
+
+
+def test_lock_by_drive_angle_bins_features_by_how_much_their_drives_agree():
+    from oscbind_lite.analysis import lock_by_drive_angle
+    from oscbind_lite.model import Dynamics
+
+    c = torch.tensor([[[[1.0, 0.0]], [[1.0, 0.0]]], [[[1.0, 0.0]], [[-1.0, 0.0]]]])  # (B=2, 2, D=1, N=2): 0 and 180 deg
+    states = torch.stack([c, c])  # the oscillators end where their drives point
+    dyn = Dynamics(states, torch.zeros(2, 2), c, torch.zeros(2, 3, 2))
+    bins = lock_by_drive_angle(dyn, edges=(0, 90, 180))
+    assert bins == [(0.0, 90.0, 1.0, 1), (90.0, 180.0, 0.0, 1)]

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from oscbind_lite.config import ModelConfig, RunConfig, smoke
+from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
 from oscbind_tools import provenance
 from oscbind_tools.evidence import (ABLATIONS, MAIN, PROFILES, SYMMETRIC, Spec, done, job_stamp, make_executor, plan,
                                     spec_config)
@@ -113,3 +113,24 @@ def test_slurm_executor_without_slurm_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: executor: slurm needs")
     assert "Traceback" not in result.stderr
+
+
+def test_energy_study_measures_descent_swap_and_locking_on_one_model(smoke_run):
+    """The energy profile's measurements: every step size with both counts, both dynamics of the swap, both starts."""
+    from oscbind_lite.data import IconTasks
+    from oscbind_lite.train import build_same_different
+    from oscbind_tools.evidence import GAMMAS, RTOL, SPAN, energy_study, plan
+
+    run = with_overrides(smoke_run, m=50)
+    study = energy_study(build_same_different(run), IconTasks.from_config(run.data), seed=0, pairs=8)
+    descent = study["tables"]["descent"]
+    assert [(r["gamma"], r["T"]) for r in descent[::2]] == [(0.5, run.model.T)] + [(g, round(SPAN / g)) for g in GAMMAS]
+    assert {r["rtol"] for r in descent} == {0.0, RTOL}
+    assert all(tol["share_non_increasing"] >= strict["share_non_increasing"] for strict, tol in zip(descent[::2], descent[1::2]))
+    assert [r["dynamics"] for r in study["tables"]["swap"]] == ["trained", "converged"]
+    assert all(r["groups"] == 8 for r in study["tables"]["swap"])
+    assert [r["start"] for r in study["tables"]["locking"]] == ["shared", "independent"]
+    assert sum(r["features"] for r in study["tables"]["lock_by_angle"]) == 8 * run.model.D
+    assert len(study["curves"]["converged"]["t"]) == 101 and study["curves"]["converged"]["t"][-1] == SPAN
+    specs = plan("energy")
+    assert len(specs) == 3 * 3 * 5 and {s.fidelity for s in specs} == {"energy"}
