@@ -59,6 +59,7 @@ FIDELITY_PAIRS = 256  # held-out pairs of each kind for the fidelity numbers
 GAMMAS = (0.5, 0.25, 0.1, 0.05)  # Euler steps of the descent curve, each run over the same time span
 SPAN = 50.0  # gamma * T of the descent curve and of "converged" dynamics: the symmetric models settle well before
 RTOL = 1e-9  # relative change of E that counts as double-precision rounding, not an increase
+EVIDENCE_CODE = ("evidence", "provenance")  # the tooling an evidence job runs (with all of oscbind_lite)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def spec_config(spec: Spec, smoke: bool) -> RunConfig:
 
 def job_stamp(spec: Spec, smoke: bool) -> dict:
     """What a job's result depends on (``provenance.stamp``): its spec, its config, the code."""
-    return stamp(spec=asdict(spec), smoke=smoke, config=spec_config(spec, smoke).to_dict())
+    return stamp(EVIDENCE_CODE, spec=asdict(spec), smoke=smoke, config=spec_config(spec, smoke).to_dict())
 
 
 def done(spec: Spec, results: Path, smoke: bool) -> bool:

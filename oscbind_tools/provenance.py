@@ -2,12 +2,14 @@
 
 A result is current when the stamp saved beside it equals the stamp the same job would write now::
 
-    stamp(**inputs) = {"version": oscbind_lite's version, "code": sha256 of the source of oscbind_lite
-                       and oscbind_tools, **inputs (the job's own: parameters, config, notebook hash, ...)}
+    stamp(code, **inputs) = {"version": oscbind_lite's version, "code": sha256 of the source the job runs,
+                             **inputs (the job's own: parameters, config, notebook hash, ...)}
 
-The code fingerprint is deliberately coarse: any edit of either package makes every result stale,
-so nothing computed by older code survives silently. (The checkpoint cache keys models on the
-training code alone, so a rerun after an edit of the tooling loads its models instead of retraining.)
+The code is everything a job's numbers can depend on: all of ``oscbind_lite`` always, and of the
+tooling what the runner itself executes (all of it for a chapter, which draws with ``plotting`` and
+``tables``; ``evidence`` and ``provenance`` for an evidence job). Any edit there makes the result
+stale, so nothing computed by older code survives silently. (The checkpoint cache keys models on the
+training code alone, so a rerun after such an edit loads its models instead of retraining.)
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ PACKAGES = (Path(oscbind_lite.__file__).resolve().parent, Path(__file__).resolve
 
 
 @functools.lru_cache(maxsize=None)
-def code_fingerprint() -> str:
-    """sha256 over the sources of both packages."""
-    return source_fingerprint(None, str(PACKAGES[0]))[:32] + source_fingerprint(None, str(PACKAGES[1]))[:32]
+def code_fingerprint(tools: tuple[str, ...] | None = None) -> str:
+    """sha256 over the sources of oscbind_lite and of the given oscbind_tools modules (None: all of them)."""
+    return source_fingerprint(None, str(PACKAGES[0]))[:32] + source_fingerprint(tools, str(PACKAGES[1]))[:32]
 
 
-def stamp(**inputs) -> dict:
-    """What a result depends on, as plain JSON values (compare with ``is_current``)."""
-    return json.loads(json.dumps({"version": oscbind_lite.__version__, "code": code_fingerprint(), **inputs}))
+def stamp(code: tuple[str, ...] | None = None, **inputs) -> dict:
+    """What a result depends on, as plain JSON values (compare with ``is_current``); ``code``: the tooling
+    modules the job runs (None: all)."""
+    return json.loads(json.dumps({"version": oscbind_lite.__version__, "code": code_fingerprint(code), **inputs}))
 
 
 def is_current(saved: dict | None, expected: dict) -> bool:

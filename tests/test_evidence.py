@@ -56,7 +56,7 @@ def test_a_finished_job_goes_stale_when_the_code_changes(tmp_path, monkeypatch):
     assert done(spec, tmp_path, smoke=True)
     assert not done(spec, tmp_path, smoke=False)  # another config
     assert not done(Spec("T = 5", 95, 0, {"T": 6}), tmp_path, smoke=True)  # another spec under the same id
-    monkeypatch.setattr(provenance, "code_fingerprint", lambda: "edited package")
+    monkeypatch.setattr(provenance, "code_fingerprint", lambda tools=None: "edited package")
     assert not done(spec, tmp_path, smoke=True)
     monkeypatch.undo()
     (tmp_path / "runs" / f"{spec.id}.json").write_text('{"stamp": ')  # half a file

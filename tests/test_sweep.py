@@ -35,7 +35,7 @@ def test_a_run_goes_stale_when_its_code_parameters_or_notebook_change(tmp_path, 
     job = next(j for j in sweep.plan(notebooks, runs, [95], [0], 95, "cpu", True) if j.chapter == "03_same_different")
     finished(job, notebooks, runs)
     assert sweep.up_to_date(job, notebooks, runs)
-    monkeypatch.setattr(provenance, "code_fingerprint", lambda: "edited package")  # what provenance.stamp reads
+    monkeypatch.setattr(provenance, "code_fingerprint", lambda tools=None: "edited package")  # what provenance.stamp reads
     assert not sweep.up_to_date(job, notebooks, runs)  # any change to the packages' code
     monkeypatch.undo()
     job.parameters["seed"] = 7
