@@ -301,3 +301,53 @@ def evidence_accuracy(evidence, models: list[str]) -> Figure:
     axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def energy_over_time(study, dynamics: str = "converged") -> Figure:
+    """The poster's Figure 6 from the partner-swap design: mean energy per pair over t, same vs different,
+    one panel per variant; the band is the 95 % interval over runs of the per-run mean difference."""
+    from .tables import interval95
+
+    variants = study.variants
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.4), squeeze=False)
+    for ax, v in zip(axes[0], variants):
+        runs = [c["curves"][dynamics] for c in study.curves.values() if c["variant"] == v]
+        t = np.asarray(runs[0]["t"])
+        same, diff = np.mean([r["same"] for r in runs], 0), np.mean([r["different"] for r in runs], 0)
+        half = np.array([interval95(step)[1] for step in zip(*[np.subtract(r["same"], r["different"]) for r in runs])])
+        ax.plot(t, same, color=SAME_COLOUR, label="same pairs (a, a'), (b, b')")
+        ax.plot(t, diff, color=DIFFERENT_COLOUR, label="swapped pairs (a, b'), (b, a')")
+        ax.fill_between(t, same - half, same + half, color=SAME_COLOUR, alpha=0.25, lw=0)  # where same may lie vs different
+        ax.set_title(f"{v}\n({len(runs)} runs)", fontsize=9)
+        ax.set_xlabel("time gamma t")
+    axes[0, 0].set_ylabel("energy per pair (dimensionless)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"energy over time, {dynamics} dynamics, held-out icons (band: 95 % interval of same - different)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def lock_by_angle(study) -> Figure:
+    """P(a feature of a different pair ends locked | the angle between its two drives), per variant, over runs."""
+    from .tables import interval95
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for v in study.variants:
+        rows = [r for r in study.lock_by_angle if r["variant"] == v]
+        bins = list(dict.fromkeys((r["angle_low"], r["angle_high"]) for r in rows))
+        centre, mean, half = [], [], []
+        for lo, hi in bins:
+            values = [r["locked"] for r in rows if (r["angle_low"], r["angle_high"]) == (lo, hi) and r["locked"] is not None]
+            if values:
+                m, h, _ = interval95(values)
+                centre.append((lo + hi) / 2), mean.append(100 * m), half.append(100 * (h if h == h else 0))
+        ax.errorbar(centre, mean, yerr=half, fmt="o-", capsize=3, label=v)
+    ax.set_xlabel("angle between the two objects' drives c_1,d and c_2,d (degrees)")
+    ax.set_ylabel("features locked at t = T (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_title("different pairs of held-out icons: locking follows drive agreement (mean, 95 % interval over runs)",
+                 fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -91,7 +91,8 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
                     jobs.append(Job(chapter, role, d.name, params, d))
         elif role == SHOWCASE:
             d = runs / chapter / f"m{showcase_m}-seed{seeds[0]}"
-            jobs.append(Job(chapter, role, d.name, {"m": showcase_m, "seed": seeds[0], **common}, d))
+            params = {"m": showcase_m, "seed": seeds[0], **common, **showcase_inputs(chapter, notebooks)}
+            jobs.append(Job(chapter, role, d.name, params, d))
         else:
             d = runs / chapter / "all"
             params = {"smoke": smoke, **summary_inputs(chapter, notebooks, runs)}
@@ -109,6 +110,12 @@ def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
             "10_performance": {"bench_dir": relative(repo / "benchmarks", notebooks)}}[chapter]
 
 
+def showcase_inputs(chapter: str, notebooks: Path) -> dict:
+    """Committed results a showcase chapter also reads: the energy chapter's study over every split and seed."""
+    repo = notebooks.resolve().parents[1]
+    return {"05_energy": {"results_dir": relative(repo / "results" / "energy", notebooks)}}.get(chapter, {})
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -116,7 +123,7 @@ def _sha(path: Path) -> str:
 def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
     """What a run depends on; a run is up to date when its saved stamp equals this."""
     inputs = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters}
-    if job.role == SUMMARY:  # a summary is stale when anything it reads changed
+    if job.role == SUMMARY or "results_dir" in job.parameters:  # stale when anything it reads changed
         if "runs_dir" in job.parameters:  # every other run: its metrics, and its stamp for what it ran
             files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}") if p.parent.name != "all"]
         else:  # the committed results or benchmark files

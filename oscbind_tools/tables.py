@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +187,183 @@ class Table:
         widths = [max(len(str(v)) for v in col) for col in zip(self.header, *self.rows)]
         line = lambda vals: "  ".join(str(v).ljust(w) for v, w in zip(vals, widths))  # noqa: E731
         return "\n".join(([self.caption] if self.caption else []) + [line(self.header)] + [line(r) for r in self.rows])
+
+
+@dataclass
+class EnergyStudy:
+    """The energy profile's results (``make energy``): one row per run and setting in each table."""
+
+    descent: list[dict]
+    swap: list[dict]
+    locking: list[dict]
+    lock_by_angle: list[dict]
+    curves: dict
+    runs: list[dict]
+
+    @classmethod
+    def load(cls, folder: str | Path) -> EnergyStudy:
+        """Read RESULTS/{descent,swap,locking,lock_by_angle}.csv, curves.json and runs.csv, numbers as numbers."""
+        folder = Path(folder)
+
+        def rows(name: str) -> list[dict]:
+            with open(folder / f"{name}.csv", newline="") as f:
+                return [{k: _number(v) if k not in ("run", "variant", "dynamics", "start", "task") else v for k, v in r.items()}
+                        for r in csv.DictReader(f)]
+
+        return cls(rows("descent"), rows("swap"), rows("locking"), rows("lock_by_angle"),
+                   json.loads((folder / "curves.json").read_text()), rows("runs"))
+
+    @property
+    def variants(self) -> list[str]:
+        """The models measured, the default first."""
+        found = list(dict.fromkeys(r["variant"] for r in self.swap))
+        return sorted(found, key=lambda v: (v != "oscillator", len(v), v))
+
+    def select(self, table: str, **match) -> list[dict]:
+        """The rows of one table (descent, swap, locking, lock_by_angle) whose fields equal ``match``."""
+        return [r for r in getattr(self, table) if all(r.get(k) == v for k, v in match.items())]
+
+    def count(self, variant: str) -> int:
+        """Runs (split x seed) measured for a variant."""
+        return len({r["run"] for r in self.swap if r["variant"] == variant})
+
+    def accuracy(self, variant: str, task: str = "same-different") -> list[float]:
+        return [r["test_accuracy"] for r in self.runs if r["variant"] == variant and r["task"] == task]
+
+    def descent_table(self) -> Table:
+        rows = []
+        for v in self.variants:
+            settings = list(dict.fromkeys((r["dynamics"], r["gamma"], int(r["T"])) for r in self.descent if r["variant"] == v))
+            for kind, gamma, T in settings:
+                pick = lambda rtol: [r for r in self.descent if (r["variant"], r["dynamics"], r["gamma"], r["T"], r["rtol"])  # noqa: E731
+                                     == (v, kind, gamma, T, rtol)]
+                strict, tolerant = pick(0.0), [r for r in self.descent if (r["variant"], r["dynamics"], r["gamma"], r["T"])
+                                                == (v, kind, gamma, T) and r["rtol"] > 0]
+                rows.append([v, f"{gamma:g}", T, f"{gamma * T:g}" + (" (trained)" if kind == "trained" else ""),
+                             percent([r["share_non_increasing"] for r in strict]),
+                             percent([r["share_non_increasing"] for r in tolerant]),
+                             percent([r["monotone_share"] for r in tolerant]),
+                             f"{median([r['final_motion'] for r in tolerant]):.1e}", len(tolerant)])
+        rtol = next((r["rtol"] for r in self.descent if r["rtol"] > 0), float("nan"))
+        return Table(["variant", "gamma", "steps T", "time span gamma T", "non-increasing steps, strict (%)",
+                      f"within rtol {rtol:g} (%)", "monotone trajectories (%)", "median |dE|, last 5 steps", "runs"], rows,
+                     caption="Energy descent on held-out pairs (double precision), mean ± 95 % half-width over runs "
+                             "(splits x seeds)")
+
+    def swap_table(self) -> Table:
+        rows = []
+        for v in self.variants:
+            for kind in ("trained", "converged"):
+                sel = [r for r in self.swap if r["variant"] == v and r["dynamics"] == kind]
+                if not sel:
+                    continue
+                rows.append([v, f"{kind} (gamma {sel[0]['gamma']:g}, T {int(sel[0]['T'])})", signed([r["mean"] for r in sel]),
+                             signed([r["paired_d"] for r in sel], digits=2), percent([r["share_same_lower"] for r in sel]),
+                             signed([r["drive"] for r in sel]), signed([r["within"] for r in sel]),
+                             signed([r["between"] for r in sel]), f"{len(sel)} x {int(sel[0]['groups'])}"])
+        return Table(["variant", "dynamics", "same - different, per pair", "paired d", "groups where same is lower (%)",
+                      "drive term", "J_IN term", "J_OUT term", "runs x groups"], rows,
+                     caption="Partner-swap energy gap at t = T: [E(a,a') + E(b,b') - E(a,b') - E(b,a')] / 2 per group of two "
+                             "held-out icons, mean ± 95 % half-width over runs (negative: same pairs settle lower)")
+
+    def locking_table(self) -> Table:
+        rows = [[v, start, percent([r["locked_same"] for r in sel]), percent([r["locked_different"] for r in sel]), len(sel)]
+                for v in self.variants for start in ("shared", "independent")
+                if (sel := [r for r in self.locking if r["variant"] == v and r["start"] == start])]
+        return Table(["variant", "start phases", "locked, same pairs (%)", "locked, different pairs (%)", "runs"], rows,
+                     caption="Share of features whose two oscillators end within 30 degrees, held-out pairs, mean ± 95 % "
+                             "half-width over runs")
+
+
+def _number(text: str):
+    """A CSV cell as int, float or None (empty); text otherwise."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def median(values) -> float:
+    v = sorted(float(x) for x in values)
+    return float("nan") if not v else (v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2)
+
+
+def signed(values, digits: int = 3) -> str:
+    """Mean ± 95 % half-width of plain numbers ("-0.166 ± 0.025"), one value alone, "n/a" for none."""
+    mean, half, n = interval95(values)
+    if n == 0:
+        return "n/a"
+    return f"{mean:+.{digits}f} ± {half:.{digits}f}" if n > 1 else f"{mean:+.{digits}f}"
+
+
+def direction(values, lower: str, higher: str, neither: str) -> str:
+    """Which words a 95 % interval of values supports: below 0, above 0, or neither."""
+    mean, half, n = interval95(values)
+    if n < 2:
+        return "not measured"
+    return lower if mean + half < 0 else higher if mean - half > 0 else neither
+
+
+def column(rows: list[dict], key: str) -> list[float]:
+    """One column of rows, missing values left out."""
+    return [r[key] for r in rows if r.get(key) is not None]
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz), converging for x < (a+1)/(a+b+2)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def paired_p(differences) -> float:
+    """Two-sided p-value of the paired t-test that the mean of per-seed differences is 0 (nan below 2 values)."""
+    v = [float(x) for x in differences]
+    n = len(v)
+    if n < 2:
+        return float("nan")
+    mean = sum(v) / n
+    sd = (sum((x - mean) ** 2 for x in v) / (n - 1)) ** 0.5
+    if sd == 0:
+        return 0.0 if mean != 0 else 1.0
+    t = mean / (sd / n**0.5)
+    df = n - 1
+    return incomplete_beta(df / 2, 0.5, df / (df + t * t))
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given)."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted

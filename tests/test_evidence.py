@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
+from oscbind_lite.cache import write_json
 from oscbind_tools import provenance
 from oscbind_tools.evidence import (ABLATIONS, MAIN, PROFILES, SYMMETRIC, Spec, done, job_stamp, make_executor, plan,
                                     spec_config)
@@ -134,3 +135,29 @@ def test_energy_study_measures_descent_swap_and_locking_on_one_model(smoke_run):
     assert len(study["curves"]["converged"]["t"]) == 101 and study["curves"]["converged"]["t"][-1] == SPAN
     specs = plan("energy")
     assert len(specs) == 3 * 3 * 5 and {s.fidelity for s in specs} == {"energy"}
+
+
+def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp_path):
+    """energy_study -> a run file -> tidy's CSVs -> tables.EnergyStudy -> the energy chapter's tables and figures."""
+    from oscbind_lite.data import IconTasks
+    from oscbind_lite.train import build_same_different
+    from oscbind_tools import plotting
+    from oscbind_tools.evidence import Spec, energy_study, tidy
+    from oscbind_tools.tables import EnergyStudy
+
+    run = with_overrides(smoke_run, m=50)
+    specs = [Spec("oscillator", 50, seed, {}, "energy") for seed in (0, 1)]
+    for spec in specs:
+        study = energy_study(build_same_different(with_overrides(run, seed=spec.seed)), IconTasks.from_config(run.data),
+                             spec.seed, pairs=4)
+        rows = [{"run": spec.id, "variant": spec.variant, "task": task, "m": 50, "seed": spec.seed, "test_accuracy": 0.5,
+                 "train_accuracy": 0.5, "wall_seconds": 1.0} for task in ("same-different", "rmts")]
+        write_json(tmp_path / "runs" / f"{spec.id}.json", {"spec": dataclasses.asdict(spec), "rows": rows, "fidelity": study})
+    tidy(tmp_path, specs)
+    loaded = EnergyStudy.load(tmp_path)
+    assert loaded.variants == ["oscillator"] and loaded.count("oscillator") == 2
+    assert len(loaded.descent_table().rows) == 5 and len(loaded.swap_table().rows) == 2
+    assert [r[1] for r in loaded.locking_table().rows] == ["shared", "independent"]
+    assert all(r[-1] == 2 for r in loaded.locking_table().rows)  # both runs in every cell
+    plotting.energy_over_time(loaded)
+    plotting.lock_by_angle(loaded)

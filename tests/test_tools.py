@@ -319,3 +319,21 @@ def test_bad_tooling_input_is_one_line_with_status_2(argv, message, tmp_path, ca
     status, _, err = run_cli([str(tmp_path) if a == "EMPTY" else a.replace("EMPTY", str(tmp_path)) for a in argv], capsys)
     assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "results").exists()
+
+
+def test_paired_p_matches_students_t_quantiles_and_a_hand_computation():
+    from oscbind_tools.tables import _T975, incomplete_beta, paired_p
+
+    for df in (1, 4, 10, 30):  # the 97.5 % quantile of t has two-sided p = 0.05
+        t = _T975[df - 1]
+        assert abs(incomplete_beta(df / 2, 0.5, df / (df + t * t)) - 0.05) < 2e-4
+    # mean 0.02, sd 0.0079057, t = 5.657 on 4 degrees of freedom: p = 0.0048
+    assert abs(paired_p([0.01, 0.02, 0.03, 0.015, 0.025]) - 0.0048) < 1e-4
+    assert paired_p([0.5]) != paired_p([0.5])  # nan with one value
+
+
+def test_holm_adjusts_a_family_step_down_and_keeps_the_order():
+    from oscbind_tools.tables import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.2]) == [0.04, 0.09, 0.09, 0.2]
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
