@@ -304,25 +304,27 @@ def evidence_accuracy(evidence, models: list[str]) -> Figure:
 
 
 def energy_over_time(study, dynamics: str = "converged") -> Figure:
-    """The poster's Figure 6 from the partner-swap design: mean energy per pair over t, same vs different,
-    one panel per variant; the band is the 95 % interval over runs of the per-run mean difference."""
+    """The poster's Figure 6 in the partner-swap design: same minus different energy per pair over t, one panel
+    per variant; the line is the mean over runs, the band its 95 % interval (below 0: same pairs lower)."""
     from .tables import interval95
 
     variants = study.variants
-    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.2), squeeze=False, sharey=True)
     for ax, v in zip(axes[0], variants):
         runs = [c["curves"][dynamics] for c in study.curves.values() if c["variant"] == v]
         t = np.asarray(runs[0]["t"])
-        same, diff = np.mean([r["same"] for r in runs], 0), np.mean([r["different"] for r in runs], 0)
-        half = np.array([interval95(step)[1] for step in zip(*[np.subtract(r["same"], r["different"]) for r in runs])])
-        ax.plot(t, same, color=SAME_COLOUR, label="same pairs (a, a'), (b, b')")
-        ax.plot(t, diff, color=DIFFERENT_COLOUR, label="swapped pairs (a, b'), (b, a')")
-        ax.fill_between(t, same - half, same + half, color=SAME_COLOUR, alpha=0.25, lw=0)  # where same may lie vs different
-        ax.set_title(f"{v}\n({len(runs)} runs)", fontsize=9)
+        gaps = np.array([np.subtract(r["same"], r["different"]) for r in runs])  # (runs, steps)
+        stats = np.array([interval95(step)[:2] for step in gaps.T])
+        half = np.nan_to_num(stats[:, 1])
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.plot(t, stats[:, 0], color=SAME_COLOUR, label="mean over runs")
+        ax.fill_between(t, stats[:, 0] - half, stats[:, 0] + half, color=SAME_COLOUR, alpha=0.25, lw=0,
+                        label="95 % interval")
+        ax.set_title(f"{v} ({len(runs)} runs)", fontsize=9)
         ax.set_xlabel("time gamma t")
-    axes[0, 0].set_ylabel("energy per pair (dimensionless)")
+    axes[0, 0].set_ylabel("E(same) - E(swapped), per pair")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"energy over time, {dynamics} dynamics, held-out icons (band: 95 % interval of same - different)",
+    fig.suptitle(f"partner-swap energy gap over time, {dynamics} dynamics, held-out icons (below 0: same pairs lower)",
                  fontsize=10)
     fig.tight_layout()
     return fig

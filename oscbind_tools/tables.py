@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+PM = "\u00a0±\u00a0"  # " ± " with no-break spaces: a table cell never breaks a value from its interval
 COLUMNS = ("task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds", "device")
 
 
@@ -91,7 +92,7 @@ def percent(values) -> str:
     mean, half, n = interval95(values)
     if n == 0:
         return "n/a"
-    return f"{100 * mean:.1f} ± {100 * half:.1f}" if n > 1 else f"{100 * mean:.1f}"
+    return f"{100 * mean:.1f}{PM}{100 * half:.1f}" if n > 1 else f"{100 * mean:.1f}"
 
 
 def verdict(differences) -> str:
@@ -245,8 +246,8 @@ class EnergyStudy:
                              percent([r["monotone_share"] for r in tolerant]),
                              f"{median([r['final_motion'] for r in tolerant]):.1e}", len(tolerant)])
         rtol = next((r["rtol"] for r in self.descent if r["rtol"] > 0), float("nan"))
-        return Table(["variant", "gamma", "steps T", "time span gamma T", "non-increasing steps, strict (%)",
-                      f"within rtol {rtol:g} (%)", "monotone trajectories (%)", "median |dE|, last 5 steps", "runs"], rows,
+        return Table(["variant", "gamma", "T", "gamma T", "steps not rising, strict (%)", f"within rtol {rtol:g} (%)",
+                      "monotone trajectories (%)", "median |dE|, last 5", "runs"], rows,
                      caption="Energy descent on held-out pairs (double precision), mean ± 95 % half-width over runs "
                              "(splits x seeds)")
 
@@ -261,8 +262,8 @@ class EnergyStudy:
                              signed([r["paired_d"] for r in sel], digits=2), percent([r["share_same_lower"] for r in sel]),
                              signed([r["drive"] for r in sel]), signed([r["within"] for r in sel]),
                              signed([r["between"] for r in sel]), f"{len(sel)} x {int(sel[0]['groups'])}"])
-        return Table(["variant", "dynamics", "same - different, per pair", "paired d", "groups where same is lower (%)",
-                      "drive term", "J_IN term", "J_OUT term", "runs x groups"], rows,
+        return Table(["variant", "dynamics", "same - different per pair", "paired d", "same lower (% of groups)",
+                      "drive", "J_IN", "J_OUT", "runs x groups"], rows,
                      caption="Partner-swap energy gap at t = T: [E(a,a') + E(b,b') - E(a,b') - E(b,a')] / 2 per group of two "
                              "held-out icons, mean ± 95 % half-width over runs (negative: same pairs settle lower)")
 
@@ -297,7 +298,7 @@ def signed(values, digits: int = 3) -> str:
     mean, half, n = interval95(values)
     if n == 0:
         return "n/a"
-    return f"{mean:+.{digits}f} ± {half:.{digits}f}" if n > 1 else f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f}{PM}{half:.{digits}f}" if n > 1 else f"{mean:+.{digits}f}"
 
 
 def direction(values, lower: str, higher: str, neither: str) -> str:
