@@ -241,10 +241,8 @@ class EnergyStudy:
         for v in self.variants:
             settings = list(dict.fromkeys((r["dynamics"], r["gamma"], int(r["T"])) for r in self.descent if r["variant"] == v))
             for kind, gamma, T in settings:
-                pick = lambda rtol: [r for r in self.descent if (r["variant"], r["dynamics"], r["gamma"], r["T"], r["rtol"])  # noqa: E731
-                                     == (v, kind, gamma, T, rtol)]
-                strict, tolerant = pick(0.0), [r for r in self.descent if (r["variant"], r["dynamics"], r["gamma"], r["T"])
-                                                == (v, kind, gamma, T) and r["rtol"] > 0]
+                rows_here = self.select("descent", variant=v, dynamics=kind, gamma=gamma, T=T)
+                strict, tolerant = [r for r in rows_here if r["rtol"] == 0], [r for r in rows_here if r["rtol"] > 0]
                 rows.append([SHORT.get(v, v), f"{gamma:g}", T, f"{gamma * T:g}" + (" (trained)" if kind == "trained" else ""),
                              percent([r["share_non_increasing"] for r in strict]),
                              percent([r["share_non_increasing"] for r in tolerant]),
