@@ -97,14 +97,7 @@ def percent(values) -> str:
 
 def verdict(differences) -> str:
     """What a 95 % interval of paired differences resolves: "better", "worse", "indistinguishable"."""
-    mean, half, n = interval95(differences)
-    if n < 2:
-        return "not measured"
-    if mean - half > 0:
-        return "better"
-    if mean + half < 0:
-        return "worse"
-    return "indistinguishable"
+    return direction(differences, "worse", "better", "indistinguishable")
 
 
 def effect_size_label(d: float) -> str:
