@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book test lab vendor browser bench results energy venv clean-venv
+.PHONY: book test lab vendor browser bench results energy validation mechanism venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -65,6 +65,19 @@ results: $(VENV)/.installed
 # profile-scoped into results/energy; resumes.
 energy: $(VENV)/.installed
 	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile energy --results results/energy --workers 2 --threads 1
+
+# The validation protocol: 7 models x 2 learning rates at m = 50, held out on validation icons carved out
+# of the training icons (the test icons unused); writes results/validation/choice.json. 14 jobs; resumes.
+validation: $(VENV)/.installed
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile validation --results results/validation --workers 2 --threads 1
+
+# Does binding through coupling matter? The 7 models at their chosen settings, 5 seeds x 3 splits (m = 95 on
+# disjoint 5-icon folds), then folds 5..19 for the oscillator and the strongest baseline: 135 jobs; resumes.
+mechanism: $(VENV)/.installed results/validation/choice.json
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile mechanism --results results/mechanism --workers 2 --threads 1
+
+results/validation/choice.json:
+	$(MAKE) validation
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,7 +23,9 @@ from dataclasses import Field, asdict, dataclass, field, fields, replace
 TASKS = ("same-different", "rmts")
 STARTS = ("shared", "independent")
 READOUTS = ("chord", "rho")
-BOTTLENECKS = ("oscillator", "difference", "concat")
+BOTTLENECKS = ("oscillator", "difference", "concat", "comparator", "corelnet")
+HOLDOUTS = ("test", "validation")
+SPLITS = ("random", "folds")
 RMTS_MIN_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) uses five distinct icons
 STAGE2_PREFIX = "rmts_"
 
@@ -44,8 +46,14 @@ class DataConfig:
     scale_min: float = param(0.7, "smallest random scale of a glyph")
     scale_max: float = param(1.3, "largest random scale of a glyph")
     glyph_size: float = param(0.6, "glyph box / image side at scale 1")
+    split: str = param("random", "test icons: a seeded random set, or fold (seed mod F) of F = K / (K - m) disjoint "
+                       "folds of one fixed order of the K icons", SPLITS)
+    holdout: str = param("test", "what held-out accuracy is measured on: the test icons, or validation icons carved "
+                         "out of the m training icons (a fifth, at least 5; the test icons are then never used)",
+                         HOLDOUTS)
 
     def validate(self) -> DataConfig:
+        _check_choices(self)
         _check(self.m >= 2, "m", "an integer >= 2", self.m)
         _check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         _check(0 < self.scale_max, "scale_max", "a finite number > 0", self.scale_max)
@@ -66,12 +74,14 @@ class ModelConfig:
     gamma: float = param(0.5, "Euler step size")
     start: str = param("shared", "start phases: shared by both objects of a feature, or independent", STARTS)
     learn_omega: bool = param(True, "learn natural frequencies Omega_d (off: Omega = 0)")
+    learn_j_in: bool = param(True, "learn the within-object coupling J_IN (off: J_IN = 0)")
     learn_j_out: bool = param(True, "learn the between-object coupling J_OUT (off: J_OUT = 0)")
     symmetric: bool = param(False, "constrain J_IN and J_OUT to symmetric matrices (the energy is then a Lyapunov function)")
     channels: tuple[int, ...] = param((16, 32, 64), "CNN widths, one conv block each (comma-separated on the command line)")
     hidden: int = param(64, "width of the MLP heads")
     readout: str = param("chord", "what the classifier reads of rho: the chord sqrt(4 - rho^2) or rho itself", READOUTS)
-    bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or baselines |E1 - E2| and [E1, E2]",
+    bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or baselines: difference "
+                            "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T)",
                             BOTTLENECKS)
 
     def validate(self) -> ModelConfig:
@@ -105,10 +115,13 @@ class TrainConfig:
     clip: float = param(1.0, "largest gradient norm")
     eval_every: int = param(250, "steps between held-out evaluations")
     eval_size: int = param(2000, "pairs or trials in each fixed evaluation set")
+    patience: int = param(0, "stop once the mean training-batch accuracy of this many eval_every windows in a row "
+                          "has not risen 0.5 points above its best (0: run all steps)")
 
     def validate(self, prefix: str = "") -> TrainConfig:
         for name in ("steps", "eval_every", "eval_size"):
             _check(getattr(self, name) >= 1, prefix + name, "an integer >= 1", getattr(self, name))
+        _check(self.patience >= 0, prefix + "patience", "an integer >= 0", self.patience)
         _check(self.batch_size >= 2, prefix + "batch_size", "an integer >= 2", self.batch_size)
         _check(self.lr > 0, prefix + "lr", "a finite number > 0", self.lr)
         _check(self.clip > 0, prefix + "clip", "a finite number > 0", self.clip)
@@ -123,7 +136,8 @@ class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     stage1: TrainConfig = TrainConfig()
-    stage2: TrainConfig = TrainConfig(steps=300, eval_every=150)
+    # The RMTS head trains until its training accuracy stops rising (every model alike), at most 2400 steps.
+    stage2: TrainConfig = TrainConfig(steps=2400, eval_every=150, patience=2)
 
     def to_dict(self) -> dict:
         return {"data": asdict(self.data), "model": self.model.to_dict(),
@@ -155,6 +169,11 @@ class RunConfig:
                              f"for D = {self.model.D}, N = {self.model.N}; this machine has {have / 2**30:.0f} GiB")
         if n_icons is not None:
             check_m(self.data.m, n_icons, task)
+            held = n_icons - self.data.m
+            _check(self.data.split != "folds" or n_icons % held == 0, "split",
+                   f"random, or folds with K - m dividing the K = {n_icons} icons (m = {self.data.m})", self.data.split)
+            _check(self.data.holdout != "validation" or self.data.m >= 2 * RMTS_MIN_ICONS, "holdout",
+                   f"test, or validation with m >= {2 * RMTS_MIN_ICONS} (m = {self.data.m})", self.data.holdout)
         return self
 
 

@@ -154,11 +154,37 @@ def icons_digest(bank: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(bank).tobytes()).hexdigest()
 
 
-def split_icons(n_icons: int, m: int, seed: int) -> tuple[Tensor, Tensor]:
-    """A seeded random split: (m training icons, n_icons - m test icons), disjoint, each sorted."""
+def split_icons(n_icons: int, m: int, seed: int, split: str = "random") -> tuple[Tensor, Tensor]:
+    """(m training icons, n_icons - m test icons), disjoint, each sorted.
+
+    "random": a seeded random set of test icons. "folds": one fixed order of the icons cut into
+    F = n_icons / (n_icons - m) disjoint folds; seed s tests on fold s mod F, so F seeds test every icon once.
+    """
     check_m(m, n_icons, "same-different")
+    if split == "folds":
+        held = n_icons - m
+        if n_icons % held:
+            raise ValueError(f"split: folds needs K - m to divide the K = {n_icons} icons, got m = {m}")
+        order = torch.randperm(n_icons, generator=seeded(0, "folds"))
+        start = (seed % (n_icons // held)) * held
+        test = order[start: start + held]
+        keep = torch.ones(n_icons, dtype=torch.bool)
+        keep[test] = False
+        return keep.nonzero().squeeze(1), test.sort().values
     perm = torch.randperm(n_icons, generator=seeded(seed, "split"))
     return perm[:m].sort().values, perm[m:].sort().values
+
+
+def carve_validation(train_icons: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """(fitting icons, validation icons): a seeded fifth of the training icons (at least RMTS_MIN_ICONS) held out.
+
+    Every design choice is made on the validation icons; the test icons stay untouched until the final runs.
+    """
+    n_val = max(RMTS_MIN_ICONS, round(len(train_icons) / 5))
+    if len(train_icons) - n_val < RMTS_MIN_ICONS:
+        raise ValueError(f"holdout: validation needs m >= {2 * RMTS_MIN_ICONS} training icons, got {len(train_icons)}")
+    perm = torch.randperm(len(train_icons), generator=seeded(seed, "validation"))
+    return train_icons[perm[n_val:]].sort().values, train_icons[perm[:n_val]].sort().values
 
 
 def seeded(seed: int, purpose: str) -> torch.Generator:
@@ -249,16 +275,18 @@ class IconTasks:
     """The icon bank on a device, one split of it, and batch makers for both tasks."""
 
     def __init__(self, glyphs: np.ndarray, m: int, seed: int, renderer: Renderer = Renderer(),
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", split: str = "random", holdout: str = "test"):
         self.bank = torch.tensor(np.asarray(glyphs), dtype=torch.float32, device=device)[:, None]  # (K, 1, b, b)
         self.n_icons = len(glyphs)
-        self.train_icons, self.test_icons = split_icons(self.n_icons, m, seed)
+        self.train_icons, self.test_icons = split_icons(self.n_icons, m, seed, split)
+        if holdout == "validation":  # "test" now means the validation icons; the real test icons are set aside
+            self.train_icons, self.test_icons = carve_validation(self.train_icons, seed)
         self.renderer = renderer
 
     @classmethod
     def from_config(cls, cfg: DataConfig, device: str | torch.device = "cpu") -> IconTasks:
-        """The icons of a run's glyph source on device, split by its m and seed."""
-        return cls(glyph_bank(cfg.glyphs), cfg.m, cfg.seed, Renderer.from_config(cfg), device)
+        """The icons of a run's glyph source on device, split by its m, seed, split rule and holdout."""
+        return cls(glyph_bank(cfg.glyphs), cfg.m, cfg.seed, Renderer.from_config(cfg), device, cfg.split, cfg.holdout)
 
     def render(self, icons: Tensor, gen: torch.Generator) -> Tensor:
         """Images of icon indices (any shape S): ``(*S, 1, H, W)``, each at its own random scale and position."""

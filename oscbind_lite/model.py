@@ -62,7 +62,7 @@ class KuramotoBinding(nn.Module):
         self.W = nn.Parameter(torch.randn(D, N))
         self.b = nn.Parameter(torch.randn(D, N))
         scale = 0.1 / math.sqrt(D * N)
-        self.J_in_raw = nn.Parameter(scale * torch.randn(D, N, D, N))
+        self.J_in_raw = nn.Parameter(scale * torch.randn(D, N, D, N)) if cfg.learn_j_in else None
         self.J_out_raw = nn.Parameter(scale * torch.randn(D, N, D, N)) if cfg.learn_j_out else None
         self.omega_raw = nn.Parameter(0.1 * torch.randn(D, N, N)) if cfg.learn_omega else None
 
@@ -76,12 +76,13 @@ class KuramotoBinding(nn.Module):
             flat = J.reshape(D * N, D * N)
             return (0.5 * (flat + flat.t())).view(D, N, D, N)
 
-        J_in = sym(self.J_in_raw)
-        J_out = sym(self.J_out_raw) if self.J_out_raw is not None else torch.zeros_like(J_in)
+        zero = self.W.new_zeros(D, N, D, N)
+        J_in = sym(self.J_in_raw) if self.J_in_raw is not None else zero
+        J_out = sym(self.J_out_raw) if self.J_out_raw is not None else zero
         if self.omega_raw is not None:
             omega = self.omega_raw - self.omega_raw.transpose(1, 2)
         else:
-            omega = torch.zeros(D, N, N, device=J_in.device)
+            omega = self.W.new_zeros(D, N, N)
         return omega, J_in, J_out
 
     def drive(self, z: Tensor) -> Tensor:
@@ -127,6 +128,39 @@ def readout(rho: Tensor, kind: str) -> Tensor:
     return (4 - rho * rho).clamp_min(1e-6).sqrt()
 
 
+class Comparator(nn.Module):
+    """A learned comparison of each feature on its own, no oscillators: r_d = g_d(z1[d], z2[d]).
+
+    g_d is a small per-feature perceptron (2 -> H -> 1, its own weights for each d), symmetrised,
+    g_d(a, b) = (h_d(a, b) + h_d(b, a)) / 2, so that like the coherence it does not depend on the
+    order of the objects. It is the oscillators' bottleneck with the coupling replaced by any learned
+    per-feature function: what the dynamics add beyond a per-feature nonlinear comparison.
+    """
+
+    def __init__(self, D: int, hidden: int = 16):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(D, 2, hidden) / math.sqrt(2))
+        self.b1 = nn.Parameter(torch.zeros(D, hidden))
+        self.w2 = nn.Parameter(torch.randn(D, hidden) / math.sqrt(hidden))
+        self.b2 = nn.Parameter(torch.zeros(D))
+
+    def h(self, a: Tensor, b: Tensor) -> Tensor:
+        hidden = torch.relu(a[..., None] * self.w1[:, 0] + b[..., None] * self.w1[:, 1] + self.b1)  # (B, D, H)
+        return (hidden * self.w2).sum(-1) + self.b2
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Encodings ``(B, 2, D)`` -> ``(B, D)``."""
+        return 0.5 * (self.h(z[:, 0], z[:, 1]) + self.h(z[:, 1], z[:, 0]))
+
+
+def corelnet(z: Tensor) -> Tensor:
+    """CoRelNet's relation matrix of the two objects: R = softmax_rows(Z Z^T), Z = [z1; z2], flattened ``(B, 4)``.
+
+    With two objects each row is (softmax of) the self- and the cross-similarity, <z_i, z_i> and <z1, z2>.
+    """
+    return torch.softmax(z @ z.transpose(1, 2), dim=-1).flatten(1)
+
+
 def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
     """Two-layer perceptron."""
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
@@ -136,8 +170,8 @@ class SameDifferent(nn.Module):
     """Stage 1: encoder, a relational bottleneck, and a classifier that sees only the bottleneck.
 
     The bottleneck is the oscillators' coherence (the poster's model) or, as baselines, the
-    elementwise difference |z1 - z2| (a per-feature similarity bottleneck) or the concatenation
-    [z1, z2] (no bottleneck at all).
+    elementwise difference |z1 - z2|, a learned per-feature comparator g_d(z1[d], z2[d]), CoRelNet's
+    softmax similarity matrix, or the concatenation [z1, z2] (no relational bottleneck at all).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -145,12 +179,13 @@ class SameDifferent(nn.Module):
         self.cfg = cfg.validate()
         self.encoder = Encoder(cfg.channels, cfg.D)
         self.binding = KuramotoBinding(cfg) if cfg.bottleneck == "oscillator" else None
+        self.comparator = Comparator(cfg.D) if cfg.bottleneck == "comparator" else None
         self.head = mlp(self.relation_size, cfg.hidden, 1)
 
     @property
     def relation_size(self) -> int:
-        """Width of what the classifier reads: D, or 2D for the concatenation baseline."""
-        return 2 * self.cfg.D if self.cfg.bottleneck == "concat" else self.cfg.D
+        """Width of what the classifier reads: D; 2D for the concatenation; 4 for CoRelNet's 2 x 2 matrix."""
+        return {"concat": 2 * self.cfg.D, "corelnet": 4}.get(self.cfg.bottleneck, self.cfg.D)
 
     def encode(self, images: Tensor) -> Tensor:
         """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call."""
@@ -166,7 +201,11 @@ class SameDifferent(nn.Module):
         if self.cfg.bottleneck == "oscillator":
             return readout(self.coherence(images, gen), self.cfg.readout)
         z = self.encode(images)
-        return (z[:, 0] - z[:, 1]).abs() if self.cfg.bottleneck == "difference" else z.flatten(1)
+        if self.cfg.bottleneck == "difference":
+            return (z[:, 0] - z[:, 1]).abs()
+        if self.cfg.bottleneck == "comparator":
+            return self.comparator(z)
+        return corelnet(z) if self.cfg.bottleneck == "corelnet" else z.flatten(1)
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Logit of "same", ``(B,)``."""

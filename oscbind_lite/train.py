@@ -130,7 +130,9 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
     """The training loop shared by both stages; returns the history as plain lists.
 
     history: per batch ``loss`` and ``accuracy``; every ``eval_every`` steps ``eval_step`` and
-    each key of ``evaluate()`` (e.g. ``test_accuracy``).
+    each key of ``evaluate()`` (e.g. ``test_accuracy``). With ``cfg.patience`` > 0 training stops
+    early once the mean training-batch accuracy of ``patience`` windows in a row has not risen
+    PLATEAU_RISE above its best: a rule that reads only training icons, the same for every model.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -139,6 +141,7 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
     model.train()
     quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")  # an explicit flag overrides tqdm's env
     bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=quiet, leave=False, file=sys.stderr, mininterval=2)
+    best, stale = -1.0, 0
     for step in bar:
         images, labels = batch(gen)
         loss, correct = _loss(model(images, gen), labels)
@@ -159,7 +162,14 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
             for k, v in evaluate().items():
                 history.setdefault(k, []).append(v)
             bar.set_postfix(loss=f"{np.mean(history['loss'][-50:]):.3f}", test=f"{history['test_accuracy'][-1]:.3f}")
+            window = float(np.mean(history["accuracy"][-cfg.eval_every:]))
+            best, stale = (window, 0) if window >= best + PLATEAU_RISE else (best, stale + 1)
+            if cfg.patience and stale >= cfg.patience:
+                break
     return history
+
+
+PLATEAU_RISE = 0.005  # half a point: smaller rises of a 150-step window's mean are within its sampling noise
 
 
 def _load_or_none(path: Path, key: str) -> dict | None:
@@ -187,15 +197,15 @@ def environment(device: torch.device) -> dict:
 
 
 def _finish(task: str, run: RunConfig, device: torch.device, model: nn.Module, sets: dict[str, Trials],
-            wall: float, key: str) -> dict:
-    return {"task": task, "m": run.data.m, "seed": run.data.seed,
+            wall: float, key: str, steps: int, tasks: IconTasks) -> dict:
+    """The metrics of a trained stage; "test" means the validation icons when run.data.holdout says so."""
+    return {"task": task, "m": run.data.m, "seed": run.data.seed, "holdout": run.data.holdout,
             "test_accuracy": accuracy(model, sets["test"], run.data.seed),
             "train_accuracy": accuracy(model, sets["train"], run.data.seed),
-            "steps": stage_config(run, task).steps,
-            "wall_seconds": round(wall, 2), "device": str(device), "config": run.to_dict(),
-            "eval_size": len(sets["test"].labels), "n_train_icons": run.data.m,
-            "n_test_icons": len(glyph_bank(run.data.glyphs)) - run.data.m, "version": __version__, "key": key,
-            "environment": environment(device)}
+            "steps": steps, "wall_seconds": round(wall, 2), "device": str(device), "config": run.to_dict(),
+            "eval_size": len(sets["test"].labels), "n_train_icons": len(tasks.train_icons),
+            "n_test_icons": len(tasks.test_icons), "test_icons": tasks.test_icons.tolist(), "version": __version__,
+            "key": key, "environment": environment(device)}
 
 
 def build_same_different(run: RunConfig) -> SameDifferent:
@@ -222,7 +232,7 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
     history = fit(model, lambda g: tasks.trials(task, "train", stage.batch_size, g)[:2], stage,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
                   seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress)
-    metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key)
+    metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key, len(history["loss"]), tasks)
     if metrics["train_accuracy"] < CHANCE_WARNING[task]:
         print(f"warning: {task} m={run.data.m} seed={run.data.seed}: accuracy on training icons is "
               f"{100 * metrics['train_accuracy']:.1f} %, near chance: the model did not learn (try another lr)",

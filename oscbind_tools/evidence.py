@@ -47,14 +47,35 @@ ABLATIONS = {
 # The poster's energy claims, measured over every split and seed (issue: "the science, measured properly").
 ENERGY = {"oscillator": {}, **SYMMETRIC,
           "symmetric J, Omega = 0, gamma = 0.1": {"symmetric": True, "learn_omega": False, "gamma": 0.1}}
+# Does binding through coupling matter? The poster's model against variants that keep the encoder and
+# budget and take the coupling away step by step, and against relational baselines.
+MECHANISM = {
+    "oscillator": {},
+    "no coupling": {"learn_j_in": False, "learn_j_out": False, "learn_omega": False},
+    "J_OUT = 0": {"learn_j_out": False},
+    "comparator": {"bottleneck": "comparator"},
+    "CoRelNet": {"bottleneck": "corelnet"},
+    "difference": {"bottleneck": "difference"},
+    "concat": {"bottleneck": "concat"},
+}
+# The validation protocol: every model tries the same grid on validation icons carved out of the training
+# icons of TUNE_M (holdout = "validation"); the final runs use each model's best setting.
+GRID = {"lr 1e-3": {"lr": 1e-3}, "lr 3e-3": {"lr": 3e-3}}
+TUNE_M, TUNE_SEEDS = 50, (0,)
+POWER_SEEDS = tuple(range(5, 20))  # m = 95 folds 5..19 for the oscillator and the strongest baseline
 PROFILES = {
-    # name: (splits, seeds, ablation split; None: the energy study instead of models and ablations)
+    # name: (splits, seeds, ablation split; None: the energy study; "validation"/"mechanism": those studies)
     "paper": ((95, 50, 15), (0, 1, 2, 3, 4), 50),
     "smoke": ((95,), (0,), 95),
     "energy": ((95, 50, 15), (0, 1, 2, 3, 4), None),
     "energy-smoke": ((95,), (0,), None),
+    "validation": ((TUNE_M,), TUNE_SEEDS, "validation"),
+    "validation-smoke": ((TUNE_M,), (0,), "validation"),
+    "mechanism": ((15, 50, 95), (0, 1, 2, 3, 4), "mechanism"),
+    "mechanism-smoke": ((15, 95), (0,), "mechanism"),
 }
-SMOKE_PROFILES = ("smoke", "energy-smoke")
+SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
+CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
 FIDELITY_PAIRS = 256  # held-out pairs of each kind for the fidelity numbers
 GAMMAS = (0.5, 0.25, 0.1, 0.05)  # Euler steps of the descent curve, each run over the same time span
 SPAN = 50.0  # gamma * T of the descent curve and of "converged" dynamics: the symmetric models settle well before
@@ -80,12 +101,26 @@ class Spec:
         return f"{slug}-m{self.m}-seed{self.seed}"
 
 
-def plan(profile: str) -> list[Spec]:
+def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     """All jobs of a profile: main models at every split, the symmetric variant at every split, ablations at one;
-    or, for the energy profiles, the default and the two symmetric models at every split with the energy study."""
+    for the energy profiles, the default and the two symmetric models at every split with the energy study;
+    for validation, every MECHANISM model at every GRID setting on validation icons; for mechanism, every
+    model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
+    strongest baseline. Jobs are ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
     if ablation_m is None:
         return [Spec(name, m, seed, over, "energy") for seed in seeds for m in splits for name, over in ENERGY.items()]
+    if ablation_m == "validation":
+        return [Spec(f"{name} | {label}", m, seed, {**over, **setting, "holdout": "validation"})
+                for m in splits for seed in seeds for name, over in MECHANISM.items() for label, setting in GRID.items()]
+    if ablation_m == "mechanism":
+        settings, strongest = chosen(choice) if profile == "mechanism" else ({}, "difference")
+        fold = lambda m: {"split": "folds"} if m == 95 else {}  # noqa: E731  m = 95: 20 disjoint 5-icon folds
+        specs = [Spec(name, m, seed, {**over, **settings.get(name, {}), **fold(m)})
+                 for m in splits for seed in seeds for name, over in MECHANISM.items()]
+        power = POWER_SEEDS if profile == "mechanism" else (1,)
+        return specs + [Spec(name, 95, seed, {**MECHANISM[name], **settings.get(name, {}), **fold(95)})
+                        for seed in power for name in ("oscillator", strongest)]
     specs = []
     for seed in seeds:
         for m in splits:
@@ -96,6 +131,37 @@ def plan(profile: str) -> list[Spec]:
         for name, over in ABLATIONS.items():
             specs.append(Spec(name, ablation_m, seed, over))
     return specs
+
+
+def chosen(choice: Path = CHOICE) -> tuple[dict[str, dict], str]:
+    """(each model's chosen GRID setting, the strongest baseline) as the validation profile recorded them."""
+    try:
+        saved = json.loads(Path(choice).read_text())
+        return {name: GRID[label] for name, label in saved["setting"].items()}, saved["strongest_baseline"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"profile: mechanism needs the validation profile's choices in {choice} ({type(err).__name__}); "
+                         "run `make validation` first") from None
+
+
+RULE = ("per model, the grid setting with the best mean validation accuracy (same/different and RMTS averaged); "
+        "the strongest baseline is the non-oscillator model whose chosen setting scores best")
+
+
+def choose(rows: list[dict]) -> dict:
+    """The validation rule: per model, the GRID setting with the best mean validation accuracy, same/different
+    and RMTS averaged (ties: the first setting); the strongest baseline is the non-oscillator model whose
+    chosen setting scores best. Reads only validation icons."""
+    scores: dict[str, dict[str, list]] = {}
+    for r in rows:
+        name, label = r["variant"].split(" | ")
+        scores.setdefault(name, {}).setdefault(label, []).append(r["test_accuracy"])
+    best = {name: max(GRID, key=lambda lb: sum(by[lb]) / len(by[lb]) if by.get(lb) else -1)
+            for name, by in scores.items()}
+    value = {name: sum(scores[name][lb]) / len(scores[name][lb]) for name, lb in best.items()}
+    baselines = [n for n in value if n not in ("oscillator", "no coupling", "J_OUT = 0")]
+    return {"setting": best, "validation_accuracy": value, "rule": RULE,
+            "strongest_baseline": max(baselines, key=value.get) if baselines else "difference",
+            "grid": {k: v for k, v in GRID.items()}}
 
 
 def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smoke: bool) -> str:
@@ -133,6 +199,8 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
         rows.append({"run": spec.id, "variant": spec.variant, "task": task, "m": spec.m, "seed": spec.seed,
                      "test_accuracy": r.metrics["test_accuracy"], "train_accuracy": r.metrics["train_accuracy"],
                      "steps": r.metrics["steps"], "wall_seconds": r.metrics["wall_seconds"], "cached": r.cached,
+                     "holdout": run.data.holdout, "split": run.data.split, "n_test_icons": r.metrics["n_test_icons"],
+                     "lr": run.stage1.lr,
                      "config_hash": r.metrics["key"][:16], **provenance})
     out = Path(results) / "runs" / f"{spec.id}.json"
     write_json(out, {"spec": asdict(spec), "rows": rows, "fidelity": fidelity, "config": run.to_dict(),
@@ -249,13 +317,13 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
             executor = "slurm" if shutil.which("sbatch") else "local"
         # Local jobs share this machine's cores; a Slurm task gets the CPUs it asks for (1 unless told).
         threads = threads or (max(1, (os.cpu_count() or 1) // workers) if executor == "local" else 1)
+        specs = plan(profile)
         claim(results, profile)
         kind, ex = make_executor(executor, results / "logs", workers, threads, timeout_min)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     smoke = profile in SMOKE_PROFILES
-    specs = plan(profile)
     todo = [s for s in specs if not done(s, results, smoke)]
     print(f"{profile}: {len(specs)} jobs, {len(specs) - len(todo)} already done, {len(todo)} to run "
           f"({workers} at a time, {threads} thread(s) each)", file=sys.stderr)
@@ -288,6 +356,9 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     finished = [s for s in specs if done(s, results, smoke)]
     if finished:
         tidy(results, finished)
+        if PROFILES[profile][2] == "validation" and len(finished) == len(specs):
+            rows = [r for s in finished for r in json.loads((results / "runs" / f"{s.id}.json").read_text())["rows"]]
+            write_json(results / "choice.json", choose(rows))
     else:
         print(f"no finished runs: the tables in {results} were left as they were", file=sys.stderr)
     if failed:
@@ -340,7 +411,7 @@ def _collect(spec: Spec, job) -> list[Spec]:
 
 
 RUN_COLUMNS = ("run", "variant", "task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds",
-               "cached", "config_hash", "version", "git_commit", "device", "threads", "smoke", "torch", "compile", "cpu", "gpu")
+               "cached", "holdout", "split", "n_test_icons", "lr", "config_hash", "version", "git_commit", "device", "threads", "smoke", "torch", "compile", "cpu", "gpu")
 FIDELITY_COLUMNS = ("run", "variant", "m", "seed", "share_non_increasing", "transitions", "largest_increase",
                     "energy_same", "energy_different", "energy_gap", "cohens_d", "locked_same", "locked_different", "pairs")
 
