@@ -42,7 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=int, default=2, help="jobs at a time (local) or array parallelism (Slurm)")
     ev.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    ev.add_argument("--tidy", action="store_true",
+                    help="run nothing: rewrite the CSVs from the jobs finished so far (e.g. after an interrupted run)")
     return parser
+
+
+def tidy_finished(profile: str, results: Path) -> int:
+    """Rewrite a profile's CSVs from its finished, current jobs alone; trains nothing."""
+    from .evidence import PROFILES, SMOKE_PROFILES, done, plan, tidy
+
+    if profile not in PROFILES:
+        print(f"error: profile: must be one of {', '.join(PROFILES)}, got {profile!r}", file=sys.stderr)
+        return 2
+    try:
+        specs = plan(profile)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finished = [s for s in specs if done(s, results, profile in SMOKE_PROFILES)]
+    if not finished:
+        print(f"error: results: no finished {profile} jobs in {results}", file=sys.stderr)
+        return 2
+    tidy(results, finished)
+    print(f"{profile}: {len(finished)} of {len(specs)} jobs finished; tables rewritten in {results}", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from .evidence import default_results, run_profile
 
+        if args.tidy:
+            return tidy_finished(args.profile, args.results or default_results(args.profile))
         return run_profile(args.profile, args.results or default_results(args.profile), args.cache or cache_dir(),
                            args.executor, args.workers, args.threads, args.device)
     if args.command == "sweep":

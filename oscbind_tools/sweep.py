@@ -128,7 +128,7 @@ def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
             files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}") if p.parent.name != "all"]
         else:  # the committed results or benchmark files
             folder = notebooks / (job.parameters.get("results_dir") or job.parameters["bench_dir"])
-            files = [p for pattern in ("*.csv", "*.json") for p in folder.glob(pattern)]
+            files = [p for pattern in ("*.csv", "*.json", "*/*.csv", "*/*.json") for p in folder.glob(pattern)]
         inputs["inputs"] = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(files))).hexdigest()
     return make_stamp(**inputs)
 

@@ -367,3 +367,165 @@ def holm(pvalues: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
         adjusted[i] = running
     return adjusted
+
+
+# The mechanism study's models in the order the tables show them: the poster's model, its coupling taken
+# away step by step, then the baselines from the most to the least relational.
+MECHANISM_ORDER = ("oscillator", "J_OUT = 0", "no coupling", "comparator", "CoRelNet", "difference", "concat")
+TASKS = (("same-different", "same/different"), ("rmts", "RMTS"))
+MAIN_SEEDS = (0, 1, 2, 3, 4)  # the seeds every model ran; m = 95 adds folds 5..19 for two models only
+
+
+@dataclass
+class Mechanism:
+    """The mechanism study (``make mechanism``) and the validation runs that chose its settings (``make validation``)."""
+
+    ev: Evidence
+    choice: dict
+    validation: list[dict]
+
+    @classmethod
+    def load(cls, folder: str | Path, validation: str | Path) -> Mechanism:
+        """Read RESULTS/runs.csv of the mechanism profile, and VALIDATION/runs.csv and choice.json."""
+        validation = Path(validation)
+        return cls(Evidence.load(folder), json.loads((validation / "choice.json").read_text()),
+                   Evidence.load(validation).runs)
+
+    @property
+    def models(self) -> list[str]:
+        found = {r["variant"] for r in self.ev.runs}
+        return [m for m in MECHANISM_ORDER if m in found]
+
+    @property
+    def main(self) -> Evidence:
+        """The runs every model made (seeds 0-4; at m = 95 folds 0-4), as an Evidence for the figures."""
+        return Evidence([r for r in self.ev.runs if r["seed"] in MAIN_SEEDS], self.ev.fidelity, self.ev.profile)
+
+    def status(self) -> str:
+        """One line: finished runs per split against the plan (7 models x 5 seeds; m = 95 also 15 more folds x 2)."""
+        parts = []
+        for m in (15, 50, 95):
+            done = len({(r["variant"], r["seed"]) for r in self.ev.runs if r["m"] == m})
+            planned = len(MECHANISM_ORDER) * len(MAIN_SEEDS) + (2 * 15 if m == 95 else 0)
+            parts.append(f"m = {m}: {done} of {planned} runs")
+        commits = sorted({r["git_commit"][:12] for r in self.ev.runs})
+        hours = sum(float(r["wall_seconds"]) for r in self.ev.runs) / 3600
+        return (f"mechanism study: {'; '.join(parts)}; {hours:.1f} h of training in all (1 thread per job); "
+                f"commits {commits}; torch {sorted({r['torch'] for r in self.ev.runs})}")
+
+    def complete(self, m: int) -> bool:
+        """Whether every model ran every main seed at split m."""
+        return all(len(self.scores(model, task, m)) == len(MAIN_SEEDS) for model in MECHANISM_ORDER for task, _ in TASKS)
+
+    def resolved(self, others: tuple[str, ...]) -> list[str]:
+        """The comparisons with these models that Holm's correction resolves, as phrases for the text."""
+        return [f"{c['other']} on {c['task']} at m = {c['m']} ({signed_points(c['differences'])} points, "
+                f"Holm p = {c['holm']:.3f}, {c['said']})" for c in self.comparisons()
+                if c["other"] in others and c["said"] != "not resolved"]
+
+    @property
+    def strongest(self) -> str:
+        return self.choice["strongest_baseline"]
+
+    def splits(self) -> list[int]:
+        return sorted({r["m"] for r in self.ev.runs})
+
+    def scores(self, model: str, task: str, m: int, seeds=MAIN_SEEDS) -> dict[int, float]:
+        """Held-out accuracy per seed (at m = 95 the seed is the test fold)."""
+        return {s: a for s, a in self.ev.by_seed(model, task, m).items() if seeds is None or s in seeds}
+
+    def paired(self, a: str, b: str, task: str, m: int, seeds=MAIN_SEEDS) -> list[float]:
+        mine, theirs = self.scores(a, task, m, seeds), self.scores(b, task, m, seeds)
+        return [mine[s] - theirs[s] for s in sorted(mine) if s in theirs]
+
+    def validation_table(self) -> Table:
+        """Every model's grid on validation icons, and the setting the rule chose."""
+        labels = sorted({r["variant"].split(" | ")[1] for r in self.validation})
+        rows = []
+        for model in MECHANISM_ORDER:
+            row = [model]
+            for label in labels:
+                for task, _ in TASKS:
+                    row.append(percent([r["test_accuracy"] for r in self.validation
+                                        if r["variant"] == f"{model} | {label}" and r["task"] == task]))
+            rows.append(row + [self.choice["setting"].get(model, "")])
+        header = ["model"] + [f"{label}: {short}" for label in labels for _, short in TASKS] + ["chosen"]
+        m = sorted({r["m"] for r in self.validation})
+        n_val = sorted({r.get("n_test_icons", "") for r in self.validation})
+        return Table(header, rows, caption=f"Validation accuracy (%), m = {', '.join(map(str, m))} training icons of which "
+                                           f"{', '.join(map(str, n_val))} held out for validation, seeds "
+                                           f"{sorted({r['seed'] for r in self.validation})}; the test icons were not used")
+
+    def accuracy_table(self) -> Table:
+        rows = []
+        for task, short in TASKS:
+            for model in self.models:
+                rows.append([short, model] + [percent(list(self.scores(model, task, m).values())) for m in self.splits()])
+        return Table(["task", "model"] + [f"m = {m}" for m in self.splits()], rows,
+                     caption=f"Held-out test accuracy (%), mean{PM}95 % half-width over seeds {list(MAIN_SEEDS)} "
+                             "(m = 95: test folds 0-4); every model at its validation-chosen setting")
+
+    def fit_table(self, m: int = 95) -> Table:
+        """Accuracy on training icons and RMTS head steps: is any model under-fit?"""
+        rows = []
+        for model in self.models:
+            pick = lambda task, key: [float(r[key]) for r in self.ev.runs  # noqa: E731
+                                      if r["variant"] == model and r["task"] == task and r["m"] == m and r["seed"] in MAIN_SEEDS]
+            steps = pick("rmts", "steps")
+            rows.append([model, percent(pick("same-different", "train_accuracy")), percent(pick("rmts", "train_accuracy")),
+                         f"{min(steps):.0f}-{max(steps):.0f}" if steps else "n/a"])
+        return Table(["model", "same/different, training icons", "RMTS, training icons", "RMTS head steps"], rows,
+                     caption=f"m = {m}: accuracy on fresh renderings of the training icons (%), and how many steps the "
+                             "RMTS head ran before its training accuracy stopped rising")
+
+    def comparisons(self) -> list[dict]:
+        """Oscillator minus every other model, per task and split, paired by seed; Holm within each task's family."""
+        out = []
+        for task, short in TASKS:
+            family = [{"task": short, "m": m, "other": other, "differences": self.paired("oscillator", other, task, m)}
+                      for other in self.models if other != "oscillator" for m in self.splits()]
+            for row, p, adj in zip(family, (ps := [paired_p(f["differences"]) for f in family]), holm(ps)):
+                row.update(p=p, holm=adj, family=len(family),
+                           said=("oscillator higher" if sum(row["differences"]) > 0 else "oscillator lower")
+                           if adj < 0.05 else "not resolved")
+                out.append(row)
+        return out
+
+    def comparison_table(self) -> Table:
+        rows = [[c["other"], c["task"], c["m"], len(c["differences"]), signed_points(c["differences"]), f"{c['p']:.3f}",
+                 f"{c['holm']:.3f}", c["said"]] for c in self.comparisons()]
+        family = max((c["family"] for c in self.comparisons()), default=0)
+        return Table(["oscillator minus", "task", "m", "seeds", "difference (points)", "p (paired t)",
+                      f"Holm p (family of {family})", "after Holm"], rows,
+                     caption="Paired differences in held-out accuracy, oscillator minus each model, mean"
+                             f"{PM}95 % half-width over seeds; Holm's correction within each task's family")
+
+    def power(self) -> list[dict]:
+        """m = 95 over every test fold both the oscillator and the strongest baseline ran (20 disjoint folds)."""
+        out = []
+        for task, short in TASKS:
+            osc, base = self.scores("oscillator", task, 95, None), self.scores(self.strongest, task, 95, None)
+            d = self.paired("oscillator", self.strongest, task, 95, None)
+            out.append({"task": short, "oscillator": list(osc.values()), "baseline": list(base.values()),
+                        "differences": d, "p": paired_p(d)})
+        for row, adj in zip(out, holm([r["p"] for r in out])):
+            row["holm"] = adj
+        return out
+
+    def power_table(self) -> Table:
+        rows = []
+        for r in self.power():
+            five = self.paired("oscillator", self.strongest, {"same/different": "same-different"}.get(r["task"], "rmts"), 95)
+            rows.append([r["task"], len(r["differences"]), percent(r["oscillator"]), percent(r["baseline"]),
+                         signed_points(r["differences"]), f"{r['holm']:.3f}", f"{200 * interval95(five)[1]:.1f}",
+                         f"{200 * interval95(r['differences'])[1]:.1f}"])
+        return Table(["task", "folds", "oscillator", self.strongest, "oscillator minus baseline (points)",
+                      "Holm p (family of 2)", "CI width, 5 folds (points)", "CI width, all folds (points)"], rows,
+                     caption="m = 95 on disjoint 5-icon test folds that together cover all 100 icons: accuracy (%) and "
+                             f"paired difference, mean{PM}95 % half-width over folds")
+
+
+
+def signed_points(differences) -> str:
+    """Accuracy differences (fractions) as signed percentage points with their 95 % half-width ("+3.9 ± 1.5")."""
+    return signed([100 * d for d in differences], 1)

@@ -9,8 +9,8 @@ from PIL import Image
 
 from oscbind_lite.config import DataConfig
 from oscbind_lite.data import (DEFAULT_CODEPOINTS, GlyphError, IconTasks, Renderer, Trials, glyph_bank, icons_digest,
-                               load_glyphs, render_default_glyphs, sample_rmts, sample_same_different, seeded,
-                               split_icons)
+                               carve_validation, load_glyphs, render_default_glyphs, sample_rmts,
+                               sample_same_different, seeded, split_icons)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +216,27 @@ def test_bad_glyph_sources_fail_with_one_line(tmp_path, bank):
     (tmp_path / "bad" / "b.png").write_bytes(b"nor this")
     with pytest.raises(GlyphError, match="cannot read"):
         load_glyphs(tmp_path / "bad")
+
+
+def test_folds_of_the_95_split_cover_every_icon_once_in_twenty_seeds():
+    tests = [split_icons(100, 95, seed, "folds")[1] for seed in range(20)]
+    assert sorted(torch.cat(tests).tolist()) == list(range(100))  # disjoint, and together every icon
+    for seed in (0, 7, 19):
+        train, test = split_icons(100, 95, seed, "folds")
+        assert len(train) == 95 and not set(train.tolist()) & set(test.tolist())
+    assert torch.equal(split_icons(100, 95, 3, "folds")[1], split_icons(100, 95, 23, "folds")[1])  # seed mod 20
+    with pytest.raises(ValueError, match="^split: folds needs K - m to divide"):
+        split_icons(100, 15, 0, "folds")
+
+
+@pytest.mark.parametrize("m, n_val", [(50, 10), (95, 19), (15, 5), (10, 5)])
+def test_validation_icons_are_a_fifth_of_the_training_icons_and_never_test_icons(bank, m, n_val):
+    train, test = split_icons(100, m, 4)
+    tasks = IconTasks(bank, m, 4, holdout="validation")
+    fit, val = set(tasks.train_icons.tolist()), set(tasks.test_icons.tolist())
+    assert len(val) == n_val and len(fit) == m - n_val and not fit & val
+    assert fit | val == set(train.tolist()) and not val & set(test.tolist())  # carved from training; test untouched
+    held = tasks.same_different("test", 64, torch.Generator().manual_seed(0)).icons
+    assert set(held.flatten().tolist()) <= val
+    with pytest.raises(ValueError, match="^holdout: validation needs m >= 10"):
+        carve_validation(train[:9], 0)

@@ -10,9 +10,11 @@ import sys
 from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
 from oscbind_lite.cache import write_json
 from oscbind_tools import provenance
-from oscbind_tools.evidence import (ABLATIONS, MAIN, PROFILES, SYMMETRIC, Spec, done, job_stamp, make_executor, plan,
-                                    spec_config)
-from oscbind_tools.tables import Evidence
+import pytest
+
+from oscbind_tools.evidence import (ABLATIONS, GRID, MAIN, MECHANISM, PROFILES, SYMMETRIC, Spec, choose, chosen, done,
+                                    job_stamp, make_executor, plan, spec_config)
+from oscbind_tools.tables import Evidence, Mechanism
 
 
 def evidence(results, cache, *extra):
@@ -161,3 +163,71 @@ def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp
     assert all(r[-1] == 2 for r in loaded.locking_table().rows)  # both runs in every cell
     plotting.energy_over_time(loaded)
     plotting.lock_by_angle(loaded)
+
+
+def test_validation_profile_tries_the_same_grid_for_every_model_on_validation_icons_only():
+    specs = plan("validation")
+    assert len(specs) == len(MECHANISM) * len(GRID) and {s.m for s in specs} == {50}
+    for s in specs:
+        run = spec_config(s, smoke=False)
+        assert run.data.holdout == "validation" and run.data.split == "random"
+    per_model = {}
+    for s in specs:
+        per_model.setdefault(s.variant.split(" | ")[0], []).append(spec_config(s, False).stage1.lr)
+    assert all(sorted(lrs) == sorted(g["lr"] for g in GRID.values()) for lrs in per_model.values())  # same tries
+
+
+def test_choice_picks_each_models_best_validation_setting_and_the_strongest_baseline():
+    rows = [{"variant": f"{name} | {label}", "test_accuracy": acc}
+            for name, accs in {"oscillator": (0.9, 0.8), "difference": (0.7, 0.85), "concat": (0.6, 0.6),
+                               "J_OUT = 0": (0.95, 0.1)}.items() for label, acc in zip(GRID, accs)]
+    got = choose(rows)
+    assert got["setting"] == {"oscillator": "lr 1e-3", "difference": "lr 3e-3", "concat": "lr 1e-3", "J_OUT = 0": "lr 1e-3"}
+    assert got["strongest_baseline"] == "difference"  # oscillator variants are not baselines, however well they score
+
+
+def test_mechanism_profile_uses_the_choices_folds_at_95_and_more_folds_for_two_models(tmp_path):
+    with pytest.raises(ValueError, match="^profile: mechanism needs the validation profile's choices.*make validation"):
+        chosen(tmp_path / "absent.json")
+    choice = tmp_path / "choice.json"
+    write_json(choice, {"setting": {name: "lr 1e-3" if name == "concat" else "lr 3e-3" for name in MECHANISM},
+                        "strongest_baseline": "comparator"})
+    specs = plan("mechanism", choice)
+    main = [s for s in specs if s.seed < 5]
+    assert len(main) == len(MECHANISM) * 3 * 5 and len(specs) - len(main) == 2 * 15
+    assert {s.variant for s in specs if s.seed >= 5} == {"oscillator", "comparator"}
+    assert all(spec_config(s, False).data.split == ("folds" if s.m == 95 else "random") for s in specs)
+    assert all(spec_config(s, False).stage1.lr == (1e-3 if s.variant == "concat" else 3e-3) for s in specs)
+    assert [s.m for s in main] == sorted((s.m for s in main), key=[15, 50, 95].index)  # whole splits finish first
+    assert all(spec_config(s, False).data.holdout == "test" for s in specs)
+
+
+def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
+    rows = []
+    for name in MECHANISM:
+        for m in (15, 50, 95):
+            for seed in range(20 if m == 95 else 5):
+                if seed >= 5 and name not in ("oscillator", "difference"):
+                    continue
+                for task in ("same-different", "rmts"):
+                    acc = 0.9 + 0.01 * seed + (0.02 if name == "oscillator" else 0) + (0.003 * (seed % 2))
+                    rows.append({"run": f"{name}-{m}-{seed}", "variant": name, "task": task, "m": m, "seed": seed,
+                                 "test_accuracy": acc, "train_accuracy": 1.0, "steps": 300, "wall_seconds": 1,
+                                 "git_commit": "x", "version": "0"})
+    folder, val = tmp_path / "mechanism", tmp_path / "validation"
+    from oscbind_lite.cache import write_csv
+    from oscbind_tools.evidence import RUN_COLUMNS
+    for f, r in ((folder, rows), (val, [dict(x, variant=f"{x['variant']} | {lb}", m=50) for x in rows[:2] for lb in GRID])):
+        write_csv(f / "runs.csv", RUN_COLUMNS, r)
+        write_csv(f / "fidelity.csv", ["run"], [])
+        write_json(f / "profile.json", {"profile": "mechanism", "jobs": 1, "wall_seconds": 1, "workers": 2, "threads": 1})
+    write_json(val / "choice.json", {"setting": {n: "lr 3e-3" for n in MECHANISM}, "strongest_baseline": "difference"})
+    mech = Mechanism.load(folder, val)
+    comparisons = mech.comparisons()
+    assert len(comparisons) == 2 * 6 * 3 and {c["family"] for c in comparisons} == {18}
+    assert all(len(c["differences"]) == 5 for c in comparisons)  # the five seeds every model ran, also at m = 95
+    assert all(c["said"] == "oscillator higher" for c in comparisons)  # +2 points every seed: resolved after Holm
+    power = mech.power()
+    assert [len(p["differences"]) for p in power] == [20, 20] and all(p["holm"] < 0.05 for p in power)
+    for table in (mech.accuracy_table(), mech.comparison_table(), mech.power_table(), mech.fit_table(), mech.validation_table()):
+        assert table.rows and "<table" in table._repr_html_()

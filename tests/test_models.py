@@ -65,7 +65,37 @@ def test_oscillator_model_reads_a_function_of_the_coherence(pairs):
     torch.testing.assert_close(chord, (4 - rho**2).clamp_min(1e-6).sqrt())  # the chord ||x1 - x2|| of rho
 
 
-@pytest.mark.parametrize("bottleneck", ["difference", "concat"])
+def test_comparator_compares_each_feature_alone_and_ignores_the_order_of_the_objects(pairs):
+    net = model("comparator")
+    z = net.encode(pairs)
+    with torch.no_grad():
+        r = net.relation(pairs)
+        swapped = net.relation(pairs.flip(1))
+        z2 = z.clone()
+        z2[:, 1, 0] += 1.0  # change feature 0 of object 2 only
+        moved = net.comparator(z2) - net.comparator(z)
+    torch.testing.assert_close(r, swapped)
+    assert r.shape == (len(pairs), SMALL.D) and moved[:, 1:].abs().max() == 0 and moved[:, 0].abs().max() > 0
+
+
+def test_corelnet_reads_the_row_softmax_of_the_two_objects_inner_products(pairs):
+    net = model("corelnet")
+    with torch.no_grad():
+        z = net.encode(pairs)
+        r = net.relation(pairs).view(-1, 2, 2)
+    assert net.relation_size == 4
+    torch.testing.assert_close(r.sum(-1), torch.ones(len(pairs), 2))
+    gram = torch.einsum("bid,bjd->bij", z, z)
+    torch.testing.assert_close(r, torch.softmax(gram, -1))
+
+
+def test_no_coupling_variant_has_no_coupling_parameters_and_zero_couplings():
+    net = SameDifferent(dataclasses.replace(SMALL, learn_j_in=False, learn_j_out=False, learn_omega=False))
+    assert {n for n, _ in net.binding.named_parameters()} == {"W", "b"}
+    assert all(t.abs().max() == 0 for t in net.binding.couplings())
+
+
+@pytest.mark.parametrize("bottleneck", ["difference", "concat", "comparator", "corelnet"])
 def test_baselines_train_through_both_stages(bottleneck, smoke_run):
     run = with_overrides(smoke_run, bottleneck=bottleneck)
     stage1 = train_same_different(run, "cpu", progress=False)

@@ -9,8 +9,9 @@ import torch
 from oscbind_lite.cache import (CheckpointError, atomic_write, config_key, load_checkpoint, save_checkpoint, write_csv,
                                 write_json)
 from oscbind_lite.config import SMOKE, with_overrides
-from oscbind_lite.train import (environment, eval_sets, load_same_different, resolve_device, save_metrics, train_rmts,
-                                train_same_different, warmup_cosine)
+from oscbind_lite.config import TrainConfig
+from oscbind_lite.train import (environment, eval_sets, fit, load_same_different, resolve_device, save_metrics,
+                                train_rmts, train_same_different, warmup_cosine)
 
 
 def test_same_seed_gives_identical_metrics_and_weights(smoke_run, tmp_path):
@@ -243,3 +244,31 @@ def test_atomically_written_files_get_the_permissions_open_would_give(tmp_path):
         f.write("x")
     written = write_json(tmp_path / "atomic.json", {"a": 1})
     assert written.stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_patience_stops_a_model_that_cannot_learn_and_not_one_that_does():
+    torch.manual_seed(0)
+    x = torch.randn(4096, 4)
+
+    def noise(gen):  # labels unrelated to the input: training accuracy never rises
+        i = torch.randint(0, 4096, (64,), generator=gen)
+        return x[i], torch.randint(0, 2, (64,), generator=gen).float()
+
+    def signal(gen):  # the label is the sign of the first input: accuracy rises to 100 %
+        i = torch.randint(0, 4096, (64,), generator=gen)
+        return x[i], (x[i, 0] > 0).float()
+
+    class Logistic(torch.nn.Linear):
+        def forward(self, inputs, gen=None):
+            return super().forward(inputs).squeeze(-1)
+
+    def train(batch, cfg):
+        torch.manual_seed(0)
+        return fit(Logistic(4, 1), batch, cfg, lambda: {"test_accuracy": 0.5}, torch.Generator().manual_seed(0), "t",
+                   progress=False)["loss"]
+
+    cfg = TrainConfig(steps=400, eval_every=20, patience=2, lr=1e-2)
+    flat, learns = train(noise, cfg), train(signal, cfg)
+    assert len(flat) < 200 and len(flat) % 20 == 0  # stopped early, at the end of a window
+    assert len(learns) > len(flat)
+    assert len(train(noise, TrainConfig(steps=100, eval_every=20))) == 100  # patience 0: every step
