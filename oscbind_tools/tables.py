@@ -428,7 +428,8 @@ class Mechanism:
         return self.choice["strongest_baseline"]
 
     def splits(self) -> list[int]:
-        return sorted({r["m"] for r in self.ev.runs})
+        """The splits every model has finished (all main seeds, both tasks): the tables show only these."""
+        return [m for m in sorted({r["m"] for r in self.ev.runs}) if self.complete(m)]
 
     def scores(self, model: str, task: str, m: int, seeds=MAIN_SEEDS) -> dict[int, float]:
         """Held-out accuracy per seed (at m = 95 the seed is the test fold)."""
