@@ -12,8 +12,9 @@ from oscbind_lite.cache import write_json
 from oscbind_tools import provenance
 import pytest
 
-from oscbind_tools.evidence import (ABLATIONS, GRID, MAIN, MECHANISM, PROFILES, SYMMETRIC, Spec, choose, chosen, done,
-                                    job_stamp, make_executor, plan, spec_config)
+from oscbind_tools import evidence as evidence_module
+from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, SYMMETRIC, Spec, choose,
+                                    chosen, done, job_stamp, make_executor, plan, spec_config)
 from oscbind_tools.tables import Evidence, Mechanism
 
 
@@ -231,3 +232,38 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
     assert [len(p["differences"]) for p in power] == [20, 20] and all(p["holm"] < 0.05 for p in power)
     for table in (mech.accuracy_table(), mech.comparison_table(), mech.power_table(), mech.fit_table(), mech.validation_table()):
         assert table.rows and "<table" in table._repr_html_()
+
+
+ESBN_DIR = evidence_module.Path(evidence_module.ESBN)
+needs_esbn = pytest.mark.skipif(not ESBN_DIR.is_dir(), reason=f"ESBN's icons are not at {ESBN_DIR} (set OSCBIND_ESBN to a "
+                                "clone's imgs/ folder of github.com/taylorwwebb/emergent_symbols)")
+
+
+@needs_esbn
+def test_authors_profile_runs_their_five_variants_on_their_protocol():
+    specs = plan("authors")
+    assert len(specs) == 5 * 3 * 5 and {s.variant for s in specs} == set(AUTHORS)
+    for s in specs:
+        run = spec_config(s, smoke=False).validate("rmts", n_icons=100)
+        assert (run.data.split, run.data.crop, run.data.scale_max, run.model.D, run.model.gamma) == ("first", False, 1.0, 16, 0.1)
+        assert run.stage1.pool == (4000 if s.m == 95 else 2000) and run.stage1.steps == 50 * -(-run.stage1.pool // 64)
+        assert run.stage2.optimizer == "adam" and run.stage2.schedule == "constant" and run.stage2.patience == 0
+    default = {s.variant: spec_config(s, False).model for s in specs if s.m == 50 and s.seed == 0}
+    assert default["default"].fixed_omega and not default["no Omega"].fixed_omega and not default["no J_OUT"].learn_j_out
+    assert default["baseline"].bottleneck == "projection"
+
+
+@needs_esbn
+def test_the_ladder_climbs_from_their_protocol_to_our_defaults_one_change_at_a_time():
+    specs = [s for s in plan("ladder") if s.m == 50 and s.seed == 0]
+    assert [s.variant[3:] for s in specs] == [name for name, _ in LADDER]
+    runs = [spec_config(s, False) for s in specs]
+    assert runs[0] == spec_config(next(s for s in plan("authors") if s.variant == "default" and s.m == 50 and s.seed == 0), False)
+    ours = with_overrides(RunConfig(), m=50, seed=0, eval_size=10000, rmts_eval_size=10000)
+    assert runs[-1] == ours  # the top rung is our defaults, measured on 10,000 test pairs like every rung
+
+
+def test_the_authors_profile_without_esbn_says_where_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(evidence_module, "ESBN", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="^OSCBIND_ESBN: .* clone https://github.com/taylorwwebb/emergent_symbols"):
+        plan("authors")
