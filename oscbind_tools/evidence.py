@@ -141,7 +141,7 @@ class Spec:
     m: int
     seed: int
     overrides: dict = field(default_factory=dict)
-    fidelity: str = ""  # "dynamics" (energy gap, locking), "descent" (energy descent), "energy" (energy_study) or ""
+    fidelity: str = ""  # "dynamics" (energy gap, locking), "descent", "energy" (energy_study), "released" or ""
 
     @property
     def id(self) -> str:
@@ -164,7 +164,7 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
         return [Spec(f"{name} | {label}", m, seed, {**over, **setting, "holdout": "validation"})
                 for m in splits for seed in seeds for name, over in MECHANISM.items() for label, setting in GRID.items()]
     if ablation_m == "authors":
-        return [Spec(name, m, seed, {**authors_protocol(m, esbn_folder()), **over})
+        return [Spec(name, m, seed, {**authors_protocol(m, esbn_folder()), **over}, "" if name == "baseline" else "released")
                 for m in splits for seed in seeds for name, over in AUTHORS.items()]
     if ablation_m == "ladder":
         specs = []
@@ -252,6 +252,12 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
     if spec.fidelity == "energy":
         tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         fidelity = energy_study(stage1.model, tasks, spec.seed)
+    elif spec.fidelity == "released":  # the poster's E and the released code's quantity, same trajectories
+        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
+        both = analysis.two_energies(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed)
+        fidelity = {"tables": {"two_energies": [{"quantity": "poster", **both.poster._asdict()},
+                                                {"quantity": "released", **both.released._asdict()}]},
+                    "curves": both.curves, "pairs": FIDELITY_PAIRS}
     elif spec.fidelity:
         tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)
