@@ -267,3 +267,38 @@ def test_the_authors_profile_without_esbn_says_where_to_get_it(monkeypatch, tmp_
     monkeypatch.setattr(evidence_module, "ESBN", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="^OSCBIND_ESBN: .* clone https://github.com/taylorwwebb/emergent_symbols"):
         plan("authors")
+
+
+def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
+    from oscbind_lite.cache import write_csv
+    from oscbind_tools import plotting
+    from oscbind_tools.evidence import RUN_COLUMNS
+    from oscbind_tools.tables import Authors
+
+    def runs(variants, splits):
+        return [{"run": f"{v}-{m}-{s}", "variant": v, "task": t, "m": m, "seed": s, "test_accuracy": 0.8 + 0.01 * s + 0.001 * k,
+                 "train_accuracy": 0.9, "steps": 10, "wall_seconds": 1, "git_commit": "x", "version": "0"}
+                for k, v in enumerate(variants) for m in splits for s in range(5) for t in ("same-different", "rmts")]
+
+    authors, ladder = tmp_path / "authors", tmp_path / "ladder"
+    for folder, rows in ((authors, runs(AUTHORS, (95, 50, 15))), (ladder, runs([f"{k:02d} {n}" for k, (n, _) in enumerate(LADDER)], (50, 15)))):
+        write_csv(folder / "runs.csv", RUN_COLUMNS, rows)
+        write_csv(folder / "fidelity.csv", ["run"], [])
+        write_json(folder / "profile.json", {"profile": folder.name})
+    energies = [{"run": f"default-{m}-{s}", "variant": "default", "m": m, "seed": s, "quantity": q, "difference": d,
+                 "cohens_d": d / 2, "mean_same": 0, "mean_different": -d} for m in (95, 50, 15) for s in range(5)
+                for q, d in (("poster", 0.1), ("released", -0.3))]
+    write_csv(authors / "two_energies.csv", list(energies[0]), energies)
+    write_json(authors / "curves.json", {f"default-{s}": {"variant": "default", "curves": {
+        q: {"same": [0.0, -1.0, -2.0], "different": [0.0, -0.5, -1.0 - s]} for q in ("poster", "released")}} for s in range(3)})
+    a = Authors.load(authors, ladder, "results/published/osc-network.csv")
+    assert a.theirs("no J_OUT", "rmts", 15) == (71.82, 4.92)
+    head = a.headline_table()
+    assert [r[1] for r in head.rows[:2]] == ["their code and protocol (their CSV)", "our code, their protocol"]
+    assert len(a.variants_table().rows) == 10 and len(a.j_out_table().rows) == 6
+    ladder_rows = a.ladder_table().rows
+    assert len(ladder_rows) == 2 * 2 * len(LADDER) and ladder_rows[1][4].startswith("+0.1")  # +0.1 point per rung
+    energy = a.energy_table().rows
+    assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
+    for fig in (plotting.ladder(a), plotting.two_energies(a)):
+        assert fig.axes
