@@ -93,9 +93,9 @@ class KuramotoBinding(nn.Module):
         self.omega_raw = nn.Parameter(0.1 * torch.randn(D, N, N)) if cfg.learn_omega else None
         if cfg.fixed_omega:  # a buffer: saved with the weights, never trained
             w = torch.distributions.VonMises(torch.tensor(0.0), torch.tensor(2.0)).sample((D,))
-            generator = torch.zeros(D, N, N)
-            generator[:, 0, 1], generator[:, 1, 0] = w, -w  # rotation in the plane of the first two components
-            self.register_buffer("omega_fixed", generator)
+            rotation = torch.zeros(D, N, N)
+            rotation[:, 0, 1], rotation[:, 1, 0] = w, -w  # rotation in the plane of the first two components
+            self.register_buffer("omega_fixed", rotation)
         else:
             self.omega_fixed = None
 
