@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book test lab vendor browser bench results energy validation mechanism venv clean-venv
+.PHONY: book test lab vendor browser bench results energy validation mechanism authors ladder venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -78,6 +78,18 @@ mechanism: $(VENV)/.installed results/validation/choice.json
 
 results/validation/choice.json:
 	$(MAKE) validation
+
+# The authors' protocol in our code (their released runs: ESBN's icons, first-m split, fixed 2,000/4,000
+# pairs for 50 epochs, D = 16, gamma = 0.1, fixed von Mises Omega, drive-aligned start, their CNN),
+# their five variants x 3 splits x 5 seeds (75 jobs), and the ladder from their protocol to our defaults
+# one change at a time at m = 50 and 15 (120 jobs). ESBN: the imgs/ folder of a clone of
+# https://github.com/taylorwwebb/emergent_symbols.
+ESBN ?= $(CURDIR)/../shared/esbn-glyphs
+authors: $(VENV)/.installed
+	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile authors --results results/authors --workers 2 --threads 1
+
+ladder: $(VENV)/.installed
+	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile ladder --results results/ladder --workers 2 --threads 1
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,8 +16,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from . import core
 from .data import IconTasks, Trials, sample_same_different, seeded
-from .model import Dynamics, SameDifferent
+from .model import Dynamics, KuramotoBinding, SameDifferent
 from .train import predictions
 
 
@@ -125,6 +126,33 @@ def energy_gap(e_same: Tensor, e_different: Tensor) -> Gap:
     pooled = math.sqrt(((len(a) - 1) * a.var().item() + (len(b) - 1) * b.var().item()) / (len(a) + len(b) - 2))
     diff = (a.mean() - b.mean()).item()
     return Gap(a.mean().item(), b.mean().item(), diff, diff / pooled if pooled > 0 else float("nan"), len(a), len(b))
+
+
+def released_energies(binding: KuramotoBinding, dynamics: Dynamics) -> Tensor:
+    """``core.released_energy`` (the authors' plotted quantity) at every recorded state, ``(T+1, B)``."""
+    _, J_in, J_out = binding.couplings()
+    J_in, J_out = J_in.to(dynamics.states), J_out.to(dynamics.states)
+    return torch.stack([core.released_energy(x, dynamics.c, J_in, J_out) for x in dynamics.states])
+
+
+class TwoEnergies(NamedTuple):
+    """The poster's E and the released code's quantity on the same trajectories of same and different pairs."""
+
+    poster: Gap  # E at t = T, same minus different
+    released: Gap
+    curves: dict  # {"poster"|"released": {"same"|"different": mean over pairs at each t}}
+
+
+@torch.no_grad()
+def two_energies(model: SameDifferent, tasks: IconTasks, split: str, n: int, seed: int) -> TwoEnergies:
+    """Both energies along the recorded dynamics of n same and n different held-out pairs, double precision."""
+    dyn = pair_dynamics(model, tasks, split, n, seed, dtype=torch.float64)
+    binding = copy.deepcopy(model.binding).double()
+    released = {kind: released_energies(binding, getattr(dyn, kind)) for kind in ("same", "different")}
+    poster = {kind: getattr(dyn, kind).energies for kind in ("same", "different")}
+    curves = {name: {kind: e.mean(1).tolist() for kind, e in by.items()} for name, by in (("poster", poster), ("released", released))}
+    return TwoEnergies(energy_gap(poster["same"][-1], poster["different"][-1]),
+                       energy_gap(released["same"][-1], released["different"][-1]), curves)
 
 
 def phase_gap(states: Tensor) -> Tensor:

@@ -21,11 +21,15 @@ import typing
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 
 TASKS = ("same-different", "rmts")
-STARTS = ("shared", "independent")
+STARTS = ("shared", "independent", "drive")
 READOUTS = ("chord", "rho")
-BOTTLENECKS = ("oscillator", "difference", "concat", "comparator", "corelnet")
+BOTTLENECKS = ("oscillator", "difference", "concat", "comparator", "corelnet", "projection")
+ENCODERS = ("pooled", "strided")
+INITS = ("ours", "xavier")
+SCHEDULES = ("cosine", "authors", "constant")
+OPTIMIZERS = ("adamw", "adam")
 HOLDOUTS = ("test", "validation")
-SPLITS = ("random", "folds")
+SPLITS = ("random", "folds", "first")
 RMTS_MIN_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) uses five distinct icons
 STAGE2_PREFIX = "rmts_"
 
@@ -46,8 +50,9 @@ class DataConfig:
     scale_min: float = param(0.7, "smallest random scale of a glyph")
     scale_max: float = param(1.3, "largest random scale of a glyph")
     glyph_size: float = param(0.6, "glyph box / image side at scale 1")
-    split: str = param("random", "test icons: a seeded random set, or fold (seed mod F) of F = K / (K - m) disjoint "
-                       "folds of one fixed order of the K icons", SPLITS)
+    crop: bool = param(True, "crop each glyph image to its ink (off: keep the image's own frame, as the authors' code does)")
+    split: str = param("random", "test icons: a seeded random set; fold (seed mod F) of F = K / (K - m) disjoint "
+                       "folds of one fixed order of the K icons; or first (icons 0..m-1 train, the rest test)", SPLITS)
     holdout: str = param("test", "what held-out accuracy is measured on: the test icons, or validation icons carved "
                          "out of the m training icons (a fifth, at least 5; the test icons are then never used)",
                          HOLDOUTS)
@@ -72,16 +77,25 @@ class ModelConfig:
     N: int = param(2, "oscillator dimension: x on the sphere S^{N-1} (2 = a phase on a circle)")
     T: int = param(25, "Kuramoto steps")
     gamma: float = param(0.5, "Euler step size")
-    start: str = param("shared", "start phases: shared by both objects of a feature, or independent", STARTS)
-    learn_omega: bool = param(True, "learn natural frequencies Omega_d (off: Omega = 0)")
+    start: str = param("shared", "start phases: shared by both objects of a feature, independent, or drive (each "
+                       "oscillator starts at its own normalised drive plus noise of SD 0.01, as the authors' code does)",
+                       STARTS)
+    learn_omega: bool = param(True, "learn natural frequencies Omega_d (off: Omega = 0, or fixed, see fixed_omega)")
+    fixed_omega: bool = param(False, "Omega_d fixed, not learned: frequencies drawn once per seed from a von Mises(0, 2) "
+                              "(the authors' code); needs learn_omega off")
     learn_j_in: bool = param(True, "learn the within-object coupling J_IN (off: J_IN = 0)")
     learn_j_out: bool = param(True, "learn the between-object coupling J_OUT (off: J_OUT = 0)")
     symmetric: bool = param(False, "constrain J_IN and J_OUT to symmetric matrices (the energy is then a Lyapunov function)")
     channels: tuple[int, ...] = param((16, 32, 64), "CNN widths, one conv block each (comma-separated on the command line)")
     hidden: int = param(64, "width of the MLP heads")
+    encoder: str = param("pooled", "CNN: pooled (3x3 conv, max-pool, BatchNorm, ReLU blocks, global average) or strided "
+                         "(two 5x5 stride-2 convolutions with ReLU, no normalisation, a linear map: the authors' CNN)", ENCODERS)
+    init: str = param("ours", "initial W, b and J: ours (Gaussian W and b, small J) or xavier (Xavier-uniform W and J, "
+                      "b = 0: the authors' code)", INITS)
     readout: str = param("chord", "what the classifier reads of rho: the chord sqrt(4 - rho^2) or rho itself", READOUTS)
     bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or baselines: difference "
-                            "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T)",
+                            "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T), projection "
+                            "(coherence of normalised linear projections, no dynamics: the authors' baseline)",
                             BOTTLENECKS)
 
     def validate(self) -> ModelConfig:
@@ -92,6 +106,8 @@ class ModelConfig:
         _check(self.gamma > 0, "gamma", "a finite number > 0", self.gamma)
         _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels", "one or more positive integers", self.channels)
         _check(self.hidden >= 1, "hidden", "an integer >= 1", self.hidden)
+        _check(not (self.fixed_omega and self.learn_omega), "fixed_omega", "False while learn_omega is True "
+               "(a fixed Omega is not learned: set learn_omega False too)", self.fixed_omega)
         return self
 
     def to_dict(self) -> dict:
@@ -112,19 +128,27 @@ class TrainConfig:
     batch_size: int = param(64, "pairs (stage 1) or trials (stage 2) per batch")
     lr: float = param(3e-3, "peak learning rate")
     weight_decay: float = param(1e-4, "AdamW weight decay")
-    clip: float = param(1.0, "largest gradient norm")
+    clip: float = param(1.0, "largest gradient norm (0: no clipping)")
     eval_every: int = param(250, "steps between held-out evaluations")
     eval_size: int = param(2000, "pairs or trials in each fixed evaluation set")
     patience: int = param(0, "stop once the mean training-batch accuracy of this many eval_every windows in a row "
                           "has not risen 0.5 points above its best (0: run all steps)")
+    pool: int = param(0, "training examples: 0 draws fresh pairs (trials) for every batch; n > 0 draws a fixed set of n "
+                         "once per run and goes through it in shuffled epochs, each rendering drawn afresh")
+    schedule: str = param("cosine", "learning rate: cosine (10 % linear warm-up from 0, cosine to 0), authors (5 % "
+                          "warm-up from lr / 25, cosine to lr / 1000) or constant", SCHEDULES)
+    optimizer: str = param("adamw", "adamw (decoupled weight decay) or adam (weight decay as an L2 term)", OPTIMIZERS)
 
     def validate(self, prefix: str = "") -> TrainConfig:
+        _check_choices(self, prefix)
         for name in ("steps", "eval_every", "eval_size"):
             _check(getattr(self, name) >= 1, prefix + name, "an integer >= 1", getattr(self, name))
         _check(self.patience >= 0, prefix + "patience", "an integer >= 0", self.patience)
         _check(self.batch_size >= 2, prefix + "batch_size", "an integer >= 2", self.batch_size)
         _check(self.lr > 0, prefix + "lr", "a finite number > 0", self.lr)
-        _check(self.clip > 0, prefix + "clip", "a finite number > 0", self.clip)
+        _check(self.clip >= 0, prefix + "clip", "a finite number >= 0", self.clip)
+        _check(self.pool == 0 or self.pool >= self.batch_size, prefix + "pool", f"0 or at least batch_size = "
+               f"{self.batch_size}", self.pool)
         _check(self.weight_decay >= 0, prefix + "weight_decay", "a finite number >= 0", self.weight_decay)
         return self
 

@@ -83,6 +83,23 @@ def energy_terms(x: Tensor, c: Tensor, J_in: Tensor, J_out: Tensor) -> tuple[Ten
     return drive, within, between
 
 
+def released_energy(x: Tensor, c: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor:
+    """The quantity the authors' released code plots as the energy, shape (B,); not E.
+
+    ``calculate_energy`` in ``models/kuramoto.py`` of ``Elder453/osc-network`` computes each coupling term
+    as ``einsum('bdn,ijkl,bjl->b', x, J, y)``. The indices of x occur in no other operand, so x is summed
+    on its own and the term factorises into S(x) S(J y), S = the sum of all D x N components, not x'J y:
+
+        -1/2 [S(x1) S(J_IN x1) + S(x2) S(J_IN x2) + S(x1) S(J_OUT x2) + S(x2) S(J_OUT x1)] - (c1'x1 + c2'x2).
+
+    The drive term is E's. Written here only to measure what that code's energy figures show.
+    """
+    total = lambda t: t.sum((-2, -1))  # noqa: E731  S: every component of one object's state, (B,)
+    within, between = couple(J_in, x), couple(J_out, x.flip(1))
+    quadratic = sum(total(x[:, i]) * (total(within[:, i]) + total(between[:, i])) for i in (0, 1))
+    return -0.5 * quadratic - (c * x).sum((1, 2, 3))
+
+
 def coherence(x: Tensor) -> Tensor:
     """rho_d = || x_{1,d} + x_{2,d} ||_2 in [0, 2], shape (B, D): 2 when the pair is in phase, 0 when antipodal."""
     s = x[:, 0] + x[:, 1]

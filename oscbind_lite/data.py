@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -43,14 +44,15 @@ class GlyphError(ValueError):
     """A glyph source that cannot be used (missing, unreadable, too few images)."""
 
 
-def _fit(ink: np.ndarray, size: int = BASE) -> np.ndarray:
-    """Crop an ink image (1 = ink) to its ink, pad it to a centred square and resize to size x size."""
+def _fit(ink: np.ndarray, size: int = BASE, crop: bool = True) -> np.ndarray:
+    """Crop an ink image (1 = ink) to its ink (unless crop is off), pad it to a centred square, resize to size x size."""
     from PIL import Image
 
     rows, cols = np.nonzero(ink > 0.1 * max(float(ink.max()), 1e-6))
     if len(rows) == 0:
         raise GlyphError("it has no ink (blank or constant)")
-    ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    if crop:
+        ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     side = max(ink.shape)
     square = np.zeros((side, side), np.float32)
     top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
@@ -96,11 +98,18 @@ def _gray(file: Path) -> np.ndarray:
     return np.asarray(img.convert("L"), np.float32) / 255.0
 
 
-def load_glyphs(path: str | Path) -> np.ndarray:
-    """Load a user's icon set: a folder of image files (sorted by name) or a ``.npy`` of shape (K, H, W[, C]).
+def natural_key(name: str) -> list:
+    """Sort key that orders numbers by value: 2.png before 10.png (ESBN's icons are 0.png ... 99.png)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def load_glyphs(path: str | Path, crop: bool = True) -> np.ndarray:
+    """Load a user's icon set: a folder of image files (in natural order: 2.png before 10.png) or a ``.npy`` of
+    shape (K, H, W[, C]).
 
     Dark-on-light or light-on-dark, with or without transparency, any size; each image is cropped to its
-    ink and resized. Raises ``GlyphError`` with a one-line reason naming the file when it cannot be used.
+    ink (unless ``crop`` is off: then the image keeps its own frame) and resized. Raises ``GlyphError``
+    with a one-line reason naming the file when it cannot be used.
     """
     from PIL import UnidentifiedImageError
 
@@ -109,7 +118,7 @@ def load_glyphs(path: str | Path) -> np.ndarray:
         raise GlyphError(f"glyphs: {path} does not exist; give a folder of images or a .npy file")
     if path.is_dir():
         named = []
-        for file in sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        for file in sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name)):
             try:
                 named.append((str(file), _gray(file)))
             except (OSError, UnidentifiedImageError, ValueError) as err:
@@ -135,16 +144,16 @@ def load_glyphs(path: str | Path) -> np.ndarray:
     out = []
     for name, gray in named:
         try:
-            out.append(_fit(_as_ink(gray)))
+            out.append(_fit(_as_ink(gray), crop=crop))
         except GlyphError as err:
             raise GlyphError(f"glyphs: {name}: {err}") from None
     return np.stack(out)
 
 
 @functools.lru_cache(maxsize=8)
-def glyph_bank(glyphs: str | None) -> np.ndarray:
-    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set), read once per process."""
-    bank = render_default_glyphs() if glyphs is None else load_glyphs(glyphs)
+def glyph_bank(glyphs: str | None, crop: bool = True) -> np.ndarray:
+    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set, always cropped), read once per process."""
+    bank = render_default_glyphs() if glyphs is None else load_glyphs(glyphs, crop)
     bank.setflags(write=False)
     return bank
 
@@ -159,8 +168,11 @@ def split_icons(n_icons: int, m: int, seed: int, split: str = "random") -> tuple
 
     "random": a seeded random set of test icons. "folds": one fixed order of the icons cut into
     F = n_icons / (n_icons - m) disjoint folds; seed s tests on fold s mod F, so F seeds test every icon once.
+    "first": icons 0..m-1 train and the rest test, whatever the seed (the authors' split).
     """
     check_m(m, n_icons, "same-different")
+    if split == "first":
+        return torch.arange(m), torch.arange(m, n_icons)
     if split == "folds":
         held = n_icons - m
         if n_icons % held:
@@ -286,7 +298,8 @@ class IconTasks:
     @classmethod
     def from_config(cls, cfg: DataConfig, device: str | torch.device = "cpu") -> IconTasks:
         """The icons of a run's glyph source on device, split by its m, seed, split rule and holdout."""
-        return cls(glyph_bank(cfg.glyphs), cfg.m, cfg.seed, Renderer.from_config(cfg), device, cfg.split, cfg.holdout)
+        return cls(glyph_bank(cfg.glyphs, cfg.crop), cfg.m, cfg.seed, Renderer.from_config(cfg), device, cfg.split,
+                   cfg.holdout)
 
     def render(self, icons: Tensor, gen: torch.Generator) -> Tensor:
         """Images of icon indices (any shape S): ``(*S, 1, H, W)``, each at its own random scale and position."""
@@ -311,3 +324,27 @@ class IconTasks:
         if task not in ("same-different", "rmts"):
             raise ValueError(f"task: must be same-different or rmts, got {task!r}")
         return self.same_different(split, n, gen) if task == "same-different" else self.rmts(split, n, gen)
+
+
+class Epochs:
+    """A fixed set of training examples, drawn once, served in shuffled epochs (the authors' protocol).
+
+    The icons and labels of ``n`` pairs (or trials) are drawn once from the training icons; each batch
+    takes the next examples of a shuffled order (the last batch of an epoch may be smaller) and renders
+    them afresh, at new scales and positions.
+    """
+
+    def __init__(self, tasks: IconTasks, task: str, n: int, gen: torch.Generator):
+        sample = sample_same_different if task == "same-different" else sample_rmts
+        self.tasks, self.task = tasks, task
+        self.icons, self.labels = sample(tasks.pool("train"), n, gen)
+        self.order, self.at = torch.empty(0, dtype=torch.long), 0
+
+    def batch(self, size: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """The next batch: images and labels on the bank's device, as ``IconTasks.trials`` gives them."""
+        if self.at >= len(self.order):
+            self.order, self.at = torch.randperm(len(self.icons), generator=gen), 0
+        pick = self.order[self.at: self.at + size]
+        self.at += size
+        labels = self.labels[pick].to(self.tasks.bank.device)
+        return self.tasks.render(self.icons[pick], gen), labels.float() if self.task == "same-different" else labels

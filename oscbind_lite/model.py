@@ -43,6 +43,25 @@ class Encoder(nn.Module):
         return self.out(self.features(images.contiguous(memory_format=torch.channels_last)))
 
 
+class StridedEncoder(nn.Module):
+    """The authors' CNN f: ``(B, 1, 32, 32) -> (B, D)``: two 5x5 stride-2 convolutions (16 and 32 channels) with
+    ReLU, no pooling and no normalisation, then a linear map of the flattened 32 x 8 x 8 features (Kaiming init)."""
+
+    def __init__(self, D: int, image_size: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 16, 5, stride=2, padding=2), nn.ReLU(),
+                                      nn.Conv2d(16, 32, 5, stride=2, padding=2), nn.ReLU(), nn.Flatten())
+        self.out = nn.Linear(32 * math.ceil(image_size / 4) ** 2, D)
+        for conv in (self.features[0], self.features[2]):
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.kaiming_uniform_(self.out.weight, nonlinearity="relu")
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.out(self.features(images))
+
+
 class Dynamics(NamedTuple):
     """A recorded run of the oscillators, for figures and measurements."""
 
@@ -59,12 +78,26 @@ class KuramotoBinding(nn.Module):
         super().__init__()
         D, N = cfg.D, cfg.N
         self.cfg = cfg
-        self.W = nn.Parameter(torch.randn(D, N))
-        self.b = nn.Parameter(torch.randn(D, N))
-        scale = 0.1 / math.sqrt(D * N)
-        self.J_in_raw = nn.Parameter(scale * torch.randn(D, N, D, N)) if cfg.learn_j_in else None
-        self.J_out_raw = nn.Parameter(scale * torch.randn(D, N, D, N)) if cfg.learn_j_out else None
+        if cfg.init == "xavier":  # the authors' code: Xavier-uniform W and J (fans of a D x D x N x N tensor), b = 0
+            bound = math.sqrt(6 / (2 * D * N * N))
+            coupling = lambda: (2 * torch.rand(D, N, D, N) - 1) * bound  # noqa: E731
+            self.W = nn.Parameter((2 * torch.rand(D, N) - 1) * math.sqrt(6 / (D + N)))
+            self.b = nn.Parameter(torch.zeros(D, N))
+        else:
+            scale = 0.1 / math.sqrt(D * N)
+            coupling = lambda: scale * torch.randn(D, N, D, N)  # noqa: E731
+            self.W = nn.Parameter(torch.randn(D, N))
+            self.b = nn.Parameter(torch.randn(D, N))
+        self.J_in_raw = nn.Parameter(coupling()) if cfg.learn_j_in else None
+        self.J_out_raw = nn.Parameter(coupling()) if cfg.learn_j_out else None
         self.omega_raw = nn.Parameter(0.1 * torch.randn(D, N, N)) if cfg.learn_omega else None
+        if cfg.fixed_omega:  # a buffer: saved with the weights, never trained
+            w = torch.distributions.VonMises(torch.tensor(0.0), torch.tensor(2.0)).sample((D,))
+            rotation = torch.zeros(D, N, N)
+            rotation[:, 0, 1], rotation[:, 1, 0] = w, -w  # rotation in the plane of the first two components
+            self.register_buffer("omega_fixed", rotation)
+        else:
+            self.omega_fixed = None
 
     def couplings(self) -> tuple[Tensor, Tensor, Tensor]:
         """(Omega, J_IN, J_OUT) as the core functions take them, constraints applied."""
@@ -81,6 +114,8 @@ class KuramotoBinding(nn.Module):
         J_out = sym(self.J_out_raw) if self.J_out_raw is not None else zero
         if self.omega_raw is not None:
             omega = self.omega_raw - self.omega_raw.transpose(1, 2)
+        elif self.omega_fixed is not None:
+            omega = self.omega_fixed
         else:
             omega = self.W.new_zeros(D, N, N)
         return omega, J_in, J_out
@@ -89,12 +124,18 @@ class KuramotoBinding(nn.Module):
         """c_{i,d} = W_d z_i[d] + b_d: encodings ``(B, 2, D) -> (B, 2, D, N)``."""
         return z[..., None] * self.W + self.b
 
-    def initial_state(self, batch: int, gen: torch.Generator | None = None, device=None) -> Tensor:
-        """Uniform random points on S^{N-1}, ``(B, 2, D, N)``; shared across the two objects if cfg.start == "shared".
+    def initial_state(self, batch: int, gen: torch.Generator | None = None, device=None, c: Tensor | None = None) -> Tensor:
+        """Uniform random points on S^{N-1}, ``(B, 2, D, N)``; shared across the two objects if cfg.start == "shared";
+        with cfg.start == "drive", each oscillator's own drive c (given) plus Gaussian noise of SD 0.01, normalised.
 
         Drawn on the CPU from ``gen`` so a seed gives the same start on every device.
         """
         D, N = self.cfg.D, self.cfg.N
+        if self.cfg.start == "drive":
+            if c is None:
+                raise ValueError("start: drive needs the drives c to start from")
+            noise = torch.randn(c.shape, generator=gen).to(c)
+            return core.normalize(c + 0.01 * noise)
         objects = 1 if self.cfg.start == "shared" else 2
         x0 = core.normalize(torch.randn(batch, objects, D, N, generator=gen))
         return x0.expand(batch, 2, D, N).to(device=device or self.W.device, dtype=self.W.dtype)
@@ -102,15 +143,16 @@ class KuramotoBinding(nn.Module):
     def forward(self, z: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Final states x(T), ``(B, 2, D, N)``, from encodings z ``(B, 2, D)``."""
         omega, J_in, J_out = self.couplings()
-        x0 = self.initial_state(len(z), gen, z.device)
-        return core.integrate_final(x0, self.drive(z), omega, J_in, J_out, self.cfg.gamma, self.cfg.T)
+        c = self.drive(z)
+        x0 = self.initial_state(len(z), gen, z.device, c)
+        return core.integrate_final(x0, c, omega, J_in, J_out, self.cfg.gamma, self.cfg.T)
 
     @torch.no_grad()
     def trajectory(self, z: Tensor, gen: torch.Generator | None = None, x0: Tensor | None = None) -> Dynamics:
         """Every state x(0..T) and the energy at each, for figures and checks (x0: a given start, else drawn)."""
         omega, J_in, J_out = self.couplings()
         c = self.drive(z)
-        start = self.initial_state(len(z), gen, z.device) if x0 is None else x0.to(c)
+        start = self.initial_state(len(z), gen, z.device, c) if x0 is None else x0.to(c)
         states = torch.stack(core.integrate(start, c, omega, J_in, J_out, self.cfg.gamma, self.cfg.T))
         terms = torch.stack([torch.stack(core.energy_terms(x, c, J_in, J_out)) for x in states])
         return Dynamics(states, terms.sum(1), c, terms)
@@ -177,9 +219,10 @@ class SameDifferent(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg.validate()
-        self.encoder = Encoder(cfg.channels, cfg.D)
+        self.encoder = StridedEncoder(cfg.D) if cfg.encoder == "strided" else Encoder(cfg.channels, cfg.D)
         self.binding = KuramotoBinding(cfg) if cfg.bottleneck == "oscillator" else None
         self.comparator = Comparator(cfg.D) if cfg.bottleneck == "comparator" else None
+        self.projection = nn.Linear(cfg.D, cfg.D * cfg.N) if cfg.bottleneck == "projection" else None
         self.head = mlp(self.relation_size, cfg.hidden, 1)
 
     @property
@@ -205,6 +248,9 @@ class SameDifferent(nn.Module):
             return (z[:, 0] - z[:, 1]).abs()
         if self.cfg.bottleneck == "comparator":
             return self.comparator(z)
+        if self.cfg.bottleneck == "projection":  # the authors' baseline: coherence of normalised projections
+            p = core.normalize(self.projection(z).unflatten(-1, (self.cfg.D, self.cfg.N)))
+            return readout(core.coherence(p), self.cfg.readout)
         return corelnet(z) if self.cfg.bottleneck == "corelnet" else z.flatten(1)
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:

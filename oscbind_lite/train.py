@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import __version__, core
 from .cache import CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, writable_folder, write_json
 from .config import RunConfig, TrainConfig
-from .data import IconTasks, Trials, glyph_bank, icons_digest, seeded
+from .data import Epochs, IconTasks, Trials, glyph_bank, icons_digest, seeded
 from .model import RMTS, SameDifferent
 
 def resolve_device(device: str) -> torch.device:
@@ -65,12 +65,12 @@ class Trained(NamedTuple):
 
 def prepare(run: RunConfig, task: str) -> RunConfig:
     """run validated for task, m checked against its icon set (read once); raises ValueError (or GlyphError)."""
-    return run.validate(task, n_icons=len(glyph_bank(run.data.glyphs)))
+    return run.validate(task, n_icons=len(glyph_bank(run.data.glyphs, run.data.crop)))
 
 
 def _stage1_key(run: RunConfig) -> tuple[str, dict]:
     cfg = {"kind": "same-different", "data": asdict(run.data), "model": run.model.to_dict(),
-           "train": asdict(run.stage1), "icons": icons_digest(glyph_bank(run.data.glyphs))}
+           "train": asdict(run.stage1), "icons": icons_digest(glyph_bank(run.data.glyphs, run.data.crop))}
     return config_key(cfg), cfg
 
 
@@ -125,6 +125,19 @@ def warmup_cosine(step: int, steps: int, warmup: float = 0.1) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, steps - w)))
 
 
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The learning-rate factor of a schedule at a step: "cosine" (``warmup_cosine``), "constant" (1), or
+    "authors": linear warm-up from 1/25 over the first 5 % of steps, then a cosine down to 1/1000."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return warmup_cosine(step, steps)
+    w = max(1, round(0.05 * steps))
+    if step < w:
+        return 1 / 25 + (1 - 1 / 25) * step / w
+    return 1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, steps - w)))
+
+
 def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tensor]], cfg: TrainConfig,
         evaluate: Callable[[], dict], gen: torch.Generator, desc: str, progress: bool = True) -> dict:
     """The training loop shared by both stages; returns the history as plain lists.
@@ -135,8 +148,9 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
     PLATEAU_RISE above its best: a rule that reads only training icons, the same for every model.
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(warmup_cosine, steps=cfg.steps))
+    optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    opt = optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(lr_factor, cfg.schedule, steps=cfg.steps))
     history: dict[str, list] = {"loss": [], "accuracy": [], "eval_step": []}
     model.train()
     quiet = not progress or os.environ.get("TQDM_DISABLE", "") not in ("", "0")  # an explicit flag overrides tqdm's env
@@ -147,7 +161,7 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
         loss, correct = _loss(model(images, gen), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = nn.utils.clip_grad_norm_(params, cfg.clip).item()
+        norm = nn.utils.clip_grad_norm_(params, cfg.clip if cfg.clip > 0 else math.inf).item()
         value = loss.item()
         if not (math.isfinite(value) and math.isfinite(norm)):  # before the step spoils the weights
             what, bad = ("loss", value) if not math.isfinite(value) else ("gradient norm", norm)
@@ -229,7 +243,12 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
     writable_folder(path.parent, "cache")  # before training, never after: a model is not trained to be lost
     stage, tasks, sets = stage_config(run, task), IconTasks.from_config(run.data, dev), eval_sets(run, task, dev)
     start = time.perf_counter()
-    history = fit(model, lambda g: tasks.trials(task, "train", stage.batch_size, g)[:2], stage,
+    if stage.pool:  # a fixed training set, drawn once, in shuffled epochs
+        epochs = Epochs(tasks, task, stage.pool, seeded(run.data.seed, f"{task}:pool"))
+        batch = lambda g: epochs.batch(stage.batch_size, g)  # noqa: E731
+    else:  # fresh pairs (trials) for every batch
+        batch = lambda g: tasks.trials(task, "train", stage.batch_size, g)[:2]  # noqa: E731
+    history = fit(model, batch, stage,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
                   seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress)
     metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key, len(history["loss"]), tasks)

@@ -62,6 +62,54 @@ MECHANISM = {
 # icons of TUNE_M (holdout = "validation"); the final runs use each model's best setting.
 GRID = {"lr 1e-3": {"lr": 1e-3}, "lr 3e-3": {"lr": 3e-3}}
 TUNE_M, TUNE_SEEDS = 50, (0,)
+
+
+def authors_protocol(m: int, glyphs: str) -> dict:
+    """The protocol of the authors' released runs (``Elder453/osc-network``), as our settings.
+
+    ESBN's icons in their own 32 x 32 frames, scaled by U(0.7, 1.0) and placed at random; icons 0..m-1
+    train, the rest test; a fixed set of 2,000 pairs (4,000 at m = 95) in 50 epochs of batch 64, AdamW
+    at 1e-3 with their warm-up and cosine; D = 16, gamma = 0.1, Omega fixed from a von Mises(0, 2),
+    oscillators starting at their drives, Xavier init, their two-layer strided CNN, rho read by the MLP;
+    the RMTS head on as many trials for as many epochs with plain Adam at 1e-3; 10,000 test pairs.
+    """
+    n = 4000 if m == 95 else 2000
+    steps = 50 * -(-n // 64)  # 50 epochs of ceil(n / 64) batches
+    return dict(glyphs=glyphs, crop=False, glyph_size=1.0, scale_min=0.7, scale_max=1.0, split="first",
+                D=16, N=2, T=25, gamma=0.1, learn_omega=False, fixed_omega=True, start="drive", init="xavier",
+                encoder="strided", readout="rho", hidden=64,
+                pool=n, steps=steps, batch_size=64, lr=1e-3, weight_decay=1e-4, clip=1.0, schedule="authors",
+                eval_every=steps, eval_size=10000,
+                rmts_pool=n, rmts_steps=steps, rmts_batch_size=64, rmts_lr=1e-3, rmts_optimizer="adam",
+                rmts_weight_decay=0.0, rmts_clip=0.0, rmts_schedule="constant", rmts_patience=0, rmts_eval_every=steps,
+                rmts_eval_size=10000)
+
+
+# Their five variants, on their protocol.
+AUTHORS = {"default": {}, "no J_OUT": {"learn_j_out": False}, "no Omega": {"fixed_omega": False},
+           "symmetric J, no Omega": {"fixed_omega": False, "symmetric": True}, "baseline": {"bottleneck": "projection"}}
+_OURS = RunConfig()
+# From their protocol to our defaults, one change at a time (each rung keeps the changes above it).
+LADDER = (
+    ("their protocol", {}),
+    ("+ our augmentation", {"crop": True, "glyph_size": _OURS.data.glyph_size, "scale_max": _OURS.data.scale_max}),
+    ("+ random split", {"split": "random"}),
+    ("+ D = 32", {"D": _OURS.model.D}),
+    ("+ gamma = 0.5", {"gamma": _OURS.model.gamma}),
+    ("+ learned Omega", {"fixed_omega": False, "learn_omega": True}),
+    ("+ shared random start", {"start": _OURS.model.start}),
+    ("+ our initialisation", {"init": _OURS.model.init}),
+    ("+ chord readout", {"readout": _OURS.model.readout}),
+    ("+ our optimisation", {"pool": 0, "steps": _OURS.stage1.steps, "lr": _OURS.stage1.lr, "schedule": "cosine",
+                            "eval_every": _OURS.stage1.eval_every, "rmts_pool": 0, "rmts_steps": _OURS.stage2.steps,
+                            "rmts_lr": _OURS.stage2.lr, "rmts_optimizer": "adamw",
+                            "rmts_weight_decay": _OURS.stage2.weight_decay, "rmts_clip": _OURS.stage2.clip,
+                            "rmts_schedule": "cosine", "rmts_patience": _OURS.stage2.patience,
+                            "rmts_eval_every": _OURS.stage2.eval_every}),
+    ("+ our CNN", {"encoder": _OURS.model.encoder}),
+    ("+ our icons (our defaults)", {"glyphs": None}),
+)
+ESBN = os.environ.get("OSCBIND_ESBN", "../shared/esbn-glyphs")  # ESBN's imgs/ folder (a clone of taylorwwebb/emergent_symbols)
 POWER_SEEDS = tuple(range(5, 20))  # m = 95 folds 5..19 for the oscillator and the strongest baseline
 PROFILES = {
     # name: (splits, seeds, ablation split; None: the energy study; "validation"/"mechanism": those studies)
@@ -73,6 +121,8 @@ PROFILES = {
     "validation-smoke": ((TUNE_M,), (0,), "validation"),
     "mechanism": ((15, 50, 95), (0, 1, 2, 3, 4), "mechanism"),
     "mechanism-smoke": ((15, 95), (0,), "mechanism"),
+    "authors": ((95, 50, 15), (0, 1, 2, 3, 4), "authors"),
+    "ladder": ((50, 15), (0, 1, 2, 3, 4), "ladder"),
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -91,7 +141,7 @@ class Spec:
     m: int
     seed: int
     overrides: dict = field(default_factory=dict)
-    fidelity: str = ""  # "dynamics" (energy gap, locking), "descent" (energy descent), "energy" (energy_study) or ""
+    fidelity: str = ""  # "dynamics" (energy gap, locking), "descent", "energy" (energy_study), "released" or ""
 
     @property
     def id(self) -> str:
@@ -113,6 +163,18 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     if ablation_m == "validation":
         return [Spec(f"{name} | {label}", m, seed, {**over, **setting, "holdout": "validation"})
                 for m in splits for seed in seeds for name, over in MECHANISM.items() for label, setting in GRID.items()]
+    if ablation_m == "authors":
+        return [Spec(name, m, seed, {**authors_protocol(m, esbn_folder()), **over}, "" if name == "baseline" else "released")
+                for m in splits for seed in seeds for name, over in AUTHORS.items()]
+    if ablation_m == "ladder":
+        specs = []
+        for m in splits:
+            for seed in seeds:
+                over = authors_protocol(m, esbn_folder())
+                for k, (name, change) in enumerate(LADDER):
+                    over = {**over, **change}
+                    specs.append(Spec(f"{k:02d} {name}", m, seed, dict(over)))
+        return specs
     if ablation_m == "mechanism":
         settings, strongest = chosen(choice) if profile == "mechanism" else ({}, "difference")
         fold = lambda m: {"split": "folds"} if m == 95 else {}  # noqa: E731  m = 95: 20 disjoint 5-icon folds
@@ -131,6 +193,15 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
         for name, over in ABLATIONS.items():
             specs.append(Spec(name, ablation_m, seed, over))
     return specs
+
+
+def esbn_folder() -> str:
+    """ESBN's icon folder for the authors' protocol, checked: 100 images (OSCBIND_ESBN, else ../shared/esbn-glyphs)."""
+    folder = Path(ESBN)
+    if not folder.is_dir() or len([p for p in folder.iterdir() if p.suffix == ".png"]) != 100:
+        raise ValueError(f"OSCBIND_ESBN: {folder} is not ESBN's folder of 100 icons; clone "
+                         "https://github.com/taylorwwebb/emergent_symbols and set OSCBIND_ESBN to its imgs/ folder")
+    return str(folder.resolve())
 
 
 def chosen(choice: Path = CHOICE) -> tuple[dict[str, dict], str]:
@@ -181,6 +252,12 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
     if spec.fidelity == "energy":
         tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         fidelity = energy_study(stage1.model, tasks, spec.seed)
+    elif spec.fidelity == "released":  # the poster's E and the released code's quantity, same trajectories
+        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
+        both = analysis.two_energies(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed)
+        fidelity = {"tables": {"two_energies": [{"quantity": "poster", **both.poster._asdict()},
+                                                {"quantity": "released", **both.released._asdict()}]},
+                    "curves": both.curves, "pairs": FIDELITY_PAIRS}
     elif spec.fidelity:
         tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)

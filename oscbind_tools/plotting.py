@@ -353,3 +353,51 @@ def lock_by_angle(study) -> Figure:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def ladder(authors) -> Figure:
+    """Held-out accuracy on each rung of the ladder from the authors' protocol to our defaults, one panel per
+    task, one line per split (mean and 95 % interval over seeds). ``authors`` is a ``tables.Authors``."""
+    from .tables import TASKS, interval95
+
+    rungs = authors.rungs()
+    splits = sorted({r["m"] for r in authors.ladder}, reverse=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, (task, short) in zip(axes, TASKS):
+        for k, m in enumerate(splits):
+            stats = [interval95(authors.scores(authors.ladder, rung, task, m).values()) for rung in rungs]
+            xs = np.arange(len(rungs)) + (k - 0.5) * 0.15
+            ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * np.nan_to_num(s[1]) for s in stats], fmt="o-",
+                        capsize=3, label=f"m = {m} ({stats[0][2]} seeds)")
+        ax.set_xticks(range(len(rungs)), [r.split(" ", 1)[1] for r in rungs], rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{short}: held-out accuracy, each rung adds one change", fontsize=9)
+        ax.grid(axis="y", lw=0.3)
+    axes[0].set_ylabel("held-out accuracy (%)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def two_energies(authors, variant: str = "default") -> Figure:
+    """Mean energy over t of same and different held-out pairs, the poster's E beside the released code's
+    quantity, on the same trajectories (mean over runs, 95 % interval band)."""
+    from .tables import interval95
+
+    runs = [c["curves"] for c in authors.curves.values() if c["variant"] == variant]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, (quantity, title) in zip(axes, (("poster", "the poster's E"), ("released", "the released code's quantity"))):
+        for kind, colour in (("same", SAME_COLOUR), ("different", DIFFERENT_COLOUR)):
+            curves = np.array([r[quantity][kind] for r in runs])  # (runs, T + 1)
+            stats = np.array([interval95(step)[:2] for step in curves.T])
+            t = np.arange(curves.shape[1])
+            ax.plot(t, stats[:, 0], color=colour, label=f"{kind} pairs")
+            ax.fill_between(t, stats[:, 0] - np.nan_to_num(stats[:, 1]), stats[:, 0] + np.nan_to_num(stats[:, 1]),
+                            color=colour, alpha=0.25, lw=0)
+        ax.set_title(f"{title} ({len(runs)} runs, 256 pairs of each kind per run)", fontsize=9)
+        ax.set_xlabel("Kuramoto step t")
+    axes[0].set_ylabel("mean energy over pairs")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{variant} model on the authors' protocol, held-out icons: same and different pairs on the same "
+                 "trajectories", fontsize=10)
+    fig.tight_layout()
+    return fig

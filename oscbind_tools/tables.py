@@ -530,3 +530,125 @@ class Mechanism:
 def signed_points(differences) -> str:
     """Accuracy differences (fractions) as signed percentage points with their 95 % half-width ("+3.9 ± 1.5")."""
     return signed([100 * d for d in differences], 1)
+
+
+def approx_difference(a: tuple[float, float], b: tuple[float, float]) -> str:
+    """a - b of two independent (mean, 95 % half-width) cells, with the half-widths added in quadrature:
+    an approximate 95 % interval for the difference of two unpaired means, in points."""
+    return f"{a[0] - b[0]:+.1f}{PM}{math.hypot(a[1], b[1]):.1f}"
+
+
+@dataclass
+class Authors:
+    """The authors' protocol in our code (``make authors``, ``make ladder``) beside their published numbers."""
+
+    runs: list[dict]  # the authors profile's runs
+    ladder: list[dict]  # the ladder profile's runs
+    published: list[dict]  # their CSV, summarised per cell (results/published/osc-network.csv)
+    energies: list[dict]  # the poster's E and the released quantity per run (two_energies.csv)
+    curves: dict
+    ours: Mechanism | None = None  # our defaults, from the mechanism study
+
+    @classmethod
+    def load(cls, authors: str | Path, ladder: str | Path, published: str | Path, ours: Mechanism | None = None) -> Authors:
+        authors, ladder = Path(authors), Path(ladder)
+        with open(published, newline="") as f:
+            pub = [dict(r, m=int(r["m"]), mean=float(r["mean"]), half_width=float(r["half_width"]), n=int(r["n"]))
+                   for r in csv.DictReader(f)]
+        with open(authors / "two_energies.csv", newline="") as f:
+            energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs, pub, energies,
+                   json.loads((authors / "curves.json").read_text()), ours)
+
+    def scores(self, runs: list[dict], variant: str, task: str, m: int) -> dict[int, float]:
+        return {r["seed"]: r["test_accuracy"] for r in runs if r["variant"] == variant and r["task"] == task and r["m"] == m}
+
+    def theirs(self, variant: str, task: str, m: int) -> tuple[float, float]:
+        row = next(r for r in self.published if r["variant"] == variant and r["task"] == task and r["m"] == m)
+        return row["mean"], row["half_width"]
+
+    def mine(self, variant: str, task: str, m: int) -> tuple[float, float]:
+        mean, half, _ = interval95(self.scores(self.runs, variant, task, m).values())
+        return 100 * mean, 100 * half
+
+    def splits(self) -> list[int]:
+        return sorted({r["m"] for r in self.runs}, reverse=True)
+
+    def headline_table(self) -> Table:
+        """Their CSV / our code with their protocol / our defaults, both tasks, three splits."""
+        rows = []
+        for task, short in TASKS:
+            rows.append([short, "their code and protocol (their CSV)"] + [f"{a:.1f}{PM}{h:.1f}" for a, h in
+                                                                         (self.theirs("default", task, m) for m in self.splits())])
+            rows.append([short, "our code, their protocol"] + [percent(self.scores(self.runs, "default", task, m).values())
+                                                               for m in self.splits()])
+            if self.ours is not None:
+                rows.append([short, "our code, our defaults"] + [percent(self.ours.scores("oscillator", task, m).values())
+                                                                 for m in self.splits()])
+        return Table(["task", "source"] + [f"m = {m}" for m in self.splits()], rows,
+                     caption=f"The default model's held-out accuracy (%), mean{PM}95 % half-width over 5 seeds each")
+
+    def variants_table(self) -> Table:
+        """Each of their five variants: their CSV, our code with their protocol, and the (unpaired) difference."""
+        rows = []
+        for variant in dict.fromkeys(r["variant"] for r in self.published):
+            for task, short in TASKS:
+                row = [variant, short]
+                for m in self.splits():
+                    a, b = self.mine(variant, task, m), self.theirs(variant, task, m)
+                    row += [f"{b[0]:.1f}{PM}{b[1]:.1f}", f"{a[0]:.1f}{PM}{a[1]:.1f}", approx_difference(a, b)]
+                rows.append(row)
+        header = ["variant", "task"] + [f"m = {m}: {what}" for m in self.splits() for what in ("theirs", "ours", "ours - theirs")]
+        return Table(header, rows, caption="Their CSV and our code on their protocol, per variant (%), mean"
+                                           f"{PM}95 % half-width over 5 seeds; the difference is unpaired, its interval "
+                                           "approximate (half-widths added in quadrature)")
+
+    def j_out_table(self) -> Table:
+        """Does removing J_OUT cost accuracy under their protocol? Paired by seed in our code; unpaired in theirs."""
+        rows = []
+        for task, short in TASKS:
+            for m in self.splits():
+                mine, without = self.scores(self.runs, "default", task, m), self.scores(self.runs, "no J_OUT", task, m)
+                d = [mine[s] - without[s] for s in mine if s in without]
+                rows.append([short, m, approx_difference(self.theirs("default", task, m), self.theirs("no J_OUT", task, m)),
+                             signed_points(d), f"{paired_p(d):.3f}"])
+        return Table(["task", "m", "their CSV: default - no J_OUT (points)", "our code, their protocol (points, paired)",
+                      "p (paired t)"], rows, caption=f"The cost of removing J_OUT, mean{PM}95 % half-width over 5 seeds")
+
+    def rungs(self) -> list[str]:
+        return sorted({r["variant"] for r in self.ladder})
+
+    def ladder_table(self) -> Table:
+        """Each rung's accuracy, and its step from the rung below, paired by seed, Holm within each task's family."""
+        rows, splits = [], sorted({r["m"] for r in self.ladder}, reverse=True)
+        for task, short in TASKS:
+            steps = []
+            for m in splits:
+                for below, rung in zip(self.rungs(), self.rungs()[1:]):
+                    a, b = self.scores(self.ladder, rung, task, m), self.scores(self.ladder, below, task, m)
+                    steps.append((m, rung, [a[s] - b[s] for s in a if s in b]))
+            adjusted = holm([paired_p(d) for _, _, d in steps])
+            for m in splits:
+                bottom = self.rungs()[0]
+                rows.append([short, m, bottom, percent(self.scores(self.ladder, bottom, task, m).values()), "", ""])
+                for (mm, rung, d), adj in zip(steps, adjusted):
+                    if mm == m:
+                        rows.append([short, m, rung, percent(self.scores(self.ladder, rung, task, m).values()),
+                                     signed_points(d), f"{adj:.3f}"])
+        family = 2 * (len(self.rungs()) - 1)
+        return Table(["task", "m", "rung", "held-out accuracy (%)", "step (points, paired)", f"Holm p (family of {family})"],
+                     rows, caption=f"From their protocol to our defaults, one change at a time, mean{PM}95 % half-width "
+                                   "over 5 seeds; each step paired by seed against the rung below")
+
+    def energy_table(self) -> Table:
+        """Same minus different at t = T, per variant and quantity, over all runs."""
+        rows = []
+        for variant in dict.fromkeys(r["variant"] for r in self.energies):
+            for quantity, label in (("poster", "the poster's E"), ("released", "the released code's quantity")):
+                here = [r for r in self.energies if r["variant"] == variant and r["quantity"] == quantity]
+                rows.append([variant, label, len(here), signed([r["difference"] for r in here]),
+                             signed([r["cohens_d"] for r in here], 2),
+                             f"{sum(r['difference'] < 0 for r in here)} of {len(here)}"])
+        return Table(["variant", "energy", "runs", "same - different at t = T", "Cohen's d", "runs with same lower"], rows,
+                     caption=f"Energy of same minus different held-out pairs at the end of the dynamics, mean{PM}95 % "
+                             "half-width over runs (3 splits x 5 seeds), both quantities on the same trajectories")

@@ -1,11 +1,13 @@
 """Measurements on models: accuracy by kind, energy descent, the energy gap, phase locking, finer steps."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from oscbind_lite import analysis, core
 from oscbind_lite.analysis import (accuracy_by_kind, descent, energy_gap, energy_parts, locked_share, pair_dynamics,
                                    phase_gap, with_step)
 from oscbind_lite.config import smoke, with_overrides
@@ -187,3 +189,29 @@ def test_lock_by_drive_angle_bins_features_by_how_much_their_drives_agree():
     dyn = Dynamics(states, torch.zeros(2, 2), c, torch.zeros(2, 3, 2))
     bins = lock_by_drive_angle(dyn, edges=(0, 90, 180))
     assert bins == [(0.0, 90.0, 1.0, 1), (90.0, 180.0, 0.0, 1)]
+
+
+def test_the_released_energy_is_the_sum_of_x_times_the_sum_of_j_x_not_x_j_x():
+    gen = torch.Generator().manual_seed(0)
+    D, N = 3, 2
+    x = core.normalize(torch.randn(4, 2, D, N, generator=gen))
+    c = torch.randn(4, 2, D, N, generator=gen)
+    J_in, J_out = torch.randn(D, N, D, N, generator=gen), torch.randn(D, N, D, N, generator=gen)
+    want = torch.zeros(4)
+    for b in range(4):  # the released code's einsum('bdn,ijkl,bjl->b', x, J, y), written out term by term
+        for i, j in ((0, 0), (1, 1), (0, 1), (1, 0)):
+            J = J_in if i == j else J_out
+            Jy = torch.einsum("daeb,eb->da", J, x[b, j])
+            want[b] += -0.5 * x[b, i].sum() * Jy.sum()
+        want[b] -= (c[b] * x[b]).sum()
+    torch.testing.assert_close(core.released_energy(x, c, J_in, J_out), want)
+    assert not torch.allclose(core.released_energy(x, c, J_in, J_out), core.energy(x, c, J_in, J_out))
+
+
+def test_two_energies_measure_both_quantities_on_the_same_trajectories(tasks):
+    torch.manual_seed(0)
+    model = SameDifferent(dataclasses.replace(smoke().model, symmetric=True, learn_omega=False)).eval()
+    both = analysis.two_energies(model, tasks, "test", 8, seed=0)
+    dyn = analysis.pair_dynamics(model, tasks, "test", 8, 0, dtype=torch.float64)
+    assert both.poster.mean_same == pytest.approx(dyn.same.energies[-1].mean().item())
+    assert len(both.curves["released"]["same"]) == model.cfg.T + 1 and both.released.n_same == 8

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from oscbind_lite.config import DataConfig
-from oscbind_lite.data import (DEFAULT_CODEPOINTS, GlyphError, IconTasks, Renderer, Trials, glyph_bank, icons_digest,
+from oscbind_lite.data import (DEFAULT_CODEPOINTS, Epochs, GlyphError, IconTasks, Renderer, Trials, glyph_bank, icons_digest,
                                carve_validation, load_glyphs, render_default_glyphs, sample_rmts,
                                sample_same_different, seeded, split_icons)
 
@@ -240,3 +240,42 @@ def test_validation_icons_are_a_fifth_of_the_training_icons_and_never_test_icons
     assert set(held.flatten().tolist()) <= val
     with pytest.raises(ValueError, match="^holdout: validation needs m >= 10"):
         carve_validation(train[:9], 0)
+
+
+def test_a_numbered_folder_loads_in_numeric_order_and_can_keep_each_images_frame(tmp_path):
+    for i in (0, 1, 2, 10, 11):  # ink squares whose side grows with the number
+        img = np.full((32, 32), 255, np.uint8)
+        img[4: 8 + i, 4: 8 + i] = 0
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+    cropped, framed = load_glyphs(tmp_path), load_glyphs(tmp_path, crop=False)
+    ink = (framed > 0.5).sum((1, 2))
+    assert list(np.argsort(ink)) == [0, 1, 2, 3, 4]  # 0, 1, 2, 10, 11: not 0, 1, 10, 11, 2
+    assert (cropped > 0.5).mean((1, 2)).min() > 0.9  # cropped to the ink: each square fills its image
+    assert ink[0] < ink[-1] < 0.5 * framed[0].size  # framed: the squares keep their sizes in the frame
+
+
+def test_first_split_trains_on_the_first_m_icons_whatever_the_seed():
+    for seed in (0, 3):
+        train, test = split_icons(100, 50, seed, "first")
+        assert train.tolist() == list(range(50)) and test.tolist() == list(range(50, 100))
+
+
+@pytest.mark.parametrize("task", ["same-different", "rmts"])
+def test_epochs_serve_a_fixed_set_once_per_epoch_each_time_rendered_afresh(bank, task):
+    tasks = IconTasks(bank, 50, 0)
+    epochs = Epochs(tasks, task, 100, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(1)
+    served, first_images = [], None
+    for _ in range(4):  # 64 + 36 = one epoch of 100, then the next
+        images, labels = epochs.batch(64, gen)
+        served.append(len(labels))
+        first_images = images if first_images is None else first_images
+    assert served == [64, 36, 64, 36]
+    assert set(epochs.icons.flatten().tolist()) <= set(tasks.train_icons.tolist())
+    if task == "same-different":
+        assert torch.equal(epochs.labels.bool(), epochs.icons[:, 0] == epochs.icons[:, 1])
+        assert labels.dtype == torch.float32
+    else:
+        assert labels.dtype == torch.long
+    again = Epochs(tasks, task, 100, torch.Generator().manual_seed(0))
+    assert torch.equal(again.icons, epochs.icons)  # the set is the seed's, drawn once

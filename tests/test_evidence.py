@@ -12,8 +12,9 @@ from oscbind_lite.cache import write_json
 from oscbind_tools import provenance
 import pytest
 
-from oscbind_tools.evidence import (ABLATIONS, GRID, MAIN, MECHANISM, PROFILES, SYMMETRIC, Spec, choose, chosen, done,
-                                    job_stamp, make_executor, plan, spec_config)
+from oscbind_tools import evidence as evidence_module
+from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, SYMMETRIC, Spec, choose,
+                                    chosen, done, job_stamp, make_executor, plan, spec_config)
 from oscbind_tools.tables import Evidence, Mechanism
 
 
@@ -231,3 +232,73 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
     assert [len(p["differences"]) for p in power] == [20, 20] and all(p["holm"] < 0.05 for p in power)
     for table in (mech.accuracy_table(), mech.comparison_table(), mech.power_table(), mech.fit_table(), mech.validation_table()):
         assert table.rows and "<table" in table._repr_html_()
+
+
+ESBN_DIR = evidence_module.Path(evidence_module.ESBN)
+needs_esbn = pytest.mark.skipif(not ESBN_DIR.is_dir(), reason=f"ESBN's icons are not at {ESBN_DIR} (set OSCBIND_ESBN to a "
+                                "clone's imgs/ folder of github.com/taylorwwebb/emergent_symbols)")
+
+
+@needs_esbn
+def test_authors_profile_runs_their_five_variants_on_their_protocol():
+    specs = plan("authors")
+    assert len(specs) == 5 * 3 * 5 and {s.variant for s in specs} == set(AUTHORS)
+    for s in specs:
+        run = spec_config(s, smoke=False).validate("rmts", n_icons=100)
+        assert (run.data.split, run.data.crop, run.data.scale_max, run.model.D, run.model.gamma) == ("first", False, 1.0, 16, 0.1)
+        assert run.stage1.pool == (4000 if s.m == 95 else 2000) and run.stage1.steps == 50 * -(-run.stage1.pool // 64)
+        assert run.stage2.optimizer == "adam" and run.stage2.schedule == "constant" and run.stage2.patience == 0
+    default = {s.variant: spec_config(s, False).model for s in specs if s.m == 50 and s.seed == 0}
+    assert default["default"].fixed_omega and not default["no Omega"].fixed_omega and not default["no J_OUT"].learn_j_out
+    assert default["baseline"].bottleneck == "projection"
+
+
+@needs_esbn
+def test_the_ladder_climbs_from_their_protocol_to_our_defaults_one_change_at_a_time():
+    specs = [s for s in plan("ladder") if s.m == 50 and s.seed == 0]
+    assert [s.variant[3:] for s in specs] == [name for name, _ in LADDER]
+    runs = [spec_config(s, False) for s in specs]
+    assert runs[0] == spec_config(next(s for s in plan("authors") if s.variant == "default" and s.m == 50 and s.seed == 0), False)
+    ours = with_overrides(RunConfig(), m=50, seed=0, eval_size=10000, rmts_eval_size=10000)
+    assert runs[-1] == ours  # the top rung is our defaults, measured on 10,000 test pairs like every rung
+
+
+def test_the_authors_profile_without_esbn_says_where_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(evidence_module, "ESBN", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="^OSCBIND_ESBN: .* clone https://github.com/taylorwwebb/emergent_symbols"):
+        plan("authors")
+
+
+def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
+    from oscbind_lite.cache import write_csv
+    from oscbind_tools import plotting
+    from oscbind_tools.evidence import RUN_COLUMNS
+    from oscbind_tools.tables import Authors
+
+    def runs(variants, splits):
+        return [{"run": f"{v}-{m}-{s}", "variant": v, "task": t, "m": m, "seed": s, "test_accuracy": 0.8 + 0.01 * s + 0.001 * k,
+                 "train_accuracy": 0.9, "steps": 10, "wall_seconds": 1, "git_commit": "x", "version": "0"}
+                for k, v in enumerate(variants) for m in splits for s in range(5) for t in ("same-different", "rmts")]
+
+    authors, ladder = tmp_path / "authors", tmp_path / "ladder"
+    for folder, rows in ((authors, runs(AUTHORS, (95, 50, 15))), (ladder, runs([f"{k:02d} {n}" for k, (n, _) in enumerate(LADDER)], (50, 15)))):
+        write_csv(folder / "runs.csv", RUN_COLUMNS, rows)
+        write_csv(folder / "fidelity.csv", ["run"], [])
+        write_json(folder / "profile.json", {"profile": folder.name})
+    energies = [{"run": f"default-{m}-{s}", "variant": "default", "m": m, "seed": s, "quantity": q, "difference": d,
+                 "cohens_d": d / 2, "mean_same": 0, "mean_different": -d} for m in (95, 50, 15) for s in range(5)
+                for q, d in (("poster", 0.1), ("released", -0.3))]
+    write_csv(authors / "two_energies.csv", list(energies[0]), energies)
+    write_json(authors / "curves.json", {f"default-{s}": {"variant": "default", "curves": {
+        q: {"same": [0.0, -1.0, -2.0], "different": [0.0, -0.5, -1.0 - s]} for q in ("poster", "released")}} for s in range(3)})
+    a = Authors.load(authors, ladder, "results/published/osc-network.csv")
+    assert a.theirs("no J_OUT", "rmts", 15) == (71.82, 4.92)
+    head = a.headline_table()
+    assert [r[1] for r in head.rows[:2]] == ["their code and protocol (their CSV)", "our code, their protocol"]
+    assert len(a.variants_table().rows) == 10 and len(a.j_out_table().rows) == 6
+    ladder_rows = a.ladder_table().rows
+    assert len(ladder_rows) == 2 * 2 * len(LADDER) and ladder_rows[1][4].startswith("+0.1")  # +0.1 point per rung
+    energy = a.energy_table().rows
+    assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
+    for fig in (plotting.ladder(a), plotting.two_energies(a)):
+        assert fig.axes

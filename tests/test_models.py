@@ -143,3 +143,38 @@ def test_rmts_head_sees_the_three_relations_in_order():
     with torch.no_grad():
         relations = rmts.same_different.relation(trials.images.flatten(0, 1)).view(6, 3, -1)
         torch.testing.assert_close(rmts(trials.images), rmts.head(relations.flatten(1)))
+
+
+def test_authors_cnn_xavier_init_fixed_omega_and_drive_start():
+    cfg = dataclasses.replace(SMALL, D=16, encoder="strided", init="xavier", learn_omega=False, fixed_omega=True,
+                              start="drive")
+    torch.manual_seed(0)
+    net = SameDifferent(cfg)
+    assert net.encoder(torch.rand(3, 1, 32, 32)).shape == (3, 16)
+    assert not any("BatchNorm" in type(m).__name__ for m in net.modules())
+    b = net.binding
+    assert b.W.abs().max() <= (6 / (16 + 2)) ** 0.5 and b.b.abs().max() == 0
+    assert b.J_in_raw.abs().max() <= (6 / (2 * 16 * 2 * 2)) ** 0.5
+    omega = b.couplings()[0]
+    assert "binding.omega_fixed" in net.state_dict() and not any("omega" in n for n, _ in net.named_parameters())
+    torch.testing.assert_close(omega, -omega.transpose(1, 2))  # skew: a rotation, no growth
+    assert omega.abs().max() <= torch.pi and omega.abs().max() > 0
+    z = torch.randn(5, 2, 16)
+    x0 = b.initial_state(5, torch.Generator().manual_seed(0), c=b.drive(z))
+    c = b.drive(z)
+    cos = (x0 * c).sum(-1) / c.norm(dim=-1)
+    assert cos[c.norm(dim=-1) > 0.5].min() > 0.995  # each oscillator starts at its own drive, up to noise of SD 0.01
+    with pytest.raises(ValueError, match="^start: drive needs the drives c"):
+        b.initial_state(5)
+
+
+def test_authors_baseline_reads_the_coherence_of_normalised_projections(pairs):
+    net = model("projection")
+    with torch.no_grad():
+        z = net.encode(pairs)
+        p = net.projection(z).view(len(z), 2, SMALL.D, SMALL.N)
+        p = p / p.norm(dim=-1, keepdim=True)
+        rho = (p[:, 0] + p[:, 1]).norm(dim=-1)
+        torch.testing.assert_close(net.relation(pairs), (4 - rho**2).clamp_min(1e-6).sqrt(), atol=1e-3, rtol=0)
+        same = torch.cat([pairs[:, :1], pairs[:, :1]], 1)
+        assert net.relation(same).abs().max() < 1e-2  # an identical pair: rho = 2, chord 0

@@ -10,8 +10,8 @@ from oscbind_lite.cache import (CheckpointError, atomic_write, config_key, load_
                                 write_json)
 from oscbind_lite.config import SMOKE, with_overrides
 from oscbind_lite.config import TrainConfig
-from oscbind_lite.train import (environment, eval_sets, fit, load_same_different, resolve_device, save_metrics,
-                                train_rmts, train_same_different, warmup_cosine)
+from oscbind_lite.train import (environment, eval_sets, fit, load_same_different, lr_factor, resolve_device,
+                                save_metrics, train_rmts, train_same_different, warmup_cosine)
 
 
 def test_same_seed_gives_identical_metrics_and_weights(smoke_run, tmp_path):
@@ -272,3 +272,21 @@ def test_patience_stops_a_model_that_cannot_learn_and_not_one_that_does():
     assert len(flat) < 200 and len(flat) % 20 == 0  # stopped early, at the end of a window
     assert len(learns) > len(flat)
     assert len(train(noise, TrainConfig(steps=100, eval_every=20))) == 100  # patience 0: every step
+
+
+def test_the_authors_schedule_warms_up_from_a_25th_and_ends_at_a_thousandth():
+    steps = 1600
+    assert lr_factor("authors", 0, steps) == pytest.approx(1 / 25)
+    assert lr_factor("authors", 80, steps) == pytest.approx(1.0)  # 5 % of 1600 steps of warm-up
+    assert lr_factor("authors", steps, steps) == pytest.approx(1e-3)
+    assert all(lr_factor("constant", k, steps) == 1 for k in (0, 800, 1600))
+    assert lr_factor("cosine", 500, steps) == warmup_cosine(500, steps)
+
+
+def test_a_fixed_training_set_with_adam_and_no_clipping_trains(smoke_run):
+    run = with_overrides(smoke_run, pool=32, optimizer="adam", clip=0.0, schedule="authors", rmts_pool=32,
+                         rmts_schedule="constant")
+    r = train_rmts(run, "cpu", progress=False)
+    assert r.metrics["steps"] == SMOKE["rmts_steps"] and r.metrics["config"]["stage1"]["pool"] == 32
+    with pytest.raises(ValueError, match="^pool: must be 0 or at least batch_size"):
+        with_overrides(smoke_run, pool=3).validate()
