@@ -42,7 +42,7 @@ def flag(setting: Setting) -> str:
 
 def _add_setting(group, s: Setting) -> None:
     """One option for one config field, typed and documented from the field itself."""
-    help_text = f"{s.help} (default {s.default})"
+    help_text = f"{s.help} (default {s.default})".replace("%", "%%")  # argparse formats help with %
     base = s.type
     if isinstance(base, types.UnionType):  # str | None -> str
         base = next(t for t in typing.get_args(base) if t is not type(None))
