@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -406,6 +407,7 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
           f"({workers} at a time, {threads} thread(s) each)", file=sys.stderr)
     start = time.perf_counter()
     failed, running = [], []
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # kill, timeout and Slurm stop us as Ctrl-C does
     try:
         if kind == "slurm":
             with ex.batch():
@@ -427,6 +429,8 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
             job.cancel(check=False)
         print("interrupted: running jobs cancelled; rerun the command to resume", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     write_json(results / "profile.json", {"profile": profile, "jobs": len(specs), "ran": len(todo), "failed": [s.id for s in failed],
                                           "wall_seconds": round(time.perf_counter() - start, 1), "workers": workers,
                                           "threads": threads, "executor": kind, "version": __version__})
@@ -442,6 +446,11 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
         print(f"error: {len(failed)} job(s) failed: {', '.join(s.id for s in failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _interrupt(signum, frame):
+    """SIGTERM handler: stop the way Ctrl-C does, so that the local jobs this run started are cancelled, not orphaned."""
+    raise KeyboardInterrupt
 
 
 def default_results(profile: str) -> Path:

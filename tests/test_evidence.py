@@ -302,3 +302,43 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
     for fig in (plotting.ladder(a), plotting.two_energies(a)):
         assert fig.axes
+
+
+def test_sigterm_stops_a_profile_like_ctrl_c_and_leaves_no_job_running(tmp_path):
+    import signal
+    import time
+    from pathlib import Path
+
+    results = tmp_path / "results"
+    env = {**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")}
+    env.pop("OSCBIND_COMPILE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "oscbind_tools", "evidence", "--profile", "smoke", "--results",
+                             str(results), "--executor", "local", "--workers", "2", "--threads", "1"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list((results / "logs").glob("*_submitted.pkl")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # the first jobs are running
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: running jobs cancelled; rerun the command to resume" in err
+
+    def jobs_left() -> list[str]:
+        left = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "submitit" in text and str(results) in text:
+                left.append(text)
+        return left
+
+    deadline = time.monotonic() + 20
+    while jobs_left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not jobs_left()
