@@ -493,9 +493,10 @@ class Mechanism:
         return out
 
     def comparison_table(self) -> Table:
+        comparisons = self.comparisons()
         rows = [[c["other"], c["task"], c["m"], len(c["differences"]), signed_points(c["differences"]), f"{c['p']:.3f}",
-                 f"{c['holm']:.3f}", c["said"]] for c in self.comparisons()]
-        family = max((c["family"] for c in self.comparisons()), default=0)
+                 f"{c['holm']:.3f}", c["said"]] for c in comparisons]
+        family = max((c["family"] for c in comparisons), default=0)
         return Table(["oscillator minus", "task", "m", "seeds", "difference (points)", "p (paired t)",
                       f"Holm p (family of {family})", "after Holm"], rows,
                      caption="Paired differences in held-out accuracy, oscillator minus each model, mean"
