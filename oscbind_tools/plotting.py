@@ -378,26 +378,26 @@ def ladder(authors) -> Figure:
     return fig
 
 
-def two_energies(authors, variant: str = "default") -> Figure:
+def two_energies(runs: list[dict], title: str, pairs: int) -> Figure:
     """Mean energy over t of same and different held-out pairs, the poster's E beside the released code's
-    quantity, on the same trajectories (mean over runs, 95 % interval band)."""
+    quantity, on the same trajectories. ``runs``: ``TwoEnergies.curves`` of each run; with several runs the
+    line is their mean and the band its 95 % interval."""
     from .tables import interval95
 
-    runs = [c["curves"] for c in authors.curves.values() if c["variant"] == variant]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for ax, (quantity, title) in zip(axes, (("poster", "the poster's E"), ("released", "the released code's quantity"))):
+    for ax, (quantity, label) in zip(axes, (("poster", "the poster's E"), ("released", "the released code's quantity"))):
         for kind, colour in (("same", SAME_COLOUR), ("different", DIFFERENT_COLOUR)):
             curves = np.array([r[quantity][kind] for r in runs])  # (runs, T + 1)
             stats = np.array([interval95(step)[:2] for step in curves.T])
             t = np.arange(curves.shape[1])
             ax.plot(t, stats[:, 0], color=colour, label=f"{kind} pairs")
-            ax.fill_between(t, stats[:, 0] - np.nan_to_num(stats[:, 1]), stats[:, 0] + np.nan_to_num(stats[:, 1]),
-                            color=colour, alpha=0.25, lw=0)
-        ax.set_title(f"{title} ({len(runs)} runs, 256 pairs of each kind per run)", fontsize=9)
+            if len(runs) > 1:
+                ax.fill_between(t, stats[:, 0] - stats[:, 1], stats[:, 0] + stats[:, 1], color=colour, alpha=0.25, lw=0)
+        runs_note = f"{len(runs)} runs, " if len(runs) > 1 else ""
+        ax.set_title(f"{label} ({runs_note}{pairs} pairs of each kind{' per run' if runs_note else ''})", fontsize=9)
         ax.set_xlabel("Kuramoto step t")
     axes[0].set_ylabel("mean energy over pairs")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{variant} model on the authors' protocol, held-out icons: same and different pairs on the same "
-                 "trajectories", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -641,6 +641,10 @@ class Authors:
                      rows, caption=f"From their protocol to our defaults, one change at a time, mean{PM}95 % half-width "
                                    "over 5 seeds; each step paired by seed against the rung below")
 
+    def energy_curves(self, variant: str = "default") -> list[dict]:
+        """``TwoEnergies.curves`` of each run of one variant, for ``plotting.two_energies``."""
+        return [c["curves"] for c in self.curves.values() if c["variant"] == variant]
+
     def energy_table(self) -> Table:
         """Same minus different at t = T, per variant and quantity, over all runs."""
         rows = []

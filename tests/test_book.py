@@ -32,7 +32,7 @@ PAGES = {
     "notebooks/02_icons_and_tasks": dict(images=5, plotly=0, tables=0),
     "notebooks/03_same_different": dict(images=1, plotly=0, tables=1),
     "notebooks/04_rmts": dict(images=1, plotly=0, tables=1),
-    "notebooks/05_energy": dict(images=4, plotly=0, tables=5),
+    "notebooks/05_energy": dict(images=5, plotly=0, tables=6),
     "notebooks/06_dynamics": dict(images=1, plotly=1, tables=1),
     "notebooks/07_generalisation": dict(images=1, plotly=0, tables=1),
     "notebooks/08_evidence": dict(images=1, plotly=0, tables=5),

@@ -300,7 +300,7 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     assert len(ladder_rows) == 2 * 2 * len(LADDER) and ladder_rows[1][4].startswith("+0.1")  # +0.1 point per rung
     energy = a.energy_table().rows
     assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
-    for fig in (plotting.ladder(a), plotting.two_energies(a)):
+    for fig in (plotting.ladder(a), plotting.two_energies(a.energy_curves(), "default", 256)):
         assert fig.axes
 
 
