@@ -619,23 +619,28 @@ class Authors:
     def rungs(self) -> list[str]:
         return sorted({r["variant"] for r in self.ladder})
 
-    def ladder_table(self) -> Table:
-        """Each rung's accuracy, and its step from the rung below, paired by seed, Holm within each task's family."""
-        rows, splits = [], sorted({r["m"] for r in self.ladder}, reverse=True)
-        for task, short in TASKS:
+    def ladder_steps(self) -> list[tuple[str, int, str, list[float], float]]:
+        """Each rung's step from the rung below, paired by seed: (task, m, rung, differences, Holm p), with Holm
+        applied within each task's family (every step at every split)."""
+        out, splits = [], sorted({r["m"] for r in self.ladder}, reverse=True)
+        for task, _ in TASKS:
             steps = []
             for m in splits:
                 for below, rung in zip(self.rungs(), self.rungs()[1:]):
                     a, b = self.scores(self.ladder, rung, task, m), self.scores(self.ladder, below, task, m)
-                    steps.append((m, rung, [a[s] - b[s] for s in a if s in b]))
-            adjusted = holm([paired_p(d) for _, _, d in steps])
-            for m in splits:
+                    steps.append((task, m, rung, [a[s] - b[s] for s in a if s in b]))
+            out += [(*step, adj) for step, adj in zip(steps, holm([paired_p(d) for *_, d in steps]))]
+        return out
+
+    def ladder_table(self) -> Table:
+        """Each rung's accuracy, and its step from the rung below, paired by seed, Holm within each task's family."""
+        rows, steps = [], self.ladder_steps()
+        for task, short in TASKS:
+            for m in sorted({r["m"] for r in self.ladder}, reverse=True):
                 bottom = self.rungs()[0]
                 rows.append([short, m, bottom, percent(self.scores(self.ladder, bottom, task, m).values()), "", ""])
-                for (mm, rung, d), adj in zip(steps, adjusted):
-                    if mm == m:
-                        rows.append([short, m, rung, percent(self.scores(self.ladder, rung, task, m).values()),
-                                     signed_points(d), f"{adj:.3f}"])
+                rows += [[short, m, rung, percent(self.scores(self.ladder, rung, task, m).values()), signed_points(d),
+                          f"{adj:.3f}"] for t, mm, rung, d, adj in steps if t == task and mm == m]
         family = 2 * (len(self.rungs()) - 1)
         return Table(["task", "m", "rung", "held-out accuracy (%)", "step (points, paired)", f"Holm p (family of {family})"],
                      rows, caption=f"From their protocol to our defaults, one change at a time, mean{PM}95 % half-width "
