@@ -93,8 +93,9 @@ def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: 
     scripts[:] = unique
 
 
-# Folders of book/_vendor (see book/vendor_assets.py) and the one file of theirs every page loads.
-VENDORED_FOLDERS = ("plotly/", "html-manager/", "mathjax/")
+# Folders of book/_vendor (see book/vendor_assets.py) and the one file of theirs every page loads; the
+# explorable's script and its exported models, which only its own page loads (oscbind_tools.explorable).
+VENDORED_FOLDERS = ("plotly/", "html-manager/", "mathjax/", "explorable/", "explorable-data/")
 EVERY_PAGE = "plotly/plotly.min.js"
 
 
@@ -127,12 +128,17 @@ FONTAWESOME_ONCE = (
     " if (window.FontAwesome) { window.FontAwesome.dom.i2svg(); } });")
 
 
-STATIC = Path(__file__).resolve().parent / "static"  # oscbind.css: wrapped output, table style
+STATIC = Path(__file__).resolve().parent / "static"  # oscbind.css: wrapped output, table style; explorable/
+# Files the sweep generates for the pages, staged beside the book's sources (the explorable's exported
+# models, in explorable-data/); served from _static/ like the vendored files when the folder exists.
+GENERATED = "_generated"
 
 
 def add_own_static(app: Any, config: Any) -> None:
-    """Serve this package's static folder (oscbind.css) beside the book's own."""
-    config.html_static_path = [*config.html_static_path, str(STATIC)]
+    """Serve this package's static folder (oscbind.css, the explorable's script) and the sweep's generated
+    files beside the book's own."""
+    generated = Path(app.confdir) / GENERATED
+    config.html_static_path = [*config.html_static_path, str(STATIC), *([str(generated)] if generated.is_dir() else [])]
 
 
 def setup(app: Any) -> dict[str, Any]:
