@@ -31,6 +31,7 @@ import copy
 import dataclasses
 import html
 import json
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,14 +43,20 @@ from torch import Tensor
 from oscbind_lite import core
 from oscbind_lite.analysis import with_dynamics
 from oscbind_lite.cache import atomic_write
+from oscbind_lite.config import RunConfig, with_overrides
 from oscbind_lite.data import DEFAULT_CODEPOINTS, IconTasks, seeded
 from oscbind_lite.model import SameDifferent, readout
+from oscbind_lite.train import train_same_different
+
+from .chapter import ParameterError
+from .tables import Table
 
 FORMAT = 1
 ICONS = "icons.js"
 STATIC = "explorable"  # the page's code: oscbind_tools/static/explorable/, served as _static/explorable/
 DATA = "explorable-data"  # the exported files, served as _static/explorable-data/ (see sphinx_ext)
 PAGE_ID = "oscbind-explorable"
+STATIC_FOLDER = Path(__file__).resolve().parent / "static" / STATIC
 
 
 def split_file(m: int) -> str:
@@ -137,20 +144,37 @@ def split_payload(m: int, model: SameDifferent, tasks: IconTasks, seed: int, acc
 
 
 class Exported(NamedTuple):
-    """What ``export`` wrote: the folder and each file's size in bytes."""
+    """What ``export`` wrote (or would write): the folder and each data file's size in bytes."""
 
-    folder: Path
+    folder: Path | None
     sizes: dict[str, int]
 
     def split_weight(self, m: int) -> int:
-        """Bytes a reader downloads to run split m: its file plus the icons."""
-        return self.sizes[split_file(m)] + self.sizes[ICONS]
+        """Bytes a reader downloads to run split m: its file, the icons, the page's script and stylesheet."""
+        return self.sizes[split_file(m)] + self.sizes[ICONS] + code_bytes()
+
+    def table(self) -> Table:
+        """The page weight, file by file, for the chapter."""
+        kb = lambda n: f"{n / 1000:.0f} kB"  # noqa: E731
+        rows = [[f"{STATIC}/{f.name}", "the page's code", kb(f.stat().st_size)] for f in sorted((STATIC_FOLDER).iterdir())]
+        rows.append([f"{DATA}/{ICONS}", "the icon images", kb(self.sizes[ICONS])])
+        rows += [[f"{DATA}/{name}", f"the trained model of m = {name[1:-3]}, loaded when chosen", kb(size)]
+                 for name, size in self.sizes.items() if name != ICONS]
+        first = next(name for name in self.sizes if name != ICONS)
+        return Table(["file (under _static/)", "what it holds", "size"], rows,
+                     caption=f"What the explorable loads: {kb(self.split_weight(int(first[1:-3])))} for the first model "
+                             "shown, each other split's file when it is chosen")
 
 
-def export(models: dict[int, SameDifferent], tasks: dict[int, IconTasks], folder: str | Path, seed: int,
+def code_bytes() -> int:
+    """Bytes of the page's own script and stylesheet."""
+    return sum(f.stat().st_size for f in STATIC_FOLDER.iterdir())
+
+
+def export(models: dict[int, SameDifferent], tasks: dict[int, IconTasks], folder: str | Path | None, seed: int,
            accuracies: dict[int, float] | None = None) -> Exported:
-    """Write the page's data for each split's trained model (``icons.js``, ``m<M>.js``) into folder, atomically."""
-    folder = Path(folder)
+    """Write the page's data for each split's trained model (``icons.js``, ``m<M>.js``) into folder, atomically
+    (folder None: only measure them)."""
     banks = {m: t.bank[:, 0].cpu().numpy() for m, t in tasks.items()}
     first = next(iter(banks.values()))
     if any(not np.array_equal(b, first) for b in banks.values()):
@@ -158,9 +182,30 @@ def export(models: dict[int, SameDifferent], tasks: dict[int, IconTasks], folder
     files = {ICONS: _js(icon_payload(first))}
     for m, model in models.items():
         files[split_file(m)] = _js(split_payload(m, model.eval(), tasks[m], seed, (accuracies or {}).get(m)))
-    for name, blob in files.items():
-        atomic_write(folder / name, lambda f, blob=blob: f.write(blob))
-    return Exported(folder, {name: len(blob) for name, blob in files.items()})
+    if folder is not None:
+        for name, blob in files.items():
+            atomic_write(Path(folder) / name, lambda f, blob=blob: f.write(blob))
+    return Exported(None if folder is None else Path(folder), {name: len(blob) for name, blob in files.items()})
+
+
+def parse_splits(text: str, m: int) -> list[int]:
+    """A chapter's ``splits`` parameter ("95,50,15") as integers; the split the page opens with (m) among them."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts) or m not in [int(p) for p in parts] or len(set(parts)) != len(parts):
+        raise ParameterError(f"splits: must be distinct comma-separated splits that include m = {m}, got {text!r}")
+    return [int(p) for p in parts]
+
+
+def export_trained(run: RunConfig, splits: list[int], device: str | torch.device, folder: str | Path | None) -> Exported:
+    """Train-or-load the same/different model of each split (the ones the training chapters left in the cache)
+    and export them with ``run``'s seed; folder None only measures the files."""
+    models, tasks, accuracies = {}, {}, {}
+    for m in splits:
+        split_run = with_overrides(run, m=m)
+        trained = train_same_different(split_run, str(device), progress=False)
+        models[m], tasks[m] = trained.model.cpu(), IconTasks.from_config(split_run.data)
+        accuracies[m] = trained.metrics["test_accuracy"]
+    return export(models, tasks, folder, run.data.seed, accuracies)
 
 
 def place(glyph: Tensor | np.ndarray, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0),
@@ -204,6 +249,31 @@ def reference(model: SameDifferent, images: Tensor, start: Tensor, T: int | None
             "phases": torch.atan2(states[..., 1], states[..., 0]).numpy(), "energies": dyn.energies[:, 0].numpy(),
             "rho": rho.numpy(), "readout": features[0].numpy(), "logit": float(logit),
             "probability": float(torch.sigmoid(logit))}
+
+
+def differences(page: dict, model: SameDifferent) -> dict[str, dict[str, float]]:
+    """Largest absolute differences between a run of the page (``window.oscbindExplorable.result()``) and the
+    package's ``reference`` for the same images, start state and controls, in float32 and in float64.
+
+    Phases are compared on the circle (a difference of 2 pi is none). ``verdict`` is 1 when the page and the
+    float32 model disagree on same/different.
+    """
+    D, N, size = model.cfg.D, model.cfg.N, int(math.isqrt(len(page["images"][0])))
+    images = torch.tensor(page["images"], dtype=torch.float64).view(2, 1, size, size)
+    start = torch.tensor(page["states"][0], dtype=torch.float64).view(2, D, N)  # the page's x(0), shared or not
+    s = page["state"]
+    controls = dict(T=len(page["states"]) - 1, gamma=s["gamma"], j_out=s["jout"], omega=s["omega"], shared=False)
+    out = {}
+    for name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
+        ref = reference(model, images.to(dtype), start.to(dtype), dtype=dtype, **controls)
+        phases = np.asarray(page["phases"]).reshape(ref["phases"].shape)
+        out[name] = {"phases": float(np.abs((phases - ref["phases"] + np.pi) % (2 * np.pi) - np.pi).max()),
+                     "rho": float(np.abs(np.asarray(page["rho"]) - ref["rho"]).max()),
+                     "energy": float(np.abs(np.asarray(page["energies"]) - ref["energies"]).max()),
+                     "probability": abs(page["probability"] - ref["probability"])}
+        if dtype == torch.float32:
+            out["verdict"] = float((page["probability"] >= 0.5) != (ref["probability"] >= 0.5))
+    return out
 
 
 def page_html(splits: list[int], static: str = f"../_static/{STATIC}/", data: str = f"../_static/{DATA}/",

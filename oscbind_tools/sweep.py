@@ -3,8 +3,9 @@
     python -m oscbind_tools sweep --m 95 50 15 --seeds 0 [--smoke] [--build]
 
 * The training chapters (same/different, RMTS) run once per split m and seed and write
-  ``metrics.json`` beside their executed notebook; the showcase chapters (icons, energy, dynamics)
-  run once, at ``--showcase-m`` and the first seed; the summary chapters run last and read what the
+  ``metrics.json`` beside their executed notebook; the showcase chapters (icons, energy, dynamics,
+  explorable) run once, at ``--showcase-m`` and the first seed (the explorable exports every split's
+  model for its page, and ``--build`` stages those files beside the book); the summary chapters run last and read what the
   others wrote (generalisation, reproducing) or what is committed (``results/`` for the evidence
   chapter, ``benchmarks/`` for the performance appendix).
 * Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (``provenance.stamp``: package
@@ -40,9 +41,14 @@ from oscbind_lite.config import TASKS, DataConfig, check_m
 from oscbind_lite.data import glyph_bank
 from oscbind_lite.train import resolve_device
 
+from . import explorable
 from .provenance import is_current, stamp as make_stamp
+from .sphinx_ext import GENERATED
 
 SPLIT, SHOWCASE, SUMMARY = "split", "showcase", "summary"
+# Folders of files a chapter writes for its page (the explorable's exported models) in its run folder; staged
+# into the book's _generated/ folder, which the Sphinx extension serves from _static/.
+PAGE_FILES = {"06_explorable": explorable.DATA}
 CELL_TIMEOUT_S = 3600  # a cell that runs longer has hung (the longest, a default training, takes minutes)
 CHAPTERS = (  # (notebook stem, role), in the order they must run
     ("02_icons_and_tasks", SHOWCASE),
@@ -50,6 +56,7 @@ CHAPTERS = (  # (notebook stem, role), in the order they must run
     ("04_rmts", SPLIT),
     ("05_energy", SHOWCASE),
     ("06_dynamics", SHOWCASE),
+    ("06_explorable", SHOWCASE),
     ("07_generalisation", SUMMARY),
     ("08_evidence", SUMMARY),
     ("10_reproducing", SUMMARY),
@@ -91,7 +98,7 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
                     jobs.append(Job(chapter, role, d.name, params, d))
         elif role == SHOWCASE:
             d = runs / chapter / f"m{showcase_m}-seed{seeds[0]}"
-            params = {"m": showcase_m, "seed": seeds[0], **common, **showcase_inputs(chapter, notebooks)}
+            params = {"m": showcase_m, "seed": seeds[0], **common, **showcase_inputs(chapter, notebooks, splits, d)}
             jobs.append(Job(chapter, role, d.name, params, d))
         else:
             d = runs / chapter / "all"
@@ -110,10 +117,14 @@ def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
             "11_performance": {"bench_dir": relative(repo / "benchmarks", notebooks)}}[chapter]
 
 
-def showcase_inputs(chapter: str, notebooks: Path) -> dict:
-    """Committed results a showcase chapter also reads: the energy chapter's study over every split and seed."""
+def showcase_inputs(chapter: str, notebooks: Path, splits: list[int], run_dir: Path) -> dict:
+    """What else a showcase chapter takes: the energy chapter reads the committed study over every split and
+    seed; the explorable exports every split's model into its run folder (``PAGE_FILES``)."""
     repo = notebooks.resolve().parents[1]
-    return {"05_energy": {"results_dir": relative(repo / "results" / "energy", notebooks)}}.get(chapter, {})
+    return {"05_energy": {"results_dir": relative(repo / "results" / "energy", notebooks)},
+            "06_explorable": {"splits": ",".join(map(str, splits)),
+                              "out_dir": relative(run_dir / PAGE_FILES["06_explorable"], notebooks)},
+            }.get(chapter, {})
 
 
 def _sha(path: Path) -> str:
@@ -140,6 +151,8 @@ def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
         return False
     if job.role == SPLIT and not (job.run_dir / "metrics.json").exists():
         return False
+    if job.chapter in PAGE_FILES and not any((job.run_dir / PAGE_FILES[job.chapter]).glob("*")):
+        return False
     try:
         return is_current(json.loads(saved.read_text()), stamp(job, notebooks, runs))
     except json.JSONDecodeError:
@@ -153,6 +166,8 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     job.run_dir.mkdir(parents=True, exist_ok=True)
     for old in ("stamp.json", "metrics.json", "history.json", job.output.name):  # nothing stale outlives a rerun
         (job.run_dir / old).unlink(missing_ok=True)
+    if job.chapter in PAGE_FILES:
+        shutil.rmtree(job.run_dir / PAGE_FILES[job.chapter], ignore_errors=True)
     partial = job.run_dir / f".{job.chapter}.partial.ipynb"
     start = time.perf_counter()
     saved = os.environ.get("TQDM_DISABLE")
@@ -209,6 +224,8 @@ def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
     for job in jobs:
         if job.role != SPLIT or job.tag == showcase_tag:
             for_the_page(job.output, staged / "notebooks" / f"{job.chapter}.ipynb")
+        if job.chapter in PAGE_FILES:  # served as _static/<folder>/ (oscbind_tools.sphinx_ext)
+            shutil.copytree(job.run_dir / PAGE_FILES[job.chapter], staged / GENERATED / PAGE_FILES[job.chapter])
     return staged
 
 

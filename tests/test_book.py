@@ -34,6 +34,7 @@ PAGES = {
     "notebooks/04_rmts": dict(images=1, plotly=0, tables=1),
     "notebooks/05_energy": dict(images=5, plotly=0, tables=6),
     "notebooks/06_dynamics": dict(images=1, plotly=1, tables=1),
+    "notebooks/06_explorable": dict(images=0, plotly=0, tables=1),
     "notebooks/07_generalisation": dict(images=1, plotly=0, tables=1),
     "notebooks/08_evidence": dict(images=1, plotly=0, tables=5),
     "notebooks/10_reproducing": dict(images=0, plotly=0, tables=2),

@@ -73,3 +73,23 @@ def test_a_run_without_its_stamp_or_with_a_broken_one_is_not_up_to_date(tmp_path
     assert not sweep.up_to_date(job, notebooks, runs)
     (job.run_dir / "stamp.json").unlink()
     assert not sweep.up_to_date(job, notebooks, runs)
+
+
+def test_the_explorable_exports_every_split_into_its_run_and_the_build_stages_it(tmp_path):
+    import nbformat
+
+    notebooks = tmp_path / "book" / "notebooks"
+    notebooks.mkdir(parents=True)
+    (notebooks / "06_explorable.ipynb").write_text((NOTEBOOKS / "06_explorable.ipynb").read_text())
+    runs = tmp_path / "runs"
+    job = next(j for j in sweep.plan(notebooks, runs, [95, 50], [0], 95, "cpu", True) if j.chapter == "06_explorable")
+    assert job.parameters["splits"] == "95,50"  # every split's model, not only the showcase one
+    assert job.parameters["out_dir"] == "../../runs/06_explorable/m95-seed0/explorable-data"  # relative: no machine path
+    finished(job, notebooks, runs)
+    nbformat.write(nbformat.v4.new_notebook(), job.output)
+    assert not sweep.up_to_date(job, notebooks, runs)  # a run without its page's files is not done
+    (job.run_dir / "explorable-data").mkdir()
+    (job.run_dir / "explorable-data" / "m95.js").write_text("// exported")
+    assert sweep.up_to_date(job, notebooks, runs)
+    staged = sweep.stage(tmp_path / "book", runs, [job], "m95-seed0")
+    assert (staged / "_generated" / "explorable-data" / "m95.js").read_text() == "// exported"  # served from _static/

@@ -340,7 +340,7 @@
   api.result = function () { // the last run as plain arrays (for tests and the console)
     if (!result) return null;
     var arr = function (a) { return Array.prototype.slice.call(a); }, D = models[state.m].D, N = models[state.m].N;
-    return { hash: result.hash, split: state.m, images: result.images.map(arr), z: result.z.map(arr), c: arr(result.c),
+    return { hash: result.hash, split: state.m, state: Object.assign({}, state), images: result.images.map(arr), z: result.z.map(arr), c: arr(result.c),
              states: result.states.map(arr), energies: arr(result.energies), rho: result.rho.map(arr),
              phases: result.states.map(function (x) { var p = []; for (var o = 0; o < 2 * D; o++) p.push(Math.atan2(x[o * N + 1], x[o * N])); return p; }),
              readout: arr(result.verdict.readout), logit: result.verdict.logit, probability: result.verdict.probability,
