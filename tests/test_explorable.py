@@ -180,13 +180,23 @@ def test_bad_input_gives_a_result_or_a_message_never_a_stuck_page(trained):
 
 
 def test_the_page_says_so_when_its_files_are_missing(trained, tmp_path):
+    """The model a page opens with is missing: one line says so. Another split's file is missing: the page says so
+    when it is chosen and keeps the model it has."""
     require_chromium()
     site = tmp_path / "site"
     shutil.copytree(trained["site"], site)
     (site / "_static" / explorable.DATA / "m15.js").unlink()
+
+    def choose_15(page) -> None:
+        page.select_option("#ox-split", "15")
+        page.wait_for_selector(".ox-status.ox-error")
+
     with serve(site) as base:
-        report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=[".ox-status.ox-error"])
-    assert "m15.js did not load" in report.dom_html
+        switched = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=choose_15)
+        opened = load_page(base + "notebooks/explorable.html#m=15", timeout_s=60, wait_for=[".ox-status.ox-error"])
+    assert "The model of m = 15 could not load: m15.js did not load" in switched.dom_html
+    assert 'data-ready="#m=95&amp;' in switched.dom_html  # still the m = 95 model, still running
+    assert "The explorable could not start: m15.js did not load" in opened.dom_html
 
 
 def test_keyboard_alone_picks_icons_and_changes_controls(trained):
