@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import nbformat
 import papermill
@@ -167,6 +168,38 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
                                      ".plotly-graph-div .updatemenu-container"])
     assert report.console_errors == [] and report.offsite_requests() == []
     assert "widget-play" not in report.dom_html and "html-manager" not in report.dom_html
+
+
+def test_the_built_explorable_runs_offline_and_computes_what_the_package_computes(smoke):
+    """The book's explorable page, as built: every split's model loads from the build's own files, and for fixed
+    icon pairs at the default controls its phases, coherence and verdict equal the package's (the smoke models,
+    loaded from the sweep's cache) within 1e-4, with no request leaving the machine."""
+    require_chromium()
+    from oscbind_lite.config import RunConfig, smoke as shrink, with_overrides
+    from oscbind_lite.train import train_same_different
+    from oscbind_tools import explorable
+
+    cases = [(m, a, b) for m in (95, 50, 15) for a, b in ((0, 0), (3, 7), (40, 85))]
+    hashes = [f"#m={m}&a={a}&b={b}&T=25&gamma=0.5&jout=1&omega=1&start=shared&seed=0&place=0" for m, a, b in cases]
+    results = []
+
+    def drive(page) -> None:
+        for h in hashes:
+            page.evaluate("h => { location.hash = h; }", h)
+            page.wait_for_function("h => window.oscbindExplorable.lastHash === h", arg=h, timeout=20_000)
+            results.append(page.evaluate("window.oscbindExplorable.result()"))
+
+    with serve(smoke.html) as base:
+        report = load_page(base + "notebooks/06_explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=drive)
+    assert report.offsite_requests() == [] and report.console_errors == [] and report.failed_requests == []
+    served = {urlsplit(url).path for url in report.requests}
+    assert {f"/_static/explorable-data/{name}.js" for name in ("icons", "m95", "m50", "m15")} <= served
+    for (m, a, b), page in zip(cases, results):
+        trained = train_same_different(with_overrides(shrink(RunConfig()), m=m), "cpu", cache=smoke.root / "cache",
+                                       progress=False)
+        assert trained.cached  # the sweep's own model, never retrained here
+        diffs = explorable.differences(page, trained.model)
+        assert diffs["verdict"] == 0 and max(diffs["float32"].values()) < 1e-4, (m, a, b, diffs)
 
 
 def test_long_output_lines_wrap(smoke):
