@@ -217,3 +217,57 @@ def test_keyboard_alone_picks_icons_and_changes_controls(trained):
         report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=keys)
     assert 'data-ready="#m=95&amp;a=11&amp;b=12&amp;T=25&amp;gamma=0.5&amp;jout=0' in report.dom_html
     assert report.console_errors == []
+
+
+def test_random_scale_and_position_are_drawn_as_in_training(trained):
+    """With "random scale and position" each object is drawn at a scale in [0.7, 1.3] and an offset that keeps it
+    inside the frame, with the renderer's arithmetic (the page's own random numbers)."""
+    results, _ = visit(trained, [hash_of(a=12, b=40, place=777), hash_of(a=12, b=40, place=778)])
+    bank = glyph_bank(None)
+    for page in results:
+        for icon, image, (scale, dx, dy) in zip((12, 40), page["images"], page["placements"]):
+            assert 0.7 <= scale <= 1.3 and max(abs(dx), abs(dy)) <= 1 - 0.6 * scale - 2 / 32
+            assert np.abs(np.array(image) - explorable.place(bank[icon], scale, (dx, dy)).reshape(-1).numpy()).max() < 1e-5
+    assert results[0]["placements"] != results[1]["placements"]
+    assert max(explorable.differences(results[0], trained["models"][95])["float32"].values()) < 1e-4
+
+
+def test_a_drawing_by_mouse_or_keyboard_becomes_an_object_and_a_link(trained):
+    """Drawn with the mouse (as a finger would), used as object A; drawn with the keys, used as object B; the
+    link carries both drawings and reopens them; Play runs to t = T."""
+    require_chromium()
+    state = {}
+
+    def draw(page) -> None:
+        page.click(".ox-draw summary")
+        page.locator(".ox-draw canvas").scroll_into_view_if_needed()
+        pad = page.locator(".ox-draw canvas").bounding_box()
+        page.mouse.move(pad["x"] + 30, pad["y"] + 30)
+        page.mouse.down()
+        page.mouse.move(pad["x"] + 130, pad["y"] + 120, steps=20)
+        page.mouse.up()
+        page.click(".ox-draw button:has-text('Use the drawing')")  # as object A
+        page.wait_for_function("window.oscbindExplorable.lastHash.includes('&a=d')")
+        page.click(".ox-draw button:has-text('Clear')")
+        page.focus(".ox-draw canvas")
+        for key in ["Space", "ArrowRight", "Space", "ArrowDown", "Space"]:
+            page.keyboard.press(key)
+        page.click("input[name=ox-active][value='1']")
+        page.click(".ox-draw button:has-text('Use the drawing')")  # as object B
+        page.wait_for_function("window.oscbindExplorable.lastHash.includes('&b=d')")
+        state["drawn"] = page.evaluate("window.oscbindExplorable.result()")
+        page.fill("#ox-time", "0")  # the slider back to the start, then Play runs it to t = T
+        state["t0"] = page.text_content(".ox-time output")
+        page.click(".ox-play")
+        page.wait_for_function("document.querySelector('.ox-time output').textContent === 't = 25 of 25'", timeout=10_000)
+        state["played"] = page.text_content(".ox-play")
+
+    with serve(trained["site"]) as base:
+        report = load_page(base + "notebooks/explorable.html#a=5&b=6", timeout_s=60, wait_for=["[data-ready]"], interact=draw)
+        drawn = state["drawn"]
+        again, _ = visit(trained, [drawn["hash"]])
+    assert report.console_errors == [] and state["t0"] == "t = 0 of 25" and state["played"] == "Play"  # stopped at T
+    a, b = (np.array(image).reshape(32, 32) for image in drawn["images"])
+    assert a.sum() > 20 and b.sum() > 5 and not np.allclose(a, b)  # both drawings reached the model
+    assert again[0]["images"] == drawn["images"] and again[0]["probability"] == drawn["probability"]  # the link reopens them
+    assert max(explorable.differences(drawn, trained["models"][95])["float32"].values()) < 1e-4

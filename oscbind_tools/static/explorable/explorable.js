@@ -344,7 +344,7 @@
              states: result.states.map(arr), energies: arr(result.energies), rho: result.rho.map(arr),
              phases: result.states.map(function (x) { var p = []; for (var o = 0; o < 2 * D; o++) p.push(Math.atan2(x[o * N + 1], x[o * N])); return p; }),
              readout: arr(result.verdict.readout), logit: result.verdict.logit, probability: result.verdict.probability,
-             ms: result.ms, notes: result.notes };
+             placements: result.where.map(arr), ms: result.ms, notes: result.notes };
   };
 
   // ---------------------------------------------------------------- the page
@@ -571,7 +571,7 @@
   function play() {
     if (t >= state.T) t = 0;
     ui.play.textContent = "Pause"; ui.play.setAttribute("aria-label", "pause");
-    timer = setInterval(function () { if (t >= state.T) { stop(); return; } show(t + 1); }, Math.max(40, 2400 / state.T));
+    timer = setInterval(function () { show(Math.min(t + 1, state.T)); if (t >= state.T) stop(); }, Math.max(40, 2400 / state.T));
   }
   function stop() {
     if (timer) clearInterval(timer);
