@@ -1,7 +1,7 @@
 """The explorable: the exported files, the package's reference answer, and the page's JavaScript held to it.
 
-The browser tests serve a minimal page (the chapter's markup, the page's script and the exported smoke
-models) from a temporary folder and drive it in headless chromium through its permalink.
+The browser tests (marker ``book``) serve a minimal page (the chapter's markup, the page's script and the
+exported smoke models) from a temporary folder and drive it in headless chromium through its permalink.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ def visit(trained, hashes: list[str]) -> tuple[list[dict], object]:
 CONTROLS = [dict(), dict(T=10, gamma=0.25), dict(jout=False), dict(omega=False, start="independent"), dict(seed=12345)]
 
 
+@pytest.mark.book
 def test_the_page_computes_what_the_package_computes(trained):
     """Several fixed pairs at the default controls (and a few others): the page's images, phases, coherence,
     energies and verdict equal the package's, within 1e-4 of the float32 model and 1e-6 of the same weights in
@@ -158,6 +159,7 @@ def test_the_page_computes_what_the_package_computes(trained):
     print(f"page vs package: max abs difference {worst['float32']:.2e} (float32 model), {worst['float64']:.2e} (float64)")
 
 
+@pytest.mark.book
 def test_bad_input_gives_a_result_or_a_message_never_a_stuck_page(trained):
     blank = "d" + base64.urlsafe_b64encode(bytes(128)).decode().rstrip("=")
     black = "d" + base64.urlsafe_b64encode(bytes([255] * 128)).decode().rstrip("=")
@@ -179,6 +181,7 @@ def test_bad_input_gives_a_result_or_a_message_never_a_stuck_page(trained):
     assert "m, a, T, gamma, start could not be used" in report.dom_html and report.console_errors == []
 
 
+@pytest.mark.book
 def test_the_page_says_so_when_its_files_are_missing(trained, tmp_path):
     """The model a page opens with is missing: one line says so. Another split's file is missing: the page says so
     when it is chosen and keeps the model it has."""
@@ -199,6 +202,7 @@ def test_the_page_says_so_when_its_files_are_missing(trained, tmp_path):
     assert "The explorable could not start: m15.js did not load" in opened.dom_html
 
 
+@pytest.mark.book
 def test_keyboard_alone_picks_icons_and_changes_controls(trained):
     require_chromium()
 
@@ -219,6 +223,7 @@ def test_keyboard_alone_picks_icons_and_changes_controls(trained):
     assert report.console_errors == []
 
 
+@pytest.mark.book
 def test_random_scale_and_position_are_drawn_as_in_training(trained):
     """With "random scale and position" each object is drawn at a scale in [0.7, 1.3] and an offset that keeps it
     inside the frame, with the renderer's arithmetic (the page's own random numbers)."""
@@ -232,6 +237,7 @@ def test_random_scale_and_position_are_drawn_as_in_training(trained):
     assert max(explorable.differences(results[0], trained["models"][95])["float32"].values()) < 1e-4
 
 
+@pytest.mark.book
 def test_a_drawing_by_mouse_or_keyboard_becomes_an_object_and_a_link(trained):
     """Drawn with the mouse (as a finger would), used as object A; drawn with the keys, used as object B; the
     link carries both drawings and reopens them; Play runs to t = T."""
