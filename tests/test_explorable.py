@@ -246,6 +246,11 @@ def test_a_drawing_by_mouse_or_keyboard_becomes_an_object_and_a_link(trained):
 
     def draw(page) -> None:
         page.click(".ox-draw summary")
+        page.click(".ox-draw button:has-text('Use the drawing')")  # nothing drawn yet: a message, nothing changes
+        state["blank"] = page.text_content(".ox-status")
+        page.evaluate("location.hash = '#what-runs-in-your-browser'")  # one of the page's anchors keeps the state
+        page.wait_for_timeout(200)
+        state["anchor"] = page.evaluate("window.oscbindExplorable.result().hash")
         page.locator(".ox-draw canvas").scroll_into_view_if_needed()
         pad = page.locator(".ox-draw canvas").bounding_box()
         page.mouse.move(pad["x"] + 30, pad["y"] + 30)
@@ -272,6 +277,7 @@ def test_a_drawing_by_mouse_or_keyboard_becomes_an_object_and_a_link(trained):
         report = load_page(base + "notebooks/explorable.html#a=5&b=6", timeout_s=60, wait_for=["[data-ready]"], interact=draw)
         drawn = state["drawn"]
         again, _ = visit(trained, [drawn["hash"]])
+    assert state["blank"].startswith("The drawing is blank") and state["anchor"].startswith("#m=95&a=5&b=6&")
     assert report.console_errors == [] and state["t0"] == "t = 0 of 25" and state["played"] == "Play"  # stopped at T
     a, b = (np.array(image).reshape(32, 32) for image in drawn["images"])
     assert a.sum() > 20 and b.sum() > 5 and not np.allclose(a, b)  # both drawings reached the model

@@ -265,9 +265,13 @@
     return "#m=" + s.m + "&a=" + obj(0) + "&b=" + obj(1) + "&T=" + s.T + "&gamma=" + s.gamma + "&jout=" + (s.jout ? 1 : 0) +
       "&omega=" + (s.omega ? 1 : 0) + "&start=" + s.start + "&seed=" + s.seed + "&place=" + s.place;
   }
+  function ours(hash) { // a state link, not one of the page's own anchors (#what-runs-in-your-browser)
+    return /(^#?|&)(m|a|b|T|gamma|jout|omega|start|seed|place)=/.test(hash);
+  }
   function fromHash(hash) { // the link's state, each bad value replaced by its default (and said so)
     var s = defaults(), bad = [], K = icons.shape[0];
     drawn = [null, null];
+    if (!ours(hash)) return { state: s, bad: bad };
     hash.replace(/^#/, "").split("&").forEach(function (part) {
       var kv = part.split("="), k = kv[0], v = decodeURIComponent(kv[1] || ""), n = Number(v);
       if (!k) return;
@@ -665,7 +669,7 @@
         state = parsed.state; apply();
         if (parsed.bad.length) say("The link's " + parsed.bad.join(", ") + " could not be used; the defaults stand in.", "warn");
         window.addEventListener("hashchange", function () {
-          if (location.hash === api.lastHash) return;
+          if (location.hash === api.lastHash || !ours(location.hash)) return; // an anchor of the page keeps the state
           var p = fromHash(location.hash);
           go(p.state, p.bad);
         });
