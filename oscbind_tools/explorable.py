@@ -153,17 +153,17 @@ class Exported(NamedTuple):
         """Bytes a reader downloads to run split m: its file, the icons, the page's script and stylesheet."""
         return self.sizes[split_file(m)] + self.sizes[ICONS] + code_bytes()
 
-    def table(self) -> Table:
-        """The page weight, file by file, for the chapter."""
+    def table(self, opening: int) -> Table:
+        """The page weight, file by file, for the chapter; ``opening``: the split the page opens with."""
         kb = lambda n: f"{n / 1000:.0f} kB"  # noqa: E731
-        rows = [[f"{STATIC}/{f.name}", "the page's code", kb(f.stat().st_size)] for f in sorted((STATIC_FOLDER).iterdir())]
+        rows = [[f"{STATIC}/{f.name}", "the page's code", kb(f.stat().st_size)] for f in sorted(STATIC_FOLDER.iterdir())]
         rows.append([f"{DATA}/{ICONS}", "the icon images", kb(self.sizes[ICONS])])
-        rows += [[f"{DATA}/{name}", f"the trained model of m = {name[1:-3]}, loaded when chosen", kb(size)]
+        rows += [[f"{DATA}/{name}", f"the trained model of m = {name[1:-3]}" + (", loaded when chosen" if name !=
+                  split_file(opening) else ", loaded with the page"), kb(size)]
                  for name, size in self.sizes.items() if name != ICONS]
-        first = next(name for name in self.sizes if name != ICONS)
         return Table(["file (under _static/)", "what it holds", "size"], rows,
-                     caption=f"What the explorable loads: {kb(self.split_weight(int(first[1:-3])))} for the first model "
-                             "shown, each other split's file when it is chosen")
+                     caption=f"What the explorable loads: {kb(self.split_weight(opening))} when it opens (its code, the "
+                             f"icons and the model of m = {opening}), each other split's file when it is chosen")
 
 
 def code_bytes() -> int:

@@ -79,6 +79,9 @@ def test_export_writes_each_split_and_the_icons_compactly(trained):
     assert np.array_equal(decode(split["tensors"]["conv0"]), model.encoder.features[0].weight.detach().numpy())
     assert np.array_equal(decode(split["start"]), explorable.fixed_start(D, N, 0).numpy())
     assert sizes["m15.js"] < 40_000 and sizes["icons.js"] < 150_000  # smoke model (D = 8); the book reports the real ones
+    table = trained["exported"].table(15)
+    assert [row[1] for row in table.rows if row[0].endswith("m15.js")] == ["the trained model of m = 15, loaded with the page"]
+    assert f"{trained['exported'].split_weight(15) / 1000:.0f} kB when it opens" in table.caption
 
 
 def test_export_refuses_a_model_the_page_cannot_run(trained):
