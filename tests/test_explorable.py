@@ -175,13 +175,13 @@ def test_bad_input_gives_a_result_or_a_message_never_a_stuck_page(trained):
     assert math.isfinite(mixed["probability"])
 
     def bad_link(page) -> None:
-        page.evaluate("location.hash = '#m=7&a=500&T=-3&gamma=nan&start=sideways'")
+        page.evaluate("location.hash = '#m=7&a=500&T=-3&gamma=nan&start=sideways&seed=%E0%A4%A'")
         page.wait_for_function("document.querySelector('.ox-status').textContent.includes('could not be used')")
 
     require_chromium()
     with serve(trained["site"]) as base:
         report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=bad_link)
-    assert "m, a, T, gamma, start could not be used" in report.dom_html and report.console_errors == []
+    assert "m, a, T, gamma, start, seed could not be used" in report.dom_html and report.console_errors == []
 
 
 @pytest.mark.book

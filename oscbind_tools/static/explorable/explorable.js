@@ -273,8 +273,10 @@
     drawn = [null, null];
     if (!ours(hash)) return { state: s, bad: bad };
     hash.replace(/^#/, "").split("&").forEach(function (part) {
-      var kv = part.split("="), k = kv[0], v = decodeURIComponent(kv[1] || ""), n = Number(v);
+      var kv = part.split("="), k = kv[0], v, n;
       if (!k) return;
+      try { v = decodeURIComponent(kv[1] || ""); } catch (e) { bad.push(k); return; } // a malformed %-escape
+      n = Number(v);
       var int = v !== "" && Number.isInteger(n);
       if (k === "m") { if (splits.indexOf(n) >= 0) s.m = n; else bad.push("m"); }
       else if (k === "a" || k === "b") {
