@@ -296,9 +296,9 @@
   // ---------------------------------------------------------------- computing a run
   function glyphOf(i) { // the 32 x 32 glyph of object i: a bank icon, or the fitted drawing
     var b = icons.shape[1];
-    if (drawn[i]) return { glyph: fitDrawing(drawn[i], 32), key: "d" + bitsToText(drawn[i]) };
+    if (drawn[i]) return { glyph: fitDrawing(drawn[i], 32), side: 32, key: "d" + bitsToText(drawn[i]) };
     var n = i ? state.b : state.a;
-    return { glyph: icons.pixels.subarray(n * b * b, (n + 1) * b * b), key: "i" + n };
+    return { glyph: icons.pixels.subarray(n * b * b, (n + 1) * b * b), side: b, key: "i" + n };
   }
   function placements() { // scale and offset of each object: centred at scale 1, or drawn as in training
     var r = state.place ? rng(state.place) : null, out = [], rd = models[state.m].render;
@@ -330,8 +330,8 @@
     var images = [], z = [], notes = [];
     for (var i = 0; i < 2; i++) {
       var g = glyphOf(i);
-      if (!g.glyph) { notes.push("object " + "AB"[i] + "'s drawing is blank, so it is shown as an empty image"); g.glyph = new Float64Array(1024); }
-      var img = place(g.glyph, icons.shape[1], size, where[i][0], where[i][1], where[i][2], model.render.glyph_size);
+      if (!g.glyph) { notes.push("object " + "AB"[i] + "'s drawing is blank, so it is shown as an empty image"); g.glyph = new Float64Array(g.side * g.side); }
+      var img = place(g.glyph, g.side, size, where[i][0], where[i][1], where[i][2], model.render.glyph_size);
       var key = g.key + "@" + where[i].join(",");
       if (!model.cache[key]) model.cache[key] = model.encode(img, size);
       images.push(img); z.push(model.cache[key]);
@@ -388,7 +388,7 @@
   }
 
   function build() {
-    var K = icons.shape[0];
+    var K = icons.shape[0], side = icons.shape[1];
     ui.split = el("select", { id: "ox-split", onchange: function () { var next = Object.assign({}, state, { m: Number(ui.split.value) }); go(next); } },
       splits.map(function (m) { return el("option", { value: m, text: "m = " + m + " training icons" }); }));
     ui.splitNote = el("small", { class: "ox-note" });
@@ -409,7 +409,7 @@
       var cv = canvas(26, 26, "");
       var btn = el("button", { type: "button", class: "ox-icon", tabindex: n === 0 ? 0 : -1, "data-icon": n,
         onclick: function () { pickIcon(n); }, onkeydown: sheetKeys }, [cv]);
-      paintImage(cv, icons.pixels.subarray(n * 1024, (n + 1) * 1024), 32, "#222");
+      paintImage(cv, icons.pixels.subarray(n * side * side, (n + 1) * side * side), side, "#222");
       ui.cells.push(btn); ui.sheet.appendChild(btn);
     })(n);
     ui.pad = canvas(160, 160, "drawing pad, 32 by 32 pixels");
