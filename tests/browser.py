@@ -157,3 +157,19 @@ def _wait_quiet(page, in_flight: set, quiet_ms: int, deadline: float) -> None:
         elif time.monotonic() - quiet_since >= quiet_ms / 1000:
             return
     raise TimeoutError(f"requests still in flight: {sorted(r.url for r in in_flight)}")
+
+
+def explorable_results(site: str | Path, page: str, hashes: Sequence[str]) -> tuple[list[dict], PageReport]:
+    """Open the explorable page of a served site, set each permalink in turn and read the page's result for it
+    (``window.oscbindExplorable.result()``); return those results and the page's report."""
+    results = []
+
+    def drive(p) -> None:
+        for h in hashes:
+            p.evaluate("h => { location.hash = h; }", h)
+            p.wait_for_function("h => window.oscbindExplorable.lastHash === h", arg=h, timeout=20_000)
+            results.append(p.evaluate("window.oscbindExplorable.result()"))
+
+    with serve(site) as base:
+        report = load_page(base + page, timeout_s=60, wait_for=["[data-ready]"], interact=drive)
+    return results, report

@@ -17,7 +17,7 @@ import papermill
 import pytest
 import yaml
 
-from browser import load_page, require_chromium, serve
+from browser import explorable_results, load_page, require_chromium, serve
 from oscbind_lite.config import SMOKE
 from oscbind_tools import chapter, sweep
 from oscbind_tools.sweep import CHAPTERS, SPLIT
@@ -181,16 +181,7 @@ def test_the_built_explorable_runs_offline_and_computes_what_the_package_compute
 
     cases = [(m, a, b) for m in (95, 50, 15) for a, b in ((0, 0), (3, 7), (40, 85))]
     hashes = [f"#m={m}&a={a}&b={b}&T=25&gamma=0.5&jout=1&omega=1&start=shared&seed=0&place=0" for m, a, b in cases]
-    results = []
-
-    def drive(page) -> None:
-        for h in hashes:
-            page.evaluate("h => { location.hash = h; }", h)
-            page.wait_for_function("h => window.oscbindExplorable.lastHash === h", arg=h, timeout=20_000)
-            results.append(page.evaluate("window.oscbindExplorable.result()"))
-
-    with serve(smoke.html) as base:
-        report = load_page(base + "notebooks/06_explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=drive)
+    results, report = explorable_results(smoke.html, "notebooks/06_explorable.html", hashes)
     assert report.offsite_requests() == [] and report.console_errors == [] and report.failed_requests == []
     served = {urlsplit(url).path for url in report.requests}
     assert {f"/_static/explorable-data/{name}.js" for name in ("icons", "m95", "m50", "m15")} <= served

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from browser import load_page, require_chromium, serve
+from browser import explorable_results, load_page, require_chromium, serve
 from oscbind_lite import core
 from oscbind_lite.config import RunConfig, smoke, with_overrides
 from oscbind_lite.data import IconTasks, glyph_bank, seeded
@@ -124,17 +124,7 @@ def hash_of(m=95, a=0, b=1, T=25, gamma=0.5, jout=True, omega=True, start="share
 def visit(trained, hashes: list[str]) -> tuple[list[dict], object]:
     """Open the page, set each permalink in turn and read the page's result for it."""
     require_chromium()
-    results = []
-
-    def drive(page) -> None:
-        for h in hashes:
-            page.evaluate("h => { location.hash = h; }", h)
-            page.wait_for_function("h => window.oscbindExplorable.lastHash === h", arg=h, timeout=20_000)
-            results.append(page.evaluate("window.oscbindExplorable.result()"))
-
-    with serve(trained["site"]) as base:
-        report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=drive)
-    return results, report
+    return explorable_results(trained["site"], "notebooks/explorable.html", hashes)
 
 
 CONTROLS = [dict(), dict(T=10, gamma=0.25), dict(jout=False), dict(omega=False, start="independent"), dict(seed=12345)]
