@@ -55,7 +55,7 @@ bench: $(VENV)/.installed
 	OSCBIND_CACHE=$(CACHE) $(PY) benchmarks/core_targets.py
 
 # The evidence: 5 seeds x 3 splits x (oscillator, difference, concat, symmetric-J variant) and the
-# ablations at m = 50, as submitit jobs (Slurm where sbatch exists, else 2 local workers); resumes.
+# ablations at m = 50, as submitit jobs (Slurm where a controller answers, else 2 local workers); resumes.
 # OSCBIND_COMPILE=1: the oscillator step kernels go through torch.compile (1.3-1.8x on them here).
 results: $(VENV)/.installed
 	OSCBIND_COMPILE=1 OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile paper --results results

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--results", type=Path, default=None,
                     help="where run files and CSVs go (default: results for the paper profile, runs/evidence-PROFILE else)")
     ev.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
-    ev.add_argument("--executor", default="auto", help="auto (Slurm where sbatch exists, else local), local or slurm")
+    ev.add_argument("--executor", default="auto", help="auto (Slurm where a controller answers, else local), local or slurm")
     ev.add_argument("--workers", type=int, default=2, help="jobs at a time (local) or array parallelism (Slurm)")
     ev.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

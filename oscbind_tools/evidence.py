@@ -9,7 +9,7 @@
   resumes, and an edit of the code makes every job stale (the sweep's rule too); a failed job is
   reported with its log and does not stop the others.
 * submitit runs the jobs: its local executor on one machine (``workers`` at a time, ``threads``
-  torch threads each, so they do not fight over cores), its Slurm executor where ``sbatch`` exists.
+  torch threads each, so they do not fight over cores), its Slurm executor where a Slurm controller answers.
 * ``tidy`` turns the run files into ``runs.csv`` (one row per run and task, with provenance) and
   ``fidelity.csv``; ``tables.Evidence`` reads them back for the book, with 95 % intervals over seeds.
 """
@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -357,18 +358,33 @@ def done(spec: Spec, results: Path, smoke: bool) -> bool:
     return isinstance(saved, dict) and is_current(saved.get("stamp"), job_stamp(spec, smoke))
 
 
+PING_SECONDS = 5  # how long "auto" waits for `scontrol ping`
+
+
+def slurm_answers() -> bool:
+    """Whether a Slurm controller answers here (``scontrol ping`` within PING_SECONDS): sbatch alone is not a
+    cluster (a stopped one, or a client with no controller, would take every job and run none)."""
+    if not (shutil.which("sbatch") and shutil.which("scontrol")):
+        return False
+    try:
+        return subprocess.run(["scontrol", "ping"], capture_output=True, timeout=PING_SECONDS).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def make_executor(kind: str, folder: Path, workers: int, threads: int, timeout_min: int):
-    """A submitit executor: "local", "slurm", or "auto" (Slurm where sbatch exists, else local)."""
+    """A submitit executor: "local", "slurm", or "auto" (Slurm where a controller answers, else local)."""
     import submitit
 
     if kind == "auto":
-        kind = "slurm" if shutil.which("sbatch") else "local"
+        kind = "slurm" if slurm_answers() else "local"
     if kind == "local":
         executor = submitit.LocalExecutor(folder=str(folder))
         executor.update_parameters(timeout_min=timeout_min)
     elif kind == "slurm":
-        if not shutil.which("srun"):
-            raise ValueError("executor: slurm needs Slurm's srun and sbatch on PATH; use --executor local here")
+        if not (shutil.which("srun") and slurm_answers()):
+            raise ValueError("executor: slurm needs Slurm's srun and sbatch on PATH and a controller that answers "
+                             "`scontrol ping`; use --executor local here")
         executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
         executor.update_parameters(timeout_min=timeout_min, cpus_per_task=threads, slurm_array_parallelism=workers,
                                    name="oscbind")
@@ -392,7 +408,7 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
             raise ValueError(f"threads: must be an integer >= 1, got {threads}")
         resolve_device(device)
         if executor == "auto":
-            executor = "slurm" if shutil.which("sbatch") else "local"
+            executor = "slurm" if slurm_answers() else "local"
         # Local jobs share this machine's cores; a Slurm task gets the CPUs it asks for (1 unless told).
         threads = threads or (max(1, (os.cpu_count() or 1) // workers) if executor == "local" else 1)
         specs = plan(profile)

@@ -95,11 +95,16 @@ def test_smoke_profile_runs_resumes_and_reports_a_failed_job(tmp_path):
     assert len(list(csv.DictReader(open(results / "runs.csv")))) == 2 * len(plan("smoke"))
 
 
+def stand_in_slurm(folder, monkeypatch, ping: str = "exit 0"):
+    """srun and sbatch that submit nothing and an scontrol whose `ping` runs the given shell line, first on PATH."""
+    for tool, body in (("srun", "exit 1"), ("sbatch", "exit 1"), ("scontrol", ping)):
+        (folder / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
 def test_slurm_executor_gets_one_task_per_job_with_its_threads(tmp_path, monkeypatch):
-    for tool in ("srun", "sbatch"):  # stand-ins: submitit only looks for them when the executor is made
-        (tmp_path / tool).write_text("#!/bin/sh\nexit 1\n")
-        (tmp_path / tool).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    stand_in_slurm(tmp_path, monkeypatch)  # a controller that answers; submitit only looks for the tools here
     kind, executor = make_executor("auto", tmp_path / "logs", workers=20, threads=4, timeout_min=30)
     assert kind == "slurm"
     params = executor.parameters  # the Slurm parameters submitit will submit with
@@ -110,6 +115,20 @@ def test_local_executor_is_chosen_without_slurm(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
     kind, executor = make_executor("auto", tmp_path / "logs", workers=2, threads=1, timeout_min=30)
     assert kind == "local" and executor.parameters["timeout_min"] == 30
+
+
+@pytest.mark.parametrize("ping", ["echo 'Slurmctld(primary) at vm is DOWN'; exit 1", "exec sleep 30"])
+def test_auto_is_local_where_slurm_is_installed_but_no_controller_answers(tmp_path, monkeypatch, ping):
+    """sbatch on PATH is not a cluster: with the controller down (or hanging) auto runs the jobs here, soon."""
+    import time
+
+    stand_in_slurm(tmp_path, monkeypatch, ping)
+    monkeypatch.setattr(evidence_module, "PING_SECONDS", 1)
+    start = time.monotonic()
+    kind, _ = make_executor("auto", tmp_path / "logs", workers=2, threads=1, timeout_min=30)
+    assert kind == "local" and time.monotonic() - start < 10
+    with pytest.raises(ValueError, match="^executor: slurm needs .* a controller that answers"):
+        make_executor("slurm", tmp_path / "logs", workers=2, threads=1, timeout_min=30)
 
 
 def test_slurm_executor_without_slurm_is_one_line(tmp_path):
