@@ -490,14 +490,19 @@ def claim(results: Path, profile: str) -> None:
 
 
 def _reason(err: Exception, log: Path) -> str:
-    """The clearest line about why a job failed: the last "SomethingError: ..." of its log, else of the error."""
+    """The clearest line about why a job failed: the last "SomethingError: ..." of its log, else of the error,
+    else the state Slurm ended it in (cancelled, timed out, out of memory: submitit found no result)."""
     lines = []
     try:
         lines = Path(log).read_text(errors="replace").splitlines()
     except OSError:
         pass
     lines += str(err).splitlines()
-    errors = [ln.strip() for ln in lines if re.match(r"^\s*[\w.]*(Error|Exception|Diverged|Interrupt)\b", ln)]
+    errors = [ln.strip() for ln in lines if re.match(r"^\s*[\w.]*(Error|Exception|Diverged|Interrupt)\b", ln)
+              and not ln.startswith("Error stream produced")]  # submitit's heading above the log it quotes
+    state = re.search(r"has not produced any output \(state: ([^)]+)\)", str(err))
+    if not errors and state:
+        return f"ended without a result (Slurm state: {state.group(1)})"
     return errors[-1] if errors else (lines[-1].strip() if lines else type(err).__name__)
 
 

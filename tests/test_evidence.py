@@ -131,6 +131,21 @@ def test_auto_is_local_where_slurm_is_installed_but_no_controller_answers(tmp_pa
         make_executor("slurm", tmp_path / "logs", workers=2, threads=1, timeout_min=30)
 
 
+def test_a_job_slurm_ended_is_reported_with_its_state_not_submitits_heading(tmp_path):
+    """submitit's words for a job that left no result (cancelled, timed out): the reason is Slurm's state."""
+    from oscbind_tools.evidence import _reason
+
+    head = "Job 7_3 (task: 0) with path /r/logs/7_3_0_result.pkl\nhas not produced any output (state: CANCELLED by 0)"
+    log = tmp_path / "7_3_0_log.err"  # a running task that was cancelled
+    log.write_text("srun: Job step aborted: Waiting up to 32 seconds for job step to finish.\n"
+                   "slurmstepd-vm: error: *** JOB 9 ON vm CANCELLED AT 2026-11-30T00:04:58 ***\n")
+    running = RuntimeError(f"{head}\nError stream produced:\n{'-' * 40}\n{log.read_text()}")
+    pending = RuntimeError(f"{head}\nNo output/error stream produced ! Check: /r/logs/7_4_0_log.out")
+    assert _reason(running, log) == _reason(pending, tmp_path / "none") == "ended without a result (Slurm state: CANCELLED by 0)"
+    log.write_text("Traceback (most recent call last):\nIsADirectoryError: [Errno 21] Is a directory: 'x'\n")
+    assert _reason(RuntimeError("Job (task: 0) failed during processing"), log) == "IsADirectoryError: [Errno 21] Is a directory: 'x'"
+
+
 def test_slurm_executor_without_slurm_is_one_line(tmp_path):
     result = evidence(tmp_path / "results", tmp_path / "cache", "--executor", "slurm")
     assert result.returncode == 2
