@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book test lab vendor browser bench results energy validation mechanism authors ladder venv clean-venv
+.PHONY: book test lab vendor browser slurm bench results energy validation mechanism authors ladder venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -42,9 +42,16 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "error: the browser test needs Debian's chromium: sudo apt-get install chromium (or OSCBIND_NO_BROWSER=1 make test)"; exit 1; fi
 
-# Everything: the science and contracts (pytest -m "not book" runs those alone in about a minute), a
-# smoke build of the whole book, and every page in headless chromium.
-test: $(VENV)/.installed vendor browser
+# Debian's Slurm (slurmctld, slurmd, slurmdbd with MariaDB, munge) for tests/test_slurm.py, which starts a
+# throwaway single-node cluster (tests/slurm_local.sh): installed here when we are root with apt (about 30 s),
+# otherwise that test skips with one line; OSCBIND_NO_SLURM=1 skips both.
+slurm:
+	@if [ "$$OSCBIND_NO_SLURM" != 1 ]; then tests/slurm_local.sh install || [ $$? = 3 ]; fi
+
+# Everything: the science and contracts (pytest -m "not book and not slurm" runs those alone in about a
+# minute), the smoke evidence through a real single-node Slurm, a smoke build of the whole book, and every
+# page in headless chromium.
+test: $(VENV)/.installed vendor browser slurm
 	$(PY) -m pytest -q
 
 # Benchmarks (measured, never asserted by tests): the oscillator update, a training step, scaling,

@@ -38,6 +38,7 @@ install() {
     echo "slurm_local: Slurm is not installed and this is not root with apt-get: apt-get install ${PACKAGES[*]}" >&2
     exit 3
   fi
+  echo "slurm_local: installing Debian's Slurm, munge and MariaDB (apt-get)" >&2
   apt-get update -qq >/dev/null
   # policy-rc.d (where present) keeps the packages' own init scripts from starting daemons we did not ask for.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
@@ -107,7 +108,8 @@ MinJobAge=3600
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=120 State=UP
+PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=evidence Nodes=$NODE MaxTime=INFINITE State=UP
 EOF
   cat >"$STATE/etc/slurmdbd.conf" <<EOF
 $auth
@@ -144,6 +146,10 @@ running() { for d in "${DAEMONS[@]}"; do pid_of "$d" >/dev/null || return 1; don
 
 start() {
   install
+  if [ "$(id -u)" != 0 ]; then
+    echo "slurm_local: the throwaway cluster runs its daemons (slurmd above all) as root: run this as root" >&2
+    exit 3
+  fi
   export PATH=$PATH:/usr/sbin:/sbin
   if running && [ "$(node_state)" = idle ]; then echo "SLURM_CONF=$CONF"; return 0; fi
   stop  # whatever half of a previous cluster is left
