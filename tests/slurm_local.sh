@@ -12,7 +12,7 @@
 # (configuration, munge key, spool, database, logs, pid files) stays in one folder: $OSCBIND_SLURM_STATE
 # (default /tmp/oscbind-slurm). Ports: $OSCBIND_SLURM_PORT .. +3 (default 16817; slurmctld, slurmd,
 # slurmdbd, MariaDB). Quiet on success but for start's one line; safe to run twice.
-set -euo pipefail
+set -eEuo pipefail
 
 STATE=${OSCBIND_SLURM_STATE:-/tmp/oscbind-slurm}
 PORT=${OSCBIND_SLURM_PORT:-16817}
@@ -53,6 +53,8 @@ pid_of() {
 }
 
 node_state() { timeout 10 sinfo -h -N -o %t 2>/dev/null | head -1; }
+node_idle() { [ "$(node_state)" = idle ]; }
+node_up() { [[ $(node_state) =~ ^(idle|mix|alloc|comp) ]]; }
 
 wait_for() {  # wait_for SECONDS WHAT COMMAND...
   local deadline=$((SECONDS + $1)) what=$2
@@ -151,10 +153,11 @@ start() {
     exit 3
   fi
   export PATH=$PATH:/usr/sbin:/sbin
-  if running && [ "$(node_state)" = idle ]; then echo "SLURM_CONF=$CONF"; return 0; fi
+  if running && node_up; then echo "SLURM_CONF=$CONF"; return 0; fi
   stop  # whatever half of a previous cluster is left
   write_config
-  PATH=$PATH:/usr/sbin munged --key-file="$STATE/munge/munge.key" --socket="$STATE/munge/munge.socket" \
+  trap 'trap - ERR; stop; exit 1' ERR  # a daemon that does not come up: stop the others, leave nothing running
+  munged --key-file="$STATE/munge/munge.key" --socket="$STATE/munge/munge.socket" \
     --pid-file="$STATE/run/munged.pid" --log-file="$STATE/log/munged.log" --seed-file="$STATE/munge/seed" --force
   wait_for 20 "munged" munge -n -S "$STATE/munge/munge.socket"
   start_mariadb
@@ -164,19 +167,20 @@ start() {
   slurmctld -f "$CONF"
   wait_for 60 "slurmctld" scontrol ping
   slurmd -f "$CONF"
-  wait_for 60 "the node to be idle" sh -c '[ "$(sinfo -h -N -o %t | head -1)" = idle ]'
+  wait_for 60 "the node to be idle" node_idle
+  trap - ERR
   echo "SLURM_CONF=$CONF"
 }
 
 terminate() {  # terminate DAEMON...: SIGTERM to each, wait up to 15 s for them all, then SIGKILL
-  local d pid pids=() n
+  local d pid pids=()
   for d in "$@"; do
     pid=$(pid_of "$d") || continue
     kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
     rm -f "$STATE/run/$d.pid"
   done
   for pid in "${pids[@]}"; do
-    for n in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL "$pid" 2>/dev/null || true
   done
 }
@@ -185,14 +189,15 @@ stop() {
   export PATH=$PATH:/usr/sbin:/sbin
   local pid
   if pid_of slurmctld >/dev/null; then  # no job outlives the cluster
-    timeout 10 scancel --full --quiet --partition=debug 2>/dev/null || true
+    # shellcheck disable=SC2046  # one job id per word
+    timeout 10 scancel --full --quiet $(timeout 10 squeue -h -o %A 2>/dev/null) 2>/dev/null || true
     for _ in $(seq 40); do [ -z "$(timeout 10 squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.5; done
   fi
   terminate slurmd slurmctld slurmdbd  # together: each takes a few seconds to go
   terminate mariadbd munged
   # A job step's slurmstepd that outlived slurmd: it carries this cluster's SLURM_CONF.
   for pid in $(pgrep -x slurmstepd || true); do
-    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$CONF" && kill -KILL "$pid" 2>/dev/null || true
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$CONF"; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
   return 0
 }
