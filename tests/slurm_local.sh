@@ -40,8 +40,13 @@ install() {
   fi
   echo "slurm_local: installing Debian's Slurm, munge and MariaDB (apt-get)" >&2
   apt-get update -qq >/dev/null
-  # policy-rc.d (where present) keeps the packages' own init scripts from starting daemons we did not ask for.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+  # A policy-rc.d that says no keeps the packages' own init scripts from starting daemons nobody asked for
+  # (Docker images have one; elsewhere one is put there for the install and taken away after it).
+  local policy=/usr/sbin/policy-rc.d ours=""
+  if [ ! -e $policy ]; then printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy && ours=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null ||
+    { [ -z "$ours" ] || rm -f $policy; die "apt-get install ${PACKAGES[*]} failed"; }
+  [ -z "$ours" ] || rm -f $policy
 }
 
 # The pid of daemon $1 from its pid file, if that process is alive and is that daemon.
