@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book test lab vendor browser slurm bench results energy validation mechanism authors ladder venv clean-venv
+.PHONY: book checkpoints test lab vendor browser slurm bench results energy validation mechanism authors ladder venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -25,9 +25,16 @@ vendor: $(VENV)/.installed
 
 # Main job: run every chapter notebook through papermill (same/different and RMTS for each split,
 # the showcase chapters at m = 95), then build the book with warnings as errors: book/_build/html.
-# Finished runs are skipped; trained models are shared through the checkpoint cache in .cache/.
+# Finished runs are skipped; trained models are shared through the checkpoint cache in .cache/, which
+# starts from the book's committed models (book/checkpoints): only what is missing is trained.
+# RETRAIN=1: every model trained afresh (in .cache/oscbind/retrain) and every notebook rerun.
 book: $(VENV)/.installed vendor
-	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --build $(if $(RETRAIN),--retrain)
+
+# The book's committed models: every chapter rerun with models trained afresh, which then replace
+# book/checkpoints (needed after an edit of the training code: tests/test_checkpoints.py says so).
+checkpoints: $(VENV)/.installed
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools sweep --m $(SPLITS) --seeds $(SEED) --runs $(RUNS)/book --retrain --freeze
 
 # JupyterLab on the chapters, with the checkpoint cache that make book fills.
 lab: $(VENV)/.installed

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--build", action="store_true", help="then build the book with jupyter-book -W")
     sw.add_argument("--site", type=Path, default=None, help="build output: SITE/_build/html (default: the book folder)")
     sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
+    sw.add_argument("--retrain", action="store_true",
+                    help="train every model afresh (in CACHE/retrain; committed and cached models unused) and rerun every notebook")
+    sw.add_argument("--freeze", action="store_true", help="with --retrain: then replace book/checkpoints by the models it trained")
     ev = sub.add_parser("evidence", help="run a profile of seeds, baselines and ablations as submitit jobs")
     ev.add_argument("--profile", default="paper", help="paper (everything) or smoke (seconds-long runs)")
     ev.add_argument("--results", type=Path, default=None,
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: book: {args.book / 'notebooks'} is not a folder of chapter notebooks", file=sys.stderr)
             return 2
         return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build,
-                     args.force, args.site)
+                     args.force, args.site, args.retrain, args.freeze)
     from .tables import collect, markdown_table
 
     rows = collect(args.root)

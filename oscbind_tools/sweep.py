@@ -15,7 +15,9 @@
   directory), so no executed notebook, and no page of the book, holds a path of the machine. Executed notebooks are written to a temporary name and renamed, so an
   interrupted sweep never leaves a half-written notebook that counts as done.
 * Trained models are shared through the checkpoint cache: the RMTS and showcase chapters load the
-  same/different model instead of training it again.
+  same/different model instead of training it again. The book's own models are committed in
+  ``book/checkpoints`` and copied into the cache first, so a fresh clone trains nothing it has
+  (``oscbind_tools.checkpoints``; ``--retrain`` trains them all afresh, ``--freeze`` commits those).
 * ``--build`` copies the book sources with the showcase executed notebooks into ``RUNS/_book`` and
   runs ``jupyter-book build -W`` on it (Jupyter Book's own execution is off); the HTML goes to
   ``SITE/_build/html`` (SITE defaults to the book folder).
@@ -41,7 +43,7 @@ from oscbind_lite.config import TASKS, DataConfig, check_m
 from oscbind_lite.data import glyph_bank
 from oscbind_lite.train import resolve_device
 
-from . import explorable
+from . import checkpoints, explorable
 from .provenance import is_current, stamp as make_stamp
 from .sphinx_ext import GENERATED
 
@@ -238,9 +240,16 @@ def build(staged: Path, output: Path) -> int:
 
 def sweep(splits: list[int], seeds: list[int], showcase_m: int = 95, device: str = "auto", smoke: bool = False,
           book: Path = Path("book"), runs: Path = Path("runs/book"), do_build: bool = False, force: bool = False,
-          site: Path | None = None) -> int:
-    """Run the sweep (and optionally the build); returns a process exit status."""
+          site: Path | None = None, retrain: bool = False, freeze: bool = False) -> int:
+    """Run the sweep (and optionally the build); returns a process exit status.
+
+    The committed models of ``BOOK/checkpoints`` are copied into the cache first (``checkpoints.seed``), so
+    the chapters train only what is missing. ``retrain``: every model afresh in the cache's ``retrain/``
+    folder (emptied first), committed and cached models unused, every notebook rerun; ``freeze`` (with
+    ``retrain``): then the models it trained replace the committed ones."""
     try:  # everything a kernel would refuse, refused here before the first kernel starts
+        if freeze and not retrain:
+            raise ValueError("freeze: commits the models of a --retrain sweep; add --retrain")
         if showcase_m not in splits:
             raise ValueError(f"showcase_m: must be one of the splits {splits}, got {showcase_m}")
         for m in splits:
@@ -250,11 +259,21 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int = 95, device: str
             DataConfig(seed=seed).validate()
         resolve_device(device)
         writable_folder(runs, "runs")
+        cache = writable_folder(cache_dir(), "cache")
+        if retrain:
+            shutil.rmtree(cache / "retrain", ignore_errors=True)
+            cache = writable_folder(cache / "retrain", "cache")
         # Kernels start in the notebooks' folder: a relative or ~ cache would resolve there, a second cache.
-        os.environ["OSCBIND_CACHE"] = str(writable_folder(cache_dir(), "cache"))
+        os.environ["OSCBIND_CACHE"] = str(cache)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not (smoke or retrain):
+        copied, present, unused = checkpoints.seed(book / "checkpoints", cache)
+        print(f"book checkpoints: {copied} committed model(s) copied into the cache, {present} already there", file=sys.stderr)
+        for reason in unused:
+            print(f"warning: {reason}; not used (make checkpoints retrains and replaces them)", file=sys.stderr)
+    force = force or retrain
     notebooks = book / "notebooks"
     jobs = plan(notebooks, runs, splits, seeds, showcase_m, device, smoke)
     failed, record = [], []
@@ -272,6 +291,9 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int = 95, device: str
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(f'{j.chapter} [{j.tag}]' for j in failed)}", file=sys.stderr)
         return 1
+    if freeze:
+        committed = checkpoints.freeze(cache, book / "checkpoints")
+        print(f"book checkpoints: {len(committed)} model(s) written to {book / 'checkpoints'}", file=sys.stderr)
     if do_build:
         return build(stage(book, runs, jobs, f"m{showcase_m}-seed{seeds[0]}"), site or book)
     return 0

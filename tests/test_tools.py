@@ -310,6 +310,7 @@ def test_summary_prints_the_table_of_every_run(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["summary", "EMPTY"], "error: root: no metrics.json under "),
     (["sweep", "--book", "EMPTY"], "error: book: "),
+    (["sweep", "--freeze", "--runs", "EMPTY/results"], "error: freeze: "),
     (["evidence", "--profile", "huge", "--results", "EMPTY/results"], "error: profile: must be one of paper, smoke"),
     (["evidence", "--profile", "smoke", "--workers", "0", "--results", "EMPTY/results"], "error: workers: "),
     (["evidence", "--profile", "smoke", "--device", "tpu", "--results", "EMPTY/results"], "error: device: "),
