@@ -9,7 +9,8 @@ machines are noisy; each time is the median of several repeats.
 Oscillator variants, forward + backward through T steps:
 * reference: ``kuramoto_step`` written term by term, T times, under autograd;
 * fused: ``integrate`` (one (2DN x 2DN) product per step for J_IN, J_OUT and Omega) under autograd;
-* fast: ``integrate_final``, the fused loop with a hand-written backward (what training uses).
+* fast: ``integrate_final``, the fused loop with a hand-written backward (what training uses);
+* fast + compile: the same with its forward and backward loops compiled whole (``OSCBIND_COMPILE=1``).
 Memory is the bytes each variant keeps for its backward pass (counted with saved-tensor hooks, so
 the same number on CPU and GPU), plus the CUDA peak on a GPU.
 """
@@ -121,7 +122,7 @@ def bench_oscillator(B: int, D: int, N: int, T: int, device: torch.device, repea
 
 
 def _with_compile(fn):
-    """Run fn with the torch.compile'd step kernels (OSCBIND_COMPILE=1, read by core at each call), then switch back.
+    """Run fn with the torch.compile'd step loops (OSCBIND_COMPILE=1, read by core at each call), then switch back.
 
     Each shape compiles once (dynamic=False); the grid has more shapes than dynamo's default limit.
     """
@@ -139,8 +140,9 @@ def _with_compile(fn):
             os.environ["OSCBIND_COMPILE"] = before
 
 
-def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> dict:
-    """One training step at the defaults and its parts, timed in alternation; FLOPs counted by torch."""
+def training_step_parts(run: RunConfig, device: torch.device, repeats: int, compiled: bool = False) -> dict:
+    """One training step at the defaults and its parts, timed in alternation; FLOPs counted by torch.
+    compiled: the oscillators also through the torch.compile'd loops (OSCBIND_COMPILE=1)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     model = build_same_different(run).to(device).train()
@@ -163,6 +165,8 @@ def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> d
         "cnn_forward_backward": lambda: model.encode(images).sum().backward(),
         "oscillators_forward_backward": lambda: core.coherence(model.binding(z, gen)).sum().backward(),
     }
+    if compiled:
+        parts["oscillators_compiled"] = lambda: _with_compile(lambda: core.coherence(model.binding(z, gen)).sum().backward())
     times = median_times(parts, device, repeats)
     with FlopCounterMode(display=False) as counter:
         step()
@@ -170,7 +174,8 @@ def training_step_parts(run: RunConfig, device: torch.device, repeats: int) -> d
     with FlopCounterMode(display=False) as counter:
         model.encode(images).sum().backward()
     cnn_flops = counter.get_total_flops()
-    return {**{f"{k}_ms": 1000 * v for k, v in times.items()},
+    compiled_ratio = {"compiled_oscillators_over_cnn": times["oscillators_compiled"] / times["cnn_forward_backward"]} if compiled else {}
+    return {**{f"{k}_ms": 1000 * v for k, v in times.items()}, **compiled_ratio,
             "oscillators_over_cnn": times["oscillators_forward_backward"] / times["cnn_forward_backward"],
             "oscillator_share_of_step": times["oscillators_forward_backward"] / times["step"],
             "step_flops": flops, "step_gflops_per_s": flops / times["step"] / 1e9,
@@ -245,8 +250,10 @@ def main() -> None:
     report["peak_matmul_gflops"] = peak_matmul(device, repeats)
     grid = [(B, D, N) for B in (64, 512) for D in (32, 64, 128) for N in (2, 4)]
     compiled = not args.no_compile
-    report["oscillator"] = [bench_oscillator(B, D, N, 25, device, repeats, compiled) for B, D, N in grid]
-    report["training_step"] = training_step_parts(RunConfig(), device, repeats)
+    # Compiling the whole loop takes about a minute per shape here: the compiled variant at D = 32, N = 2 only.
+    report["oscillator"] = [bench_oscillator(B, D, N, 25, device, repeats, compiled and (D, N) == (32, 2))
+                            for B, D, N in grid]
+    report["training_step"] = training_step_parts(RunConfig(), device, repeats, compiled)
     report["training_step"]["share_of_peak"] = report["training_step"]["step_gflops_per_s"] / report["peak_matmul_gflops"]
     report["scaling"] = scaling(device, repeats, args.quick)
     if not args.quick:
@@ -272,7 +279,9 @@ def markdown(r: dict) -> str:
     s = r["training_step"]
     lines += ["", f"Training step at the defaults (batch {s['batch']} pairs): {s['step_ms']:.1f} ms; CNN forward+backward "
               f"{s['cnn_forward_backward_ms']:.1f} ms, oscillators forward+backward {s['oscillators_forward_backward_ms']:.1f} ms "
-              f"(oscillators / CNN = {s['oscillators_over_cnn']:.2f}), data {s['data_ms']:.1f} ms. "
+              f"(oscillators / CNN = {s['oscillators_over_cnn']:.2f}"
+              + (f"; compiled {s['oscillators_compiled_ms']:.1f} ms, {s['compiled_oscillators_over_cnn']:.2f}" if "oscillators_compiled_ms" in s else "")
+              + f"), data {s['data_ms']:.1f} ms. "
               f"{s['step_flops'] / 1e9:.2f} GFLOP per step = {s['step_gflops_per_s']:.1f} GFLOP/s, "
               f"{100 * s['share_of_peak']:.0f} % of the measured matmul peak (CNN alone {s['cnn_gflops_per_s']:.1f} GFLOP/s)."]
     if "time_to_accuracy" in r:

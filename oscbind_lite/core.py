@@ -142,32 +142,44 @@ def integrate(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor,
     return states
 
 
-def _forward_step(x: Tensor, c: Tensor, M_t: Tensor, gamma: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One fused step on ``(B, K, N)`` states (K = 2D oscillators): x' and what the backward pass needs (h, s, |y|)."""
-    B, K, N = x.shape
-    h = torch.addmm(c.reshape(B, K * N), x.reshape(B, K * N), M_t).view(B, K, N)  # c + M x
-    s = (h * x).sum(-1, keepdim=True)  # <h, x>
-    y = x + gamma * (h - s * x)  # Euler step along Proj_x(h)
-    r = y.norm(dim=-1, keepdim=True).clamp_min(EPS)
-    return y / r, h, s, r
+def _forward_loop(x0: Tensor, gc: Tensor, gM_t: Tensor, T: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """T fused steps on ``(B, K, N)`` states (K = 2D oscillators), with gamma folded into c and M:
+    gc = gamma c (flattened), gM_t = (gamma M)'. Returns x_0..x_T and each step's g, sigma, |y| (stacked),
+    what the backward pass needs."""
+    B, K, N = x0.shape
+    xs, gs, sigmas, rs = [x0], [], [], []
+    for _ in range(T):
+        x = xs[-1]
+        g = torch.addmm(gc, x.reshape(B, K * N), gM_t).view(B, K, N)  # gamma h = gamma (c + M x)
+        sigma = (g * x).sum(-1, keepdim=True)  # gamma <h, x>
+        y = (x + g).addcmul_(sigma, x, value=-1.0)  # x + gamma Proj_x(h)
+        r = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min_(EPS)
+        xs.append(y / r), gs.append(g), sigmas.append(sigma), rs.append(r)
+    return torch.stack(xs), torch.stack(gs), torch.stack(sigmas), torch.stack(rs)
 
 
-def _backward_step(g: Tensor, x: Tensor, x_next: Tensor, h: Tensor, s: Tensor, r: Tensor, M: Tensor,
-                   gamma: float) -> tuple[Tensor, Tensor]:
-    """Vector-Jacobian product of ``_forward_step``: (dL/dx, dL/dh) from dL/dx'."""
-    B, K, N = g.shape
-    gy = (g - (g * x_next).sum(-1, keepdim=True) * x_next) / r  # through x' = y / |y|
-    gs = -gamma * (gy * x).sum(-1, keepdim=True)  # through the -gamma s x term
-    gh = gamma * gy + gs * x  # through gamma h and s = <h, x>
-    gx = gy * (1 - gamma * s) + gs * h + (gh.reshape(B, K * N) @ M).view(B, K, N)  # x direct, s, h = c + M x
-    return gx, gh
+def _backward_loop(grad: Tensor, xs: Tensor, gs: Tensor, sigmas: Tensor, rs: Tensor,
+                   gM: Tensor) -> tuple[Tensor, Tensor]:
+    """The steps of ``_forward_loop`` in reverse: (dL/dx_0, dL/dg_t for every step) from dL/dx_T."""
+    B, K, N = grad.shape
+    ggs = []
+    for t in range(gs.shape[0] - 1, -1, -1):
+        x, x_next, g = xs[t], xs[t + 1], gs[t]
+        gy = grad.addcmul((grad * x_next).sum(-1, keepdim=True), x_next, value=-1.0).div_(rs[t])  # x' = y / |y|
+        a = (gy * x).sum(-1, keepdim=True)  # <g_y, x> = -dL/dsigma
+        gg = gy.addcmul(a, x, value=-1.0)  # dL/dg: directly, and through sigma = <g, x>
+        gx = gy.addcmul(sigmas[t], gy, value=-1.0).addcmul_(a, g, value=-1.0)  # (1 - sigma) g_y - <g_y, x> g
+        grad = torch.addmm(gx.view(B, K * N), gg.view(B, K * N), gM).view(B, K, N)  # + (gamma M)' dL/dg
+        ggs.append(gg)
+    return grad, torch.stack(ggs[::-1])
 
 
 def compile_enabled() -> bool:
-    """Whether training runs the step kernels through torch.compile: ``OSCBIND_COMPILE=1`` (read at each call).
+    """Whether training runs the step loops through torch.compile: ``OSCBIND_COMPILE=1`` (read at each call).
 
     Same arithmetic, other float rounding: the cache key and every run record include this flag.
-    Needs a C++ compiler; the first call per shape compiles for about 20 s.
+    Needs a C++ compiler; the first call per batch shape compiles for about a minute (Inductor keeps
+    the result in its on-disk cache for later processes).
     """
     return os.environ.get("OSCBIND_COMPILE", "") == "1"
 
@@ -176,12 +188,12 @@ _compiled: dict = {}
 
 
 def _kernels():
-    """The step kernels, compiled with torch.compile when ``compile_enabled()`` (compiled once per process)."""
+    """The forward and backward loops, compiled whole (T steps unrolled) when ``compile_enabled()``."""
     if not compile_enabled():
-        return _forward_step, _backward_step
+        return _forward_loop, _backward_loop
     if not _compiled:
-        _compiled["forward"] = torch.compile(_forward_step, dynamic=False)
-        _compiled["backward"] = torch.compile(_backward_step, dynamic=False)
+        _compiled["forward"] = torch.compile(_forward_loop, dynamic=False)
+        _compiled["backward"] = torch.compile(_backward_loop, dynamic=False)
     return _compiled["forward"], _compiled["backward"]
 
 
@@ -189,48 +201,42 @@ class _FinalState(torch.autograd.Function):
     """x(T) of ``integrate`` with a hand-written backward pass through the T steps.
 
     The state is ``(B, K, N)`` with K = 2D oscillators (object 1's D features, then object 2's), and
-    M is the ``(KN, KN)`` matrix of ``fused_coupling``. One step, per oscillator k::
+    M is the ``(KN, KN)`` matrix of ``fused_coupling``. One step, per oscillator k, with gamma folded in::
 
-        h = c + M x   (all oscillators, flattened),   s_k = <h_k, x_k>,
-        y_k = x_k + gamma (h_k - s_k x_k),   r_k = |y_k|,   x'_k = y_k / r_k.
+        g = gamma (c + M x)   (all oscillators, flattened),   sigma_k = <g_k, x_k>,
+        y_k = x_k + g_k - sigma_k x_k   (= x_k + gamma Proj_{x_k}(h_k)),   r_k = |y_k|,   x'_k = y_k / r_k.
 
-    Forward runs the T steps without an autograd graph and keeps x_t, h_t, s_t and r_t. Backward takes
-    g = dL/dx' and walks the steps in reverse with the vector-Jacobian products, term by term:
+    Forward runs the T steps without an autograd graph and keeps x_t, g_t, sigma_t and r_t. Backward
+    takes G = dL/dx' and walks the steps in reverse with the vector-Jacobian products, term by term:
 
-        x' = y / r:          g_y = (g - <g, x'> x') / r              (the normalisation's Jacobian)
-        y = x + gamma h - gamma s x:
-                             dL/dh += gamma g_y,  g_s = -gamma <g_y, x>,  dL/dx += (1 - gamma s) g_y
-        s = <h, x>:          dL/dh += g_s x,      dL/dx += g_s h
-        so                   g_h = gamma g_y + g_s x
-        h = c + M x:         dL/dc += g_h,        dL/dx += M^T g_h,       dL/dM += g_h x^T  (outer product)
+        x' = y / r:          g_y = (G - <G, x'> x') / r              (the normalisation's Jacobian)
+        y = x + g - sigma x, sigma = <g, x>:
+                             dL/dg = g_y - <g_y, x> x,   dL/dx = (1 - sigma) g_y - <g_y, x> g
+        g = gamma (c + M x): dL/dx += gamma M' dL/dg,   dL/dc += gamma dL/dg,   dL/dM += gamma dL/dg x'
 
-    ``_backward_step`` computes g_h and dL/dx for one step; dL/dc and dL/dM are summed over the steps
-    at the end, dL/dM as one matrix product over all steps and the batch.
+    ``_backward_loop`` computes dL/dg of every step and dL/dx_0; dL/dc and dL/dM are summed over the
+    steps at the end, dL/dM as one matrix product over all steps and the batch.
     """
 
     @staticmethod
     def forward(ctx, x0: Tensor, c: Tensor, M: Tensor, gamma: float, T: int) -> Tensor:
-        forward_step, _ = _kernels()
-        xs, hs, ss, rs = [x0], [], [], []
-        M_t = M.t().contiguous()
-        for _ in range(T):
-            x, h, s, r = forward_step(xs[-1], c, M_t, gamma)
-            xs.append(x), hs.append(h), ss.append(s), rs.append(r)
+        forward_loop, _ = _kernels()
+        B, K, N = x0.shape
+        gM = gamma * M
+        xs, gs, sigmas, rs = forward_loop(x0, gamma * c.reshape(B, K * N), gM.t().contiguous(), T)
         ctx.gamma = gamma
-        ctx.save_for_backward(M, torch.stack(xs), torch.stack(hs), torch.stack(ss), torch.stack(rs))
+        ctx.save_for_backward(gM, xs, gs, sigmas, rs)
         return xs[-1]
 
     @staticmethod
-    def backward(ctx, g: Tensor):
-        _, backward_step = _kernels()
-        M, xs, hs, ss, rs = ctx.saved_tensors
-        K, N = g.shape[1:]
-        ghs = torch.empty_like(hs)
-        for t in range(len(hs) - 1, -1, -1):
-            g, ghs[t] = backward_step(g.contiguous(), xs[t], xs[t + 1], hs[t], ss[t], rs[t], M, ctx.gamma)
-        grad_c = ghs.sum(0)
-        grad_M = ghs.reshape(-1, K * N).t() @ xs[:-1].reshape(-1, K * N)
-        return g, grad_c, grad_M, None, None
+    def backward(ctx, grad: Tensor):
+        _, backward_loop = _kernels()
+        gM, xs, gs, sigmas, rs = ctx.saved_tensors
+        K, N = grad.shape[1:]
+        grad, ggs = backward_loop(grad.contiguous(), xs, gs, sigmas, rs, gM)
+        grad_c = ctx.gamma * ggs.sum(0)
+        grad_M = ctx.gamma * (ggs.reshape(-1, K * N).t() @ xs[:-1].reshape(-1, K * N))
+        return grad, grad_c, grad_M, None, None
 
 
 def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
@@ -239,7 +245,7 @@ def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: T
 
     Used for training, where only x(T) is needed; the tests check its value and gradients against
     autograd through ``integrate``. With ``OSCBIND_COMPILE=1`` its step kernels go through
-    torch.compile (same arithmetic; see the benchmarks for the gain).
+    torch.compile, whole (same arithmetic; see the benchmarks for the gain).
     """
     if not torch.is_grad_enabled():  # evaluation: nothing to keep for a backward pass
         return integrate(x0, c, omega, J_in, J_out, gamma, T)[-1]

@@ -194,13 +194,13 @@ def test_compiling_the_kernels_is_a_different_cache_key(monkeypatch):
 
 def test_a_run_records_whether_its_kernels_were_compiled(smoke_run, monkeypatch):
     """metrics["environment"]["compile"] and the key follow OSCBIND_COMPILE. The kernels themselves are the
-    plain ones here (core._kernels patched) so that the bookkeeping is checked without a 20 s compile."""
+    plain ones here (core._kernels patched) so that the bookkeeping is checked without a minute-long compile."""
     from oscbind_lite import core
 
     assert environment(torch.device("cpu"))["compile"] is False
     plain = train_same_different(smoke_run, "cpu", progress=False)
     monkeypatch.setenv("OSCBIND_COMPILE", "1")
-    monkeypatch.setattr(core, "_kernels", lambda: (core._forward_step, core._backward_step))
+    monkeypatch.setattr(core, "_kernels", lambda: (core._forward_loop, core._backward_loop))
     assert environment(torch.device("cpu"))["compile"] is True
     flagged = train_same_different(smoke_run, "cpu", progress=False)
     assert not flagged.cached and flagged.path != plain.path  # not loaded from the uncompiled checkpoint
