@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import RMTS_MIN_ICONS, DataConfig, check_m
+from .config import RMTS_TEST_ICONS, DataConfig, check_m, check_validation
 
 # 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
 # (white/black chess pieces, suits, flags, smileys, hands, recycling signs), near-duplicates (numbered
@@ -188,13 +188,13 @@ def split_icons(n_icons: int, m: int, seed: int, split: str = "random") -> tuple
 
 
 def carve_validation(train_icons: Tensor, seed: int) -> tuple[Tensor, Tensor]:
-    """(fitting icons, validation icons): a seeded fifth of the training icons (at least RMTS_MIN_ICONS) held out.
+    """(fitting icons, validation icons): a seeded fifth of the training icons (at least RMTS_TEST_ICONS) held out.
 
     Every design choice is made on the validation icons; the test icons stay untouched until the final runs.
+    Needs m >= 2 * RMTS_TEST_ICONS (``config.check_validation``).
     """
-    n_val = max(RMTS_MIN_ICONS, round(len(train_icons) / 5))
-    if len(train_icons) - n_val < RMTS_MIN_ICONS:
-        raise ValueError(f"holdout: validation needs m >= {2 * RMTS_MIN_ICONS} training icons, got {len(train_icons)}")
+    check_validation(len(train_icons))
+    n_val = max(RMTS_TEST_ICONS, round(len(train_icons) / 5))
     perm = torch.randperm(len(train_icons), generator=seeded(seed, "validation"))
     return train_icons[perm[n_val:]].sort().values, train_icons[perm[:n_val]].sort().values
 

@@ -162,6 +162,21 @@ def test_small_pool_rmts_trials_keep_the_relation_and_reuse_icons_only_as_needed
         assert 0.45 < correct[same_source == s].float().mean().item() < 0.55
 
 
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_a_split_with_fewer_than_five_training_icons_trains_on_small_pool_trials_and_tests_on_the_full_design(bank, m):
+    tasks = IconTasks(bank, m, seed=1)
+    train = tasks.rmts("train", 200, torch.Generator().manual_seed(0))
+    test = tasks.rmts("test", 200, torch.Generator().manual_seed(0))
+    for trials, icons in ((train, tasks.train_icons), (test, tasks.test_icons)):
+        same = trials.icons[..., 0] == trials.icons[..., 1]  # (n, 3)
+        assert torch.equal(same[torch.arange(200), 1 + trials.labels], same[:, 0])  # the labelled target matches
+        assert set(trials.icons.flatten().tolist()) == set(icons.tolist())
+    used = [len(set(t.flatten().tolist())) for t in test.icons]
+    assert all(k == (4 if s else 5) for k, s in zip(used, same[:, 0].tolist()))  # held-out trials: no icon reused
+    pool = Epochs(tasks, "rmts", 50, torch.Generator().manual_seed(0))
+    assert set(pool.icons.flatten().tolist()) == set(tasks.train_icons.tolist()) and pool.labels.sum() == 25
+
+
 def test_rmts_needs_two_icons():
     with pytest.raises(ValueError, match="^m: RMTS needs at least 2 icons"):
         sample_rmts(torch.arange(1), 10, torch.Generator())
@@ -304,7 +319,7 @@ def test_validation_icons_are_a_fifth_of_the_training_icons_and_never_test_icons
     assert fit | val == set(train.tolist()) and not val & set(test.tolist())  # carved from training; test untouched
     held = tasks.same_different("test", 64, torch.Generator().manual_seed(0)).icons
     assert set(held.flatten().tolist()) <= val
-    with pytest.raises(ValueError, match="^holdout: validation needs m >= 10"):
+    with pytest.raises(ValueError, match="^holdout: validation needs m >= 10 .*, got m = 9; tune at a larger m"):
         carve_validation(train[:9], 0)
 
 

@@ -75,7 +75,8 @@ def test_an_int_is_a_valid_float_parameter(monkeypatch):
     ({"gamma": "fast"}, "same-different", "gamma: must be float, got 'fast'"),
     ({"T": True}, "same-different", "T: must be int, got True"),
     ({"smoke": 1}, "same-different", "smoke: must be bool, got 1"),
-    ({"m": 97}, "rmts", "m: must be between 5 and 95 for rmts with 100 icons, got 97"),
+    ({"m": 97}, "rmts", "m: must be between 2 and 95 for rmts with 100 icons (its test trials need 5 held-out "
+                        "icons), got 97"),
     ({"m": 1}, "same-different", "m: must be an integer >= 2, got 1"),
     ({"m": 99}, "same-different", "m: must be between 2 and 98 for same-different with 100 icons, got 99"),
     ({"device": "tpu"}, "same-different", "device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
