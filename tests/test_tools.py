@@ -1,9 +1,12 @@
 """The tooling package: chapter parameters, result tables and statistics, provenance stamps, its command line."""
 
+import ast
 import json
 import re
 import shutil
+from pathlib import Path
 
+import nbformat
 import pytest
 
 import oscbind_lite
@@ -14,6 +17,8 @@ from oscbind_tools.chapter import Declared, ParameterError
 from oscbind_tools.evidence import Spec, tidy
 from oscbind_tools.tables import (Evidence, Table, collect, effect_size_label, interval95, markdown_table, mean_by,
                                   percent, verdict)
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "book" / "notebooks"
 
 # ---- chapter parameters ----
 
@@ -87,6 +92,18 @@ def test_a_bad_parameter_stops_the_chapter_with_one_line_naming_it(values, task,
         chapter.setup(namespace(**values), task)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert err.value._render_traceback_() == [f"ParameterError: {err.value}"]  # what IPython shows: one line
+
+
+@pytest.mark.parametrize("m", [5, 2])
+@pytest.mark.parametrize("stem,task", [("03_same_different", "same-different"), ("04_rmts", "rmts")])
+def test_the_training_chapters_accept_five_and_two_training_icons(stem, task, m, monkeypatch):
+    """The chapter's own parameters cell and setup call, with papermill's m: the run the chapter would train."""
+    cells = [c.source for c in nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells if c.cell_type == "code"]
+    assert f'ch.setup(globals(), task="{task}")' in cells[1]
+    monkeypatch.setattr(chapter, "_history", lambda: ["", cells[0], f"# Parameters\nm = {m}\nsmoke = True\n"])
+    defaults = {name: ast.literal_eval(p.default) for name, p in chapter.declared_parameters(cells[0]).items()}
+    ch = chapter.setup({**defaults, "m": m, "smoke": True, "device": "cpu"}, task)
+    assert ch.run == with_overrides(smoke(), m=m) and f"m = {m} training icons" in ch.describe()
 
 
 def test_a_missing_glyph_folder_is_a_parameter_error(monkeypatch, tmp_path):
