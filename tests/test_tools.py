@@ -255,6 +255,28 @@ def test_paired_differences_match_runs_by_seed(evidence_folder):
     assert ev.paired("oscillator", "difference", "same-different", 50) == []
 
 
+def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tmp_path):
+    """Splits 5 and 2, RMTS near or below chance: every split and every interval stays on the figures."""
+    from oscbind_tools import plotting
+    from oscbind_tools.evidence import MAIN, plan
+
+    specs = plan("few")
+    for k, spec in enumerate(specs):
+        write_run(tmp_path, spec, 0.5 + 0.02 * (k % 7) + (0.2 if spec.m == 5 else 0.0))  # RMTS at m = 2: 0.25-0.37
+    tidy(tmp_path, specs)
+    write_json(tmp_path / "profile.json", {"profile": "few"})
+    ev = Evidence.load(tmp_path)
+    assert ev.splits() == [5, 2] and ev.seeds == [0, 1, 2, 3, 4] and len(ev.accuracies("concat", "rmts", 2)) == 5
+    fig = plotting.evidence_accuracy(ev, list(MAIN))
+    low = min(100 * (mean - half) for model in MAIN for task in ("same-different", "rmts") for m in (5, 2)
+              for mean, half, _ in [interval95(ev.accuracies(model, task, m))])
+    assert low < 40 and fig.axes[0].get_ylim()[0] <= low
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["m = 5\n(95 held out)", "m = 2\n(98 held out)"]
+    bars = plotting.accuracy_bars({"rmts": {5: 0.6, 2: 0.3}, "same-different": {5: 0.8, 2: 0.55}})
+    assert bars.axes[0].get_ylim()[0] <= 30 and [t.get_text() for t in bars.axes[0].get_xticklabels()] == ["m = 5", "m = 2"]
+    assert plotting.accuracy_bars({"rmts": {95: 0.9, 15: 0.7}}).axes[0].get_ylim() == (40, 105)  # as before
+
+
 def test_evidence_load_reads_a_hand_written_csv(tmp_path):
     write_csv(tmp_path / "runs.csv", ["run", "variant", "task", "m", "seed", "test_accuracy", "train_accuracy",
                                       "wall_seconds"],
