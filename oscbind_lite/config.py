@@ -30,7 +30,7 @@ SCHEDULES = ("cosine", "authors", "constant")
 OPTIMIZERS = ("adamw", "adam")
 HOLDOUTS = ("test", "validation")
 SPLITS = ("random", "folds", "first")
-RMTS_MIN_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) uses five distinct icons
+RMTS_TEST_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) of held-out icons uses five distinct icons
 STAGE2_PREFIX = "rmts_"
 
 
@@ -54,12 +54,14 @@ class DataConfig:
     split: str = param("random", "test icons: a seeded random set; fold (seed mod F) of F = K / (K - m) disjoint "
                        "folds of one fixed order of the K icons; or first (icons 0..m-1 train, the rest test)", SPLITS)
     holdout: str = param("test", "what held-out accuracy is measured on: the test icons, or validation icons carved "
-                         "out of the m training icons (a fifth, at least 5; the test icons are then never used)",
+                         "out of the m training icons (a fifth, at least 5, so m >= 10; the test icons are then never used)",
                          HOLDOUTS)
 
     def validate(self) -> DataConfig:
         _check_choices(self)
         _check(self.m >= 2, "m", "an integer >= 2", self.m)
+        if self.holdout == "validation":
+            check_validation(self.m)
         _check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         _check(0 < self.scale_max, "scale_max", "a finite number > 0", self.scale_max)
         _check(0 < self.scale_min <= self.scale_max, "scale_min", f"in (0, scale_max = {self.scale_max}]", self.scale_min)
@@ -196,8 +198,6 @@ class RunConfig:
             held = n_icons - self.data.m
             _check(self.data.split != "folds" or n_icons % held == 0, "split",
                    f"random, or folds with K - m dividing the K = {n_icons} icons (m = {self.data.m})", self.data.split)
-            _check(self.data.holdout != "validation" or self.data.m >= 2 * RMTS_MIN_ICONS, "holdout",
-                   f"test, or validation with m >= {2 * RMTS_MIN_ICONS} (m = {self.data.m})", self.data.holdout)
         return self
 
 
@@ -226,12 +226,31 @@ def physical_memory() -> int:
 
 
 def check_m(m: int, n_icons: int, task: str) -> None:
-    """Raise ValueError naming m (or the icon set) and the allowed range when a split is impossible."""
-    low = RMTS_MIN_ICONS if task == "rmts" else 2
-    if n_icons < 2 * low:
-        raise ValueError(f"glyphs: {task} needs at least {2 * low} icons ({low} to train, {low} to test), got {n_icons}")
-    if not low <= m <= n_icons - low:
-        raise ValueError(f"m: must be between {low} and {n_icons - low} for {task} with {n_icons} icons, got {m}")
+    """Raise ValueError naming m (or the icon set) and the allowed range when a split is impossible.
+
+    Both tasks train on 2 icons or more (RMTS training trials reuse icons below five: ``data.sample_rmts``);
+    same/different tests on at least 2 held-out icons, RMTS on at least RMTS_TEST_ICONS, so its held-out
+    trials always use five distinct new icons: 2 <= m <= K - 2, and 2 <= m <= K - 5 for RMTS.
+    """
+    held = RMTS_TEST_ICONS if task == "rmts" else 2
+    why = f" (its test trials need {held} held-out icons)" if task == "rmts" else ""
+    if n_icons < 2 + held:
+        raise ValueError(f"glyphs: {task} needs at least {2 + held} icons (2 to train, {held} to test), got {n_icons}")
+    if not 2 <= m <= n_icons - held:
+        raise ValueError(f"m: must be between 2 and {n_icons - held} for {task} with {n_icons} icons{why}, got {m}")
+
+
+def check_validation(m: int) -> None:
+    """Raise ValueError unless validation icons can be carved out of m training icons (``data.carve_validation``).
+
+    The validation icons stand in for the test icons, so RMTS needs RMTS_TEST_ICONS of them; as many are
+    kept to fit on, so that tuning runs train on the full RMTS design, not on the small-pool trials of m < 5.
+    """
+    need = 2 * RMTS_TEST_ICONS
+    if m < need:
+        raise ValueError(f"holdout: validation needs m >= {need} ({RMTS_TEST_ICONS} of the m training icons held out to "
+                         f"validate on, at least {RMTS_TEST_ICONS} left to fit), got m = {m}; tune at a larger m and run "
+                         f"m = {m} with holdout test")
 
 
 # ---- one name per field, for with_overrides, the command line and the book's parameters ----

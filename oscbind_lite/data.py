@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import RMTS_MIN_ICONS, DataConfig, check_m
+from .config import RMTS_TEST_ICONS, DataConfig, check_m, check_validation
 
 # 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
 # (white/black chess pieces, suits, flags, smileys, hands, recycling signs), near-duplicates (numbered
@@ -188,13 +188,13 @@ def split_icons(n_icons: int, m: int, seed: int, split: str = "random") -> tuple
 
 
 def carve_validation(train_icons: Tensor, seed: int) -> tuple[Tensor, Tensor]:
-    """(fitting icons, validation icons): a seeded fifth of the training icons (at least RMTS_MIN_ICONS) held out.
+    """(fitting icons, validation icons): a seeded fifth of the training icons (at least RMTS_TEST_ICONS) held out.
 
     Every design choice is made on the validation icons; the test icons stay untouched until the final runs.
+    Needs m >= 2 * RMTS_TEST_ICONS (``config.check_validation``).
     """
-    n_val = max(RMTS_MIN_ICONS, round(len(train_icons) / 5))
-    if len(train_icons) - n_val < RMTS_MIN_ICONS:
-        raise ValueError(f"holdout: validation needs m >= {2 * RMTS_MIN_ICONS} training icons, got {len(train_icons)}")
+    check_validation(len(train_icons))
+    n_val = max(RMTS_TEST_ICONS, round(len(train_icons) / 5))
     perm = torch.randperm(len(train_icons), generator=seeded(seed, "validation"))
     return train_icons[perm[n_val:]].sort().values, train_icons[perm[:n_val]].sort().values
 
@@ -220,22 +220,49 @@ def sample_same_different(pool: Tensor, n: int, gen: torch.Generator) -> tuple[T
     return pool[torch.stack([a, b], 1)], same
 
 
+# RMTS trials as letters (A = the first icon of a random order of the pool, B the second, ...): source, match and
+# foil, for a different source (row 0) and a same source (row 1). Five icons or more give the full design;
+# smaller pools reuse icons by the rule of ``sample_rmts``.
+RMTS_LETTERS = {k: torch.tensor([[[ord(c) - ord("A") for c in pair] for pair in trial.split()] for trial in rows])
+                for k, rows in {5: ("AB CD EE", "AA BB CD"), 4: ("AB CD CC", "AA BB CD"),
+                                3: ("AB CA CC", "AA BB CB"), 2: ("AB AB AA", "AA BB BA")}.items()}  # (2, 3, 2) each
+
+
 def sample_rmts(pool: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """n RMTS trials: icons ``(n, 3, 2)`` (source, target 0, target 1) and the correct target ``(n,)``.
 
     Same source AA: targets BB (match) and CD. Different source AB: targets CD (match) and EE.
-    A, B, C, D, E are distinct icons of pool; source types and the match's position are each
-    exactly balanced (to within one) and shuffled.
+    With five icons or more, A, B, C, D, E are distinct icons of pool. Source types and the match's
+    position are each exactly balanced (to within one) and shuffled.
+
+    A pool of 2-4 icons (the training icons at m = 2, 3, 4; RMTS test icons are always 5 or more)
+    cannot give five distinct icons. Then a letter past the pool reuses an icon: one that keeps its
+    pair's relation (same pairs one icon, different pairs two) and, where there is one, an icon the
+    source does not hold; each pair with a reused icon comes in random order. So:
+
+        4 icons: AA; BB vs CD      AB; CD vs CC   (targets share an icon; none shared with the source)
+        3 icons: AA; BB vs CB      AB; CA vs CC   (a different source's match holds one source icon)
+        2 icons: AA; BB vs BA      AB; AB vs AA   (orders shuffled: the match may be BA, the foil BB)
+
+    Caveat: below four icons the trials carry an icon-overlap cue beside the relation, and at m = 2
+    there is a single different pair, {A, B}: every different-source trial's match is the source
+    itself, its foil one source icon doubled, and every same-source foil is the two icons together.
+    A head trained there sees the "different" relation in one pair only and could pick targets by
+    shared icons; only the held-out trials (five distinct new icons, no overlap) show whether it
+    learned the relation.
     """
-    if len(pool) < RMTS_MIN_ICONS:
-        raise ValueError(f"m: RMTS needs at least {RMTS_MIN_ICONS} icons per split, got {len(pool)}")
-    A, B, C, D, E = torch.rand(n, len(pool), generator=gen).argsort(1)[:, :5].unbind(1)
-    same_source = balanced_bits(n, gen).bool()
-    pairs = lambda p, q: torch.stack([p, q], 1)  # noqa: E731
-    source = torch.where(same_source[:, None], pairs(A, A), pairs(A, B))
-    match = torch.where(same_source[:, None], pairs(B, B), pairs(C, D))
-    foil = torch.where(same_source[:, None], pairs(C, D), pairs(E, E))
+    if len(pool) < 2:
+        raise ValueError(f"m: RMTS needs at least 2 icons per split, got {len(pool)}")
+    k = min(len(pool), 5)
+    order = torch.rand(n, len(pool), generator=gen).argsort(1)[:, :k]  # (n, k): the icons A, B, ... of each trial
+    same_source = balanced_bits(n, gen)
+    letters = RMTS_LETTERS[k][same_source].view(n, 6)  # (n, 6): source, match, foil
+    trial = order.gather(1, letters).view(n, 3, 2)
     correct = balanced_bits(n, gen)
+    if k < 5:  # a reused icon must not sit at a fixed place in its pair
+        flip = torch.randint(2, (n, 3), generator=gen).bool()
+        trial = torch.where(flip[..., None], trial.flip(-1), trial)
+    source, match, foil = trial.unbind(1)
     first = torch.where(correct[:, None] == 0, match, foil)
     second = torch.where(correct[:, None] == 0, foil, match)
     return pool[torch.stack([source, first, second], 1)], correct

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run the book's chapter notebooks through papermill for each split and seed")
     sw.add_argument("--m", type=int, nargs="+", default=[95, 50, 15], help="training-icon splits (default 95 50 15)")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
-    sw.add_argument("--showcase-m", type=int, default=95, help="split shown by the icon, energy and dynamics chapters")
+    sw.add_argument("--showcase-m", type=int, default=None,
+                    help="split shown by the icon, energy, dynamics and explorable chapters (default: the first of --m)")
     sw.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     sw.add_argument("--smoke", action="store_true", help="shrink every training to seconds (oscbind_lite.config.SMOKE)")
     sw.add_argument("--book", type=Path, default=Path("book"), help="book source folder (default book)")

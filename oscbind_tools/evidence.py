@@ -114,7 +114,8 @@ LADDER = (
 ESBN = os.environ.get("OSCBIND_ESBN", "../shared/esbn-glyphs")  # ESBN's imgs/ folder (a clone of taylorwwebb/emergent_symbols)
 POWER_SEEDS = tuple(range(5, 20))  # m = 95 folds 5..19 for the oscillator and the strongest baseline
 PROFILES = {
-    # name: (splits, seeds, ablation split; None: the energy study; "validation"/"mechanism": those studies)
+    # name: (splits, seeds, ablation split; None: the energy study; "validation"/"mechanism": those studies;
+    # "few": the main models alone)
     "paper": ((95, 50, 15), (0, 1, 2, 3, 4), 50),
     "smoke": ((95,), (0,), 95),
     "energy": ((95, 50, 15), (0, 1, 2, 3, 4), None),
@@ -125,6 +126,7 @@ PROFILES = {
     "mechanism-smoke": ((15, 95), (0,), "mechanism"),
     "authors": ((95, 50, 15), (0, 1, 2, 3, 4), "authors"),
     "ladder": ((50, 15), (0, 1, 2, 3, 4), "ladder"),
+    "few": ((5, 2), (0, 1, 2, 3, 4), "few"),  # fewest training icons: RMTS training trials reuse icons at m = 2
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -158,8 +160,12 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     for the energy profiles, the default and the two symmetric models at every split with the energy study;
     for validation, every MECHANISM model at every GRID setting on validation icons; for mechanism, every
     model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
-    strongest baseline. Jobs are ordered so that whole splits finish first."""
+    strongest baseline; for few, the main models at every split, as the paper profile runs them. Jobs are
+    ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
+    if ablation_m == "few":
+        return [Spec(name, m, seed, over, "dynamics" if name == "oscillator" else "")
+                for m in splits for seed in seeds for name, over in MAIN.items()]
     if ablation_m is None:
         return [Spec(name, m, seed, over, "energy") for seed in seeds for m in splits for name, over in ENERGY.items()]
     if ablation_m == "validation":

@@ -149,7 +149,7 @@ def accuracy_bars(table: dict[str, dict[int, float]], title: str = "", n_label: 
                 ax.text(x, v + 0.8, f"{v:.1f}", ha="center", fontsize=7)
     ax.set_xticks(range(len(ms)), [f"m = {m}" for m in ms])
     ax.set_ylabel("held-out accuracy (%)")
-    ax.set_ylim(40, 105)
+    ax.set_ylim(min([40.0] + [100 * v - 5 for t in tasks for v in table[t].values()]), 105)  # below chance at few icons
     ax.axhline(50, color="grey", lw=0.6, ls=":")
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title(title + (f"\n{n_label}" if n_label else ""), fontsize=9)
@@ -287,16 +287,18 @@ def evidence_accuracy(evidence, models: list[str]) -> Figure:
 
     splits, seeds = evidence.splits(), evidence.seeds
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    lowest = 40.0  # the axis starts here unless an interval reaches lower (near chance at few training icons)
     for ax, task in zip(axes, ("same-different", "rmts")):
         for k, model in enumerate(models):
             stats = [interval95(evidence.accuracies(model, task, m)) for m in splits]
+            lowest = min([lowest] + [100 * (mean - (half if half == half else 0)) - 3 for mean, half, n in stats if n])
             xs = [i + (k - 1) * 0.12 for i in range(len(splits))]
             ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * s[1] for s in stats], fmt="o-", capsize=3,
                         label=model)
         ax.set_xticks(range(len(splits)), [f"m = {m}\n({100 - m} held out)" for m in splits])
         ax.set_title(f"{task}: held-out accuracy, mean and 95 % interval over {len(seeds)} seeds", fontsize=9)
         ax.axhline(50, color="grey", lw=0.6, ls=":")
-        ax.set_ylim(40, 101)
+    axes[0].set_ylim(lowest, 101)  # shared by both panels
     axes[0].set_ylabel("held-out accuracy (%)")
     axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()

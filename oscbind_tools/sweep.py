@@ -3,11 +3,13 @@
     python -m oscbind_tools sweep --m 95 50 15 --seeds 0 [--smoke] [--build]
 
 * The training chapters (same/different, RMTS) run once per split m and seed and write
-  ``metrics.json`` beside their executed notebook; the showcase chapters (icons, energy, dynamics,
-  explorable) run once, at ``--showcase-m`` and the first seed (the explorable exports every split's
-  model for its page, and ``--build`` stages those files beside the book); the summary chapters run last and read what the
-  others wrote (generalisation, reproducing) or what is committed (``results/`` for the evidence
-  chapter, ``benchmarks/`` for the performance appendix).
+  ``metrics.json`` beside their executed notebook; a split is any m both tasks accept (2 to 95 with
+  the built-in icons: RMTS tests on at least 5 held-out icons). The showcase chapters (icons,
+  energy, dynamics, explorable) run once, at ``--showcase-m`` (default: the first split) and the
+  first seed (the explorable exports every split's model for its page, and ``--build`` stages those
+  files beside the book); the summary chapters run last and read what the others wrote
+  (generalisation, reproducing) or what is committed (``results/`` for the evidence chapter,
+  ``benchmarks/`` for the performance appendix).
 * Each run lives in ``RUNS/<chapter>/<tag>/`` with a ``stamp.json`` (``provenance.stamp``: package
   version and code fingerprint, notebook hash, parameters, and for summaries a hash of their inputs).
   A run whose stamp matches is skipped; a stale one is rerun (the same rule as the evidence study).
@@ -238,15 +240,16 @@ def build(staged: Path, output: Path) -> int:
     return subprocess.run(cmd).returncode
 
 
-def sweep(splits: list[int], seeds: list[int], showcase_m: int = 95, device: str = "auto", smoke: bool = False,
+def sweep(splits: list[int], seeds: list[int], showcase_m: int | None = None, device: str = "auto", smoke: bool = False,
           book: Path = Path("book"), runs: Path = Path("runs/book"), do_build: bool = False, force: bool = False,
           site: Path | None = None, retrain: bool = False, freeze: bool = False) -> int:
-    """Run the sweep (and optionally the build); returns a process exit status.
+    """Run the sweep (and optionally the build); returns a process exit status. showcase_m: None is the first split.
 
     The committed models of ``BOOK/checkpoints`` are copied into the cache first (``checkpoints.seed``), so
     the chapters train only what is missing. ``retrain``: every model afresh in the cache's ``retrain/``
     folder (emptied first), committed and cached models unused, every notebook rerun; ``freeze`` (with
     ``retrain``): then the models it trained replace the committed ones."""
+    showcase_m = splits[0] if showcase_m is None else showcase_m
     try:  # everything a kernel would refuse, refused here before the first kernel starts
         if freeze and not retrain:
             raise ValueError("freeze: commits the models of a --retrain sweep; add --retrain")

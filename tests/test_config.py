@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from oscbind_lite.config import (SMOKE, DataConfig, ModelConfig, RunConfig, TrainConfig, coerce, settings, smoke,
-                                 type_name, with_overrides)
+from oscbind_lite.config import (SMOKE, DataConfig, ModelConfig, RunConfig, TrainConfig, check_m, coerce, settings,
+                                 smoke, type_name, with_overrides)
 
 PARTS = {"data": DataConfig, "model": ModelConfig, "stage1": TrainConfig, "stage2": TrainConfig}
 
@@ -130,12 +130,34 @@ def test_out_of_range_values_are_refused_naming_the_field(name, value):
 def test_split_is_checked_against_the_icons_and_the_task():
     run = with_overrides(RunConfig(), m=97)
     run.validate("same-different", n_icons=100)
-    with pytest.raises(ValueError, match=r"^m: must be between 5 and 95 for rmts with 100 icons, got 97$"):
+    with pytest.raises(ValueError, match=r"^m: must be between 2 and 95 for rmts with 100 icons \(its test trials need "
+                                         r"5 held-out icons\), got 97$"):
         run.validate("rmts", n_icons=100)
-    with pytest.raises(ValueError, match="^glyphs: rmts needs at least 10 icons"):
-        RunConfig().validate("rmts", n_icons=8)
+    with pytest.raises(ValueError, match=r"^glyphs: rmts needs at least 7 icons \(2 to train, 5 to test\), got 6$"):
+        with_overrides(RunConfig(), m=2).validate("rmts", n_icons=6)
     with pytest.raises(ValueError, match="^task: "):
         RunConfig().validate("classify")
+
+
+@pytest.mark.parametrize("task,low,high", [("same-different", 2, 98), ("rmts", 2, 95)])
+def test_both_tasks_train_on_as_few_as_two_icons_and_rmts_tests_on_five(task, low, high):
+    for m in (low, 3, 4, 5, 50, high):
+        with_overrides(RunConfig(), m=m).validate(task, n_icons=100)
+    for m in (low - 1, high + 1, 100):
+        with pytest.raises(ValueError) as err:
+            check_m(m, 100, task)
+        assert str(err.value).startswith(f"m: must be between {low} and {high} for {task} with 100 icons")
+        assert str(err.value).endswith(f", got {m}") and "\n" not in str(err.value)
+    check_m(2, 7, "rmts")  # the smallest icon set RMTS can split: 2 to train, 5 to test
+
+
+@pytest.mark.parametrize("m", [2, 5, 9])
+def test_validation_icons_need_ten_training_icons_and_the_refusal_says_what_to_do(m):
+    message = one_line_error("holdout", m=m, holdout="validation")
+    assert message == (f"holdout: validation needs m >= 10 (5 of the m training icons held out to validate on, at "
+                       f"least 5 left to fit), got m = {m}; tune at a larger m and run m = {m} with holdout test")
+    with_overrides(RunConfig(), m=10, holdout="validation").validate("rmts", n_icons=100)
+    with_overrides(RunConfig(), m=m).validate("rmts", n_icons=100)  # the same m with the test icons is fine
 
 
 def test_an_int_is_a_valid_float_and_lists_become_tuples():

@@ -9,7 +9,7 @@ from PIL import Image
 
 from oscbind_lite.config import DataConfig
 from oscbind_lite.data import (DEFAULT_CODEPOINTS, Epochs, GlyphError, IconTasks, Renderer, Trials, glyph_bank, icons_digest,
-                               carve_validation, load_glyphs, render_default_glyphs, sample_rmts,
+                               balanced_bits, carve_validation, load_glyphs, render_default_glyphs, sample_rmts,
                                sample_same_different, seeded, split_icons)
 
 
@@ -96,9 +96,90 @@ def test_rmts_trials_match_the_literature_design():
         assert 0.45 < share < 0.55
 
 
-def test_rmts_needs_five_icons():
-    with pytest.raises(ValueError, match="^m: "):
-        sample_rmts(torch.arange(4), 10, torch.Generator())
+def sample_rmts_before_small_pools(pool, n, gen):
+    """sample_rmts as it was before small pools (commit 319c42c), frozen: committed results were drawn with it."""
+    A, B, C, D, E = torch.rand(n, len(pool), generator=gen).argsort(1)[:, :5].unbind(1)
+    same_source = balanced_bits(n, gen).bool()
+    pairs = lambda p, q: torch.stack([p, q], 1)  # noqa: E731
+    source = torch.where(same_source[:, None], pairs(A, A), pairs(A, B))
+    match = torch.where(same_source[:, None], pairs(B, B), pairs(C, D))
+    foil = torch.where(same_source[:, None], pairs(C, D), pairs(E, E))
+    correct = balanced_bits(n, gen)
+    first = torch.where(correct[:, None] == 0, match, foil)
+    second = torch.where(correct[:, None] == 0, foil, match)
+    return pool[torch.stack([source, first, second], 1)], correct
+
+
+@pytest.mark.parametrize("size", [5, 6, 15, 50, 95])
+def test_rmts_trials_from_five_icons_or_more_are_drawn_exactly_as_before(size):
+    """Same icons, same labels and the generator left in the same state (so the renderings that follow match)."""
+    pool = torch.arange(100)[torch.randperm(100, generator=torch.Generator().manual_seed(size))[:size]]
+    for seed, n in ((0, 64), (1, 2000), (7, 33), (3, 1)):
+        new, old = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        icons, correct = sample_rmts(pool, n, new)
+        icons_before, correct_before = sample_rmts_before_small_pools(pool, n, old)
+        assert torch.equal(icons, icons_before) and torch.equal(correct, correct_before)
+        assert torch.equal(new.get_state(), old.get_state())
+
+
+def letters(trial) -> str:
+    """A trial's icons as letters in order of first appearance ("AB CA CC"): its pattern of reuse."""
+    names = {}
+    return " ".join("".join(names.setdefault(i, "ABCDE"[len(names)]) for i in pair) for pair in trial)
+
+
+# Every pattern a small pool may give (source, match, foil), by pool size and source type; each pair with a
+# reused icon appears in both orders.
+SMALL_POOL_PATTERNS = {
+    4: {"same": {"AA BB CD"}, "different": {"AB CD CC", "AB CD DD"}},
+    3: {"same": {"AA BB CB", "AA BB BC"}, "different": {"AB CA CC", "AB CB CC", "AB AC CC", "AB BC CC"}},
+    2: {"same": {"AA BB AB", "AA BB BA"}, "different": {"AB AB AA", "AB BA AA", "AB AB BB", "AB BA BB"}},
+}
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_small_pool_rmts_trials_keep_the_relation_and_reuse_icons_only_as_needed(size):
+    pool = torch.tensor([17, 3, 88, 41])[:size]
+    n = 4001
+    icons, correct = sample_rmts(pool, n, torch.Generator().manual_seed(size))
+    assert icons.shape == (n, 3, 2) and set(icons.flatten().tolist()) == set(pool.tolist())
+    same_source = icons[:, 0, 0] == icons[:, 0, 1]
+    assert same_source.sum() == n // 2 and correct.sum() == n // 2  # exactly balanced, as for larger pools
+    seen = {"same": [], "different": []}
+    for trial, k in zip(icons.tolist(), correct.tolist()):
+        source, match, foil = trial[0], trial[1 + k], trial[2 - k]
+        assert relation(match) == relation(source) and relation(foil) != relation(source)
+        kind = "same" if relation(source) else "different"
+        assert len({i for p in trial for i in p}) == min(size, 4 if kind == "same" else 5)  # as many icons as the pool allows
+        shared = set(source) & set(match + foil)
+        assert len(shared) == {4: 0, 3: 0 if kind == "same" else 1, 2: 1 if kind == "same" else 2}[size]
+        seen[kind].append(letters([source, match, foil]))
+    for kind, patterns in SMALL_POOL_PATTERNS[size].items():
+        counts = {p: seen[kind].count(p) for p in patterns}
+        assert set(seen[kind]) == patterns  # nothing else, and every order of a reused pair occurs ...
+        assert max(counts.values()) < 1.25 * min(counts.values()), counts  # ... about equally often
+    for s in (True, False):  # the match's position, within each source type
+        assert 0.45 < correct[same_source == s].float().mean().item() < 0.55
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_a_split_with_fewer_than_five_training_icons_trains_on_small_pool_trials_and_tests_on_the_full_design(bank, m):
+    tasks = IconTasks(bank, m, seed=1)
+    train = tasks.rmts("train", 200, torch.Generator().manual_seed(0))
+    test = tasks.rmts("test", 200, torch.Generator().manual_seed(0))
+    for trials, icons in ((train, tasks.train_icons), (test, tasks.test_icons)):
+        same = trials.icons[..., 0] == trials.icons[..., 1]  # (n, 3)
+        assert torch.equal(same[torch.arange(200), 1 + trials.labels], same[:, 0])  # the labelled target matches
+        assert set(trials.icons.flatten().tolist()) == set(icons.tolist())
+    used = [len(set(t.flatten().tolist())) for t in test.icons]
+    assert all(k == (4 if s else 5) for k, s in zip(used, same[:, 0].tolist()))  # held-out trials: no icon reused
+    pool = Epochs(tasks, "rmts", 50, torch.Generator().manual_seed(0))
+    assert set(pool.icons.flatten().tolist()) == set(tasks.train_icons.tolist()) and pool.labels.sum() == 25
+
+
+def test_rmts_needs_two_icons():
+    with pytest.raises(ValueError, match="^m: RMTS needs at least 2 icons"):
+        sample_rmts(torch.arange(1), 10, torch.Generator())
 
 
 def test_same_seed_same_trials_and_images(bank):
@@ -238,7 +319,7 @@ def test_validation_icons_are_a_fifth_of_the_training_icons_and_never_test_icons
     assert fit | val == set(train.tolist()) and not val & set(test.tolist())  # carved from training; test untouched
     held = tasks.same_different("test", 64, torch.Generator().manual_seed(0)).icons
     assert set(held.flatten().tolist()) <= val
-    with pytest.raises(ValueError, match="^holdout: validation needs m >= 10"):
+    with pytest.raises(ValueError, match="^holdout: validation needs m >= 10 .*, got m = 9; tune at a larger m"):
         carve_validation(train[:9], 0)
 
 

@@ -40,6 +40,17 @@ def test_paper_profile_covers_models_splits_seeds_and_ablations():
     assert {s.variant for s in specs if s.fidelity == "descent"} == {"symmetric J, Omega = 0"}
 
 
+def test_few_profile_runs_the_main_models_at_five_and_two_training_icons():
+    specs = plan("few")
+    assert [(s.m, s.seed, s.variant) for s in specs] == [(m, k, v) for m in (5, 2) for k in range(5) for v in MAIN]
+    assert len({s.id for s in specs}) == len(specs)  # one file per job
+    assert {(s.variant, s.fidelity) for s in specs} == {("oscillator", "dynamics"), ("difference", ""), ("concat", "")}
+    for s in specs:  # the paper profile's main models, tested on the held-out icons
+        run = spec_config(s, False).validate("rmts", n_icons=100)
+        assert run == with_overrides(RunConfig(), **MAIN[s.variant], m=s.m, seed=s.seed) and run.data.holdout == "test"
+    assert evidence_module.default_results("few").as_posix() == "runs/evidence-few"
+
+
 def test_every_variant_is_a_valid_config_that_changes_only_what_it_names():
     default = RunConfig()
     for name, over in {**MAIN, **SYMMETRIC, **ABLATIONS}.items():

@@ -19,6 +19,18 @@ def test_plan_runs_training_chapters_per_split_and_seed_and_the_rest_once(tmp_pa
     assert order.index("04_rmts") > max(i for i, c in enumerate(order) if c == "03_same_different")
 
 
+def test_a_sweep_of_five_and_two_training_icons_runs_both_splits_and_shows_the_first(tmp_path, monkeypatch):
+    """`sweep --m 5 2`: its checks pass, both training chapters run at both splits, the showcase at m = 5."""
+    ran = []
+    monkeypatch.setattr(sweep, "execute", lambda job, notebooks, runs: (ran.append(job), (True, 0.0, "ok"))[1])
+    assert sweep.sweep([5, 2], [0, 1], device="cpu", smoke=True, book=ROOT / "book", runs=tmp_path / "runs") == 0
+    assert {(j.chapter, j.parameters["m"], j.parameters["seed"]) for j in ran if j.role == sweep.SPLIT} == {
+        (c, m, s) for c in ("03_same_different", "04_rmts") for m in (5, 2) for s in (0, 1)}
+    showcase = {j.chapter: j.parameters for j in ran if j.role == sweep.SHOWCASE}
+    assert {p["m"] for p in showcase.values()} == {5} and showcase["06_explorable"]["splits"] == "5,2"
+    assert sweep.sweep([5, 2], [0], showcase_m=95, runs=tmp_path / "runs") == 2  # a showcase split must be swept
+
+
 def finished(job, notebooks, runs):
     """Pretend a job ran: its executed notebook, metrics and a stamp of today's inputs."""
     job.run_dir.mkdir(parents=True)

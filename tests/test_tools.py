@@ -1,9 +1,12 @@
 """The tooling package: chapter parameters, result tables and statistics, provenance stamps, its command line."""
 
+import ast
 import json
 import re
 import shutil
+from pathlib import Path
 
+import nbformat
 import pytest
 
 import oscbind_lite
@@ -14,6 +17,8 @@ from oscbind_tools.chapter import Declared, ParameterError
 from oscbind_tools.evidence import Spec, tidy
 from oscbind_tools.tables import (Evidence, Table, collect, effect_size_label, interval95, markdown_table, mean_by,
                                   percent, verdict)
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "book" / "notebooks"
 
 # ---- chapter parameters ----
 
@@ -75,7 +80,8 @@ def test_an_int_is_a_valid_float_parameter(monkeypatch):
     ({"gamma": "fast"}, "same-different", "gamma: must be float, got 'fast'"),
     ({"T": True}, "same-different", "T: must be int, got True"),
     ({"smoke": 1}, "same-different", "smoke: must be bool, got 1"),
-    ({"m": 97}, "rmts", "m: must be between 5 and 95 for rmts with 100 icons, got 97"),
+    ({"m": 97}, "rmts", "m: must be between 2 and 95 for rmts with 100 icons (its test trials need 5 held-out "
+                        "icons), got 97"),
     ({"m": 1}, "same-different", "m: must be an integer >= 2, got 1"),
     ({"m": 99}, "same-different", "m: must be between 2 and 98 for same-different with 100 icons, got 99"),
     ({"device": "tpu"}, "same-different", "device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
@@ -86,6 +92,18 @@ def test_a_bad_parameter_stops_the_chapter_with_one_line_naming_it(values, task,
         chapter.setup(namespace(**values), task)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert err.value._render_traceback_() == [f"ParameterError: {err.value}"]  # what IPython shows: one line
+
+
+@pytest.mark.parametrize("m", [5, 2])
+@pytest.mark.parametrize("stem,task", [("03_same_different", "same-different"), ("04_rmts", "rmts")])
+def test_the_training_chapters_accept_five_and_two_training_icons(stem, task, m, monkeypatch):
+    """The chapter's own parameters cell and setup call, with papermill's m: the run the chapter would train."""
+    cells = [c.source for c in nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells if c.cell_type == "code"]
+    assert f'ch.setup(globals(), task="{task}")' in cells[1]
+    monkeypatch.setattr(chapter, "_history", lambda: ["", cells[0], f"# Parameters\nm = {m}\nsmoke = True\n"])
+    defaults = {name: ast.literal_eval(p.default) for name, p in chapter.declared_parameters(cells[0]).items()}
+    ch = chapter.setup({**defaults, "m": m, "smoke": True, "device": "cpu"}, task)
+    assert ch.run == with_overrides(smoke(), m=m) and f"m = {m} training icons" in ch.describe()
 
 
 def test_a_missing_glyph_folder_is_a_parameter_error(monkeypatch, tmp_path):
@@ -235,6 +253,28 @@ def test_paired_differences_match_runs_by_seed(evidence_folder):
     assert ev.paired("oscillator", "difference", "same-different", 95) == pytest.approx([0.4, 0.125])
     assert ev.paired("difference", "oscillator", "rmts", 95) == pytest.approx([-0.4, -0.125])  # seeds 0 and 2
     assert ev.paired("oscillator", "difference", "same-different", 50) == []
+
+
+def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tmp_path):
+    """Splits 5 and 2, RMTS near or below chance: every split and every interval stays on the figures."""
+    from oscbind_tools import plotting
+    from oscbind_tools.evidence import MAIN, plan
+
+    specs = plan("few")
+    for k, spec in enumerate(specs):
+        write_run(tmp_path, spec, 0.5 + 0.02 * (k % 7) + (0.2 if spec.m == 5 else 0.0))  # RMTS at m = 2: 0.25-0.37
+    tidy(tmp_path, specs)
+    write_json(tmp_path / "profile.json", {"profile": "few"})
+    ev = Evidence.load(tmp_path)
+    assert ev.splits() == [5, 2] and ev.seeds == [0, 1, 2, 3, 4] and len(ev.accuracies("concat", "rmts", 2)) == 5
+    fig = plotting.evidence_accuracy(ev, list(MAIN))
+    low = min(100 * (mean - half) for model in MAIN for task in ("same-different", "rmts") for m in (5, 2)
+              for mean, half, _ in [interval95(ev.accuracies(model, task, m))])
+    assert low < 40 and fig.axes[0].get_ylim()[0] <= low
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["m = 5\n(95 held out)", "m = 2\n(98 held out)"]
+    bars = plotting.accuracy_bars({"rmts": {5: 0.6, 2: 0.3}, "same-different": {5: 0.8, 2: 0.55}})
+    assert bars.axes[0].get_ylim()[0] <= 30 and [t.get_text() for t in bars.axes[0].get_xticklabels()] == ["m = 5", "m = 2"]
+    assert plotting.accuracy_bars({"rmts": {95: 0.9, 15: 0.7}}).axes[0].get_ylim() == (40, 105)  # as before
 
 
 def test_evidence_load_reads_a_hand_written_csv(tmp_path):

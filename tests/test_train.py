@@ -68,6 +68,12 @@ def test_rmts_reuses_the_stage1_checkpoint(smoke_run, private_cache):
     assert train_rmts(smoke_run, "cpu", progress=False).cached
 
 
+def test_rmts_trains_at_m_2_and_tests_on_the_98_held_out_icons(smoke_run):
+    r = train_rmts(with_overrides(smoke_run, m=2), "cpu", progress=False)
+    assert r.metrics["n_test_icons"] == 98 and r.metrics["config"]["data"]["m"] == 2
+    assert 0 <= r.metrics["test_accuracy"] <= 1 and len(r.history["loss"]) == SMOKE["rmts_steps"]
+
+
 def test_checkpoint_round_trip(tmp_path):
     state = {"w": torch.randn(3, 4), "n": torch.tensor(7)}
     save_checkpoint(tmp_path / "c.pt", "k1", {"a": 1}, state, {"loss": [0.5]}, {"test_accuracy": 0.9})
