@@ -190,6 +190,34 @@ def peak_matmul(device: torch.device, repeats: int, n: int = 2048) -> float:
     return 2 * n**3 / t / 1e9
 
 
+COMPILE_PROBE = """
+import sys, time, torch
+sys.path.insert(0, {root!r})
+from benchmarks.bench import oscillator_inputs
+from oscbind_lite import core
+torch.set_num_threads({threads})
+args = oscillator_inputs(64, 32, 2, torch.device("cpu"))
+t = time.perf_counter()
+core.coherence(core.integrate_final(*args, 0.5, 25)).sum().backward()
+print(time.perf_counter() - t)
+"""
+
+
+def compile_cost() -> dict:
+    """Seconds of the first compiled forward + backward at the defaults in a new process: with an empty
+    Inductor cache (cold), then in a second process that finds the first one's cache (warm)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    code = COMPILE_PROBE.format(root=str(Path(__file__).resolve().parents[1]), threads=torch.get_num_threads())
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "OSCBIND_COMPILE": "1", "TORCHINDUCTOR_CACHE_DIR": cache}
+        runs = [float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                     check=True).stdout.split()[-1]) for _ in range(2)]
+    return {"cold_s": runs[0], "warm_s": runs[1]}
+
+
 def time_to_accuracy(device: str, target: float = 0.97) -> dict:
     """Train the default stage-1 model at m = 95 from scratch; wall time until held-out accuracy >= target."""
     import tempfile
@@ -254,6 +282,8 @@ def main() -> None:
     report["oscillator"] = [bench_oscillator(B, D, N, 25, device, repeats, compiled and (D, N) == (32, 2))
                             for B, D, N in grid]
     report["training_step"] = training_step_parts(RunConfig(), device, repeats, compiled)
+    if compiled and device.type == "cpu":
+        report["compile_cost"] = compile_cost()
     report["training_step"]["share_of_peak"] = report["training_step"]["step_gflops_per_s"] / report["peak_matmul_gflops"]
     report["scaling"] = scaling(device, repeats, args.quick)
     if not args.quick:
@@ -284,6 +314,10 @@ def markdown(r: dict) -> str:
               + f"), data {s['data_ms']:.1f} ms. "
               f"{s['step_flops'] / 1e9:.2f} GFLOP per step = {s['step_gflops_per_s']:.1f} GFLOP/s, "
               f"{100 * s['share_of_peak']:.0f} % of the measured matmul peak (CNN alone {s['cnn_gflops_per_s']:.1f} GFLOP/s)."]
+    if "compile_cost" in r:
+        c = r["compile_cost"]
+        lines += ["", f"First compiled forward + backward at the defaults in a new process: {c['cold_s']:.0f} s with an empty "
+                  f"Inductor cache, {c['warm_s']:.0f} s when it finds an earlier process's cache."]
     if "time_to_accuracy" in r:
         t = r["time_to_accuracy"]
         reached = "never reached" if t["seconds"] is None else f"reached at step {t['reached_at_step']}, {t['seconds']:.0f} s"
