@@ -223,7 +223,7 @@ def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
     """A copy of the book sources whose notebooks are the executed ones (the showcase split): RUNS/_book."""
     staged = runs / "_book"
     shutil.rmtree(staged, ignore_errors=True)
-    shutil.copytree(book, staged, ignore=shutil.ignore_patterns("_build", "notebooks", ".ipynb_checkpoints"))
+    shutil.copytree(book, staged, ignore=shutil.ignore_patterns("_build", "notebooks", "checkpoints", ".ipynb_checkpoints"))
     (staged / "notebooks").mkdir()
     for job in jobs:
         if job.role != SPLIT or job.tag == showcase_tag:
