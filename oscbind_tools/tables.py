@@ -556,14 +556,15 @@ class Authors:
     ours: Mechanism | None = None  # our defaults, from the mechanism study
 
     @classmethod
-    def load(cls, authors: str | Path, ladder: str | Path, published: str | Path, ours: Mechanism | None = None) -> Authors:
-        authors, ladder = Path(authors), Path(ladder)
+    def load(cls, authors: str | Path, ladder: str | Path | None, published: str | Path, ours: Mechanism | None = None) -> Authors:
+        """ladder: the ladder profile's folder, or None for the authors profile alone."""
+        authors = Path(authors)
         with open(published, newline="") as f:
             pub = [dict(r, m=int(r["m"]), mean=float(r["mean"]), half_width=float(r["half_width"]), n=int(r["n"]))
                    for r in csv.DictReader(f)]
         with open(authors / "two_energies.csv", newline="") as f:
             energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-        return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs, pub, energies,
+        return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs if ladder is not None else [], pub, energies,
                    json.loads((authors / "curves.json").read_text()), ours)
 
     def scores(self, runs: list[dict], variant: str, task: str, m: int) -> dict[int, float]:
