@@ -30,7 +30,7 @@ SCHEDULES = ("cosine", "authors", "constant")
 OPTIMIZERS = ("adamw", "adam")
 HOLDOUTS = ("test", "validation")
 SPLITS = ("random", "folds", "first")
-MAX_STROKE = 2  # half-pixels of a 32-pixel icon image: thinned by 2, the thinnest glyph keeps 4 % of its ink; by 3, none
+MAX_STROKE = 2  # half-pixels of a 32-pixel icon image: thinned by 2, the thinnest glyph keeps 4 % of its ink
 NEAREST = 3  # a hard negative's second icon is one of the first's NEAREST most similar training icons
 RMTS_TEST_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) of held-out icons uses five distinct icons
 STAGE2_PREFIX = "rmts_"
@@ -64,7 +64,7 @@ class DataConfig:
                         "rendering thickens (k > 0) or thins (k < 0) every stroke by |k| half-pixels a side, k uniform "
                         "in -stroke..stroke (0: strokes as drawn, as before)")
     hard_negatives: float = param(0.0, "share of stage 1's 'different' training pairs whose second icon is one of the "
-                                  "first's NEAREST most similar training icons (cosine of the icon images); the rest "
+                                  f"first's {NEAREST} most similar training icons (cosine of the icon images); the rest "
                                   "uniform, as before")
 
     def validate(self) -> DataConfig:

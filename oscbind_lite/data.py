@@ -292,7 +292,7 @@ class Placement(NamedTuple):
     scale: Tensor  # (n,): the glyph box spans glyph_size * scale of the image side
     shift: Tensor  # (n, 2): centre offset (x, y) in [-1, 1] image units
     angle: Tensor  # (n,): rotation, radians (all 0 without rotation)
-    stroke: Tensor  # (n,): ink thickened (> 0) or thinned (< 0) by this many half-pixels of the icon image (0 without stroke)
+    stroke: Tensor  # (n,): strokes thickened (> 0) or thinned (< 0) by this many half-pixels of the icon image
 
 
 @dataclass(frozen=True)
@@ -450,7 +450,8 @@ class Epochs:
     def __init__(self, tasks: IconTasks, task: str, n: int, gen: torch.Generator):
         self.tasks, self.task = tasks, task
         if task == "same-different":
-            self.icons, self.labels = sample_same_different(tasks.train_icons, n, gen, tasks.nearest, tasks.hard_negatives)
+            pool, hard = tasks.train_icons, tasks.hard_negatives
+            self.icons, self.labels = sample_same_different(pool, n, gen, tasks.nearest, hard)
         else:
             self.icons, self.labels = sample_rmts(tasks.train_icons, n, gen)
         self.order, self.at = torch.empty(0, dtype=torch.long), 0
