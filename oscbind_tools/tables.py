@@ -579,11 +579,12 @@ class Remedies:
 
     def table(self) -> Table:
         comparisons = self.comparisons()
-        rows = [[c["candidate"], c["task"], c["m"], len(c["differences"]), percent(c["default"]), percent(c["accuracies"]),
-                 signed_points(c["differences"]), f"{c['p']:.3f}", f"{c['holm']:.3f}", c["said"]] for c in comparisons]
+        rows = [[c["candidate"], c["task"], c["m"], len(c["differences"]), percent(c["default"]),
+                 percent(c["accuracies"]), signed_points(c["differences"]), f"{c['p']:.3f}", f"{c['holm']:.3f}",
+                 c["said"]] for c in comparisons]
         family = max((c["family"] for c in comparisons), default=0)
-        return Table(["candidate", "task", "m", "seeds", "default (%)", "candidate (%)", "candidate minus default (points)",
-                      "p (paired t)", f"Holm p (family of {family})", "after Holm"], rows,
+        return Table(["candidate", "task", "m", "seeds", "default (%)", "candidate (%)",
+                      "candidate minus default (points)", "p (paired t)", f"Holm p (family of {family})", "after Holm"], rows,
                      caption=f"Validation accuracy (held-out icons carved out of the training icons), mean{PM}95 % "
                              "half-width over seeds; differences paired by seed, Holm within each task's family")
 
