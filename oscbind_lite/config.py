@@ -60,6 +60,8 @@ class DataConfig:
                          HOLDOUTS)
     rotation: float = param(0.0, "largest random rotation of a glyph, degrees: each rendering turns it by U(-rotation, "
                             "rotation) (0: upright, as before)")
+    shear: float = param(0.0, "largest random shear of a glyph: each rendering slants it, x moving by k y with k "
+                         "uniform in [-shear, shear] (0: unslanted, as before)")
     stroke: int = param(0, "largest random change of stroke width, half-pixels of the 32-pixel icon image: each "
                         "rendering thickens (k > 0) or thins (k < 0) every stroke by |k| half-pixels a side, k uniform "
                         "in -stroke..stroke (0: strokes as drawn, as before)")
@@ -79,6 +81,7 @@ class DataConfig:
                f"such that glyph_size * scale_max is in (0, 1] (scale_max = {self.scale_max})", self.glyph_size)
         _check(self.image_size >= 8, "image_size", "an integer >= 8", self.image_size)
         _check(0 <= self.rotation <= 180, "rotation", "a number of degrees in [0, 180]", self.rotation)
+        _check(0 <= self.shear <= 1, "shear", "a number in [0, 1]", self.shear)
         _check(0 <= self.stroke <= MAX_STROKE, "stroke", f"an integer in [0, {MAX_STROKE}]", self.stroke)
         _check(0 <= self.hard_negatives <= 1, "hard_negatives", "a share in [0, 1]", self.hard_negatives)
         return self

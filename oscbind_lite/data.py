@@ -292,13 +292,14 @@ class Placement(NamedTuple):
     scale: Tensor  # (n,): the glyph box spans glyph_size * scale of the image side
     shift: Tensor  # (n, 2): centre offset (x, y) in [-1, 1] image units
     angle: Tensor  # (n,): rotation, radians (all 0 without rotation)
+    shear: Tensor  # (n,): x moves by shear * y in glyph coordinates (all 0 without shear)
     stroke: Tensor  # (n,): strokes thickened (> 0) or thinned (< 0) by this many half-pixels of the icon image
 
 
 @dataclass(frozen=True)
 class Renderer:
     """Draws icons into images at a random scale and position (the glyph's box spans ``glyph_size * s``, s ~ U(scale)),
-    and, when asked, at a random rotation and stroke width."""
+    and, when asked, at a random rotation, shear and stroke width."""
 
     image_size: int = 32  # output side, pixels
     scale_min: float = 0.7
@@ -306,48 +307,54 @@ class Renderer:
     glyph_size: float = 0.6  # box side / image side at scale 1
     rotation: float = 0.0  # largest rotation, degrees
     stroke: int = 0  # largest change of stroke width, half-pixels of the icon image
+    shear: float = 0.0  # largest shear factor
 
     @classmethod
     def from_config(cls, cfg: DataConfig) -> Renderer:
-        return cls(cfg.image_size, cfg.scale_min, cfg.scale_max, cfg.glyph_size, cfg.rotation, cfg.stroke)
+        return cls(cfg.image_size, cfg.scale_min, cfg.scale_max, cfg.glyph_size, cfg.rotation, cfg.stroke, cfg.shear)
 
     def draw(self, n: int, gen: torch.Generator) -> Placement:
-        """Placements of n samples that keep the glyph's (turned) box inside the image where it fits.
+        """Placements of n samples that keep the glyph's (turned, slanted) box inside the image where it fits.
 
-        Draws, in order: scales, angles (only with rotation), offsets, stroke changes (only with stroke), so
-        that the defaults draw exactly what they always drew. A box turned by a spans ``|cos a| + |sin a|``
-        times its side; where that exceeds the image (large scale and angle), it is centred and its corners
-        are cut off.
+        Draws, in order: scales, angles (only with rotation), shears (only with shear), offsets, stroke changes
+        (only with stroke), so that the defaults draw exactly what they always drew. The box's corners
+        (+-1, +-1) go to R(a) S(k) (+-1, +-1) (``place``): it spans |M00| + |M01| of its side across and
+        |M10| + |M11| down, M = R(a) S(k); where that exceeds the image, it is centred and its corners cut off.
         """
         s = self.scale_min + (self.scale_max - self.scale_min) * torch.rand(n, generator=gen)
-        angle = torch.zeros(n)
+        angle, shear = torch.zeros(n), torch.zeros(n)
         if self.rotation:
             angle = (2 * torch.rand(n, generator=gen) - 1) * math.radians(self.rotation)
-        span = self.glyph_size * s * (angle.cos().abs() + angle.sin().abs())
+        if self.shear:
+            shear = (2 * torch.rand(n, generator=gen) - 1) * self.shear
+        cos, sin = angle.cos(), angle.sin()
+        across = cos.abs() + (cos * shear - sin).abs()  # |M00| + |M01|
+        down = sin.abs() + (sin * shear + cos).abs()  # |M10| + |M11|
+        span = self.glyph_size * s[:, None] * torch.stack([across, down], 1)  # (n, 2)
         room = (1 - span - 2 / self.image_size).clamp_min(0)  # one pixel of margin
-        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * room[:, None]
+        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * room
         stroke = torch.zeros(n, dtype=torch.long)
         if self.stroke:
             stroke = torch.randint(-self.stroke, self.stroke + 1, (n,), generator=gen)
-        return Placement(s, shift, angle, stroke)
+        return Placement(s, shift, angle, shear, stroke)
 
     def place(self, glyphs: Tensor, placement: Placement) -> Tensor:
         """Icon images ``(n, 1, b, b)`` drawn at their placements: ``(n, 1, H, H)`` on glyphs' device.
 
-        Output point p maps to glyph point R(-a) (p - shift) / half, half = glyph_size * scale (the
-        affine grid): a positive angle turns the glyph clockwise on screen (rows run down).
+        Glyph point g goes to output point p = shift + half R(a) S(k) g, half = glyph_size * scale, S(k) =
+        [[1, k], [0, 1]]; the affine grid needs the inverse, g = S(-k) R(-a) (p - shift) / half. A positive
+        angle turns the glyph clockwise on screen (rows run down); a positive shear slants its top to the left.
         """
         n, dev = len(glyphs), glyphs.device
         if self.stroke:
             glyphs = restroke(glyphs, placement.stroke.to(dev))
         half = (self.glyph_size * placement.scale).to(dev)
-        cos, sin = placement.angle.cos().to(dev), placement.angle.sin().to(dev)
+        cos, sin, k = placement.angle.cos().to(dev), placement.angle.sin().to(dev), placement.shear.to(dev)
         x, y = placement.shift.to(dev).unbind(1)
+        back = torch.stack([cos + k * sin, sin - k * cos, -sin, cos], 1).view(n, 2, 2)  # S(-k) R(-a)
         theta = torch.zeros(n, 2, 3, device=dev)  # output coords -> glyph coords
-        theta[:, 0, 0] = theta[:, 1, 1] = cos / half
-        theta[:, 0, 1], theta[:, 1, 0] = sin / half, -sin / half
-        theta[:, 0, 2] = -(cos * x + sin * y) / half
-        theta[:, 1, 2] = -(cos * y - sin * x) / half
+        theta[:, :, :2] = back / half[:, None, None]
+        theta[:, :, 2] = -(back @ torch.stack([x, y], 1)[..., None])[..., 0] / half[:, None]
         grid = F.affine_grid(theta, [n, 1, self.image_size, self.image_size], align_corners=False)
         return F.grid_sample(glyphs, grid, align_corners=False)
 

@@ -61,12 +61,13 @@ MECHANISM = {
     "concat": {"bottleneck": "concat"},
 }
 # Issue 13, generalising from few icons: the default model against each candidate remedy alone, on validation icons.
-# Training-time remedies (augmentation that teaches invariance, feature dropout, hard negatives) at two strengths
+# Training-time remedies (augmentation that teaches invariance, feature dropout, hard negatives), some at two strengths
 # where the right strength is unclear; test-time ones (more steps, a vote over starts) at one.
 REMEDIES = {
     "default": {},
     "rotation 15": {"rotation": 15.0},
     "rotation 30": {"rotation": 30.0},
+    "shear 0.2": {"shear": 0.2},
     "stroke 1": {"stroke": 1},
     "dropout 0.1": {"dropout": 0.1},
     "dropout 0.3": {"dropout": 0.3},

@@ -1,5 +1,5 @@
 """Issue 13's candidate remedies for the few-icon gap: every option off by default changes nothing, and each one
-does what its help says (rotation, stroke width, hard negatives, feature dropout, T_eval, votes)."""
+does what its help says (rotation, shear, stroke width, hard negatives, feature dropout, T_eval, votes)."""
 
 import hashlib
 import math
@@ -72,9 +72,9 @@ def bank():
     return torch.tensor(glyph_bank(None))[:, None]  # (K, 1, 32, 32)
 
 
-def still(angle: float = 0.0, stroke: int = 0) -> Placement:
+def still(angle: float = 0.0, stroke: int = 0, shear: float = 0.0) -> Placement:
     """One sample at scale 1 in the middle of the image."""
-    return Placement(torch.ones(1), torch.zeros(1, 2), torch.tensor([angle]), torch.tensor([stroke]))
+    return Placement(torch.ones(1), torch.zeros(1, 2), torch.tensor([angle]), torch.tensor([shear]), torch.tensor([stroke]))
 
 
 def test_a_quarter_turn_turns_the_image_a_quarter_clockwise(bank):
@@ -101,6 +101,28 @@ def test_a_turned_glyph_box_is_kept_inside_the_image_where_it_fits(bank):
     images = renderer.render(bank, torch.full((400,), 17), torch.Generator().manual_seed(0))[:, 0]
     border = torch.cat([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], 1)
     assert border.max() < 0.05  # a 0.5-wide box turned by 45 degrees spans 0.71 of the image: it fits
+
+
+def test_a_shear_slants_a_vertical_bar_and_keeps_its_ink():
+    bar = torch.zeros(1, 1, 32, 32)
+    bar[..., 4:28, 13:19] = 1.0  # a vertical bar, 24 pixels tall, 6 wide (a 2-pixel bar's bilinear samples alias)
+    renderer = Renderer(32, 1.0, 1.0, 0.9, shear=0.5)
+    upright, slanted = renderer.place(bar, still()), renderer.place(bar, still(shear=0.5))
+    columns = torch.arange(32.0)
+    centre = lambda image, rows: (image[0, 0, rows] * columns).sum() / image[0, 0, rows].sum()  # noqa: E731
+    top, bottom = slice(6, 10), slice(22, 26)
+    assert abs(centre(upright, top) - centre(upright, bottom)) < 0.1
+    assert centre(slanted, bottom) - centre(slanted, top) == pytest.approx(0.5 * 16, abs=1)  # x moves by k y
+    assert slanted.sum() == pytest.approx(upright.sum().item(), rel=0.01)  # a shear keeps areas (det 1)
+    shears = Renderer(shear=0.3).draw(2000, torch.Generator().manual_seed(0)).shear
+    assert shears.abs().max() <= 0.3 and shears.min() < -0.25 and shears.max() > 0.25
+
+
+def test_a_turned_and_slanted_box_is_kept_inside_the_image_where_it_fits(bank):
+    renderer = Renderer(scale_min=0.7, scale_max=1.0, glyph_size=0.5, rotation=30.0, shear=0.3)
+    images = renderer.render(bank, torch.full((400,), 17), torch.Generator().manual_seed(0))[:, 0]
+    border = torch.cat([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], 1)
+    assert border.max() < 0.05
 
 
 def test_thicker_strokes_carry_more_ink_and_thinner_less_and_no_glyph_vanishes(bank):
@@ -228,14 +250,15 @@ def test_feature_dropout_drops_a_feature_of_both_objects_together_in_training_on
 
 
 def test_every_option_together_trains_both_stages(smoke_run):
-    run = with_overrides(smoke_run, m=15, holdout="validation", rotation=20.0, stroke=1, hard_negatives=0.5,
+    run = with_overrides(smoke_run, m=15, holdout="validation", rotation=20.0, shear=0.2, stroke=1, hard_negatives=0.5,
                          dropout=0.2, T_eval=40, votes=2)
     stage2 = train_rmts(run, "cpu", progress=False)
     assert stage2.metrics["n_test_icons"] == 5 and 0 <= stage2.metrics["test_accuracy"] <= 1
     assert train_same_different(run, "cpu", progress=False).cached  # stage 1 trained (and cached) on the way
 
 
-@pytest.mark.parametrize("name, value", [("rotation", -5.0), ("rotation", 270.0), ("stroke", -1), ("stroke", 4),
+@pytest.mark.parametrize("name, value", [("rotation", -5.0), ("rotation", 270.0), ("shear", -0.1), ("shear", 1.5),
+                                         ("stroke", -1), ("stroke", 3),
                                          ("hard_negatives", 1.5), ("hard_negatives", -0.1), ("dropout", 1.0),
                                          ("dropout", -0.2), ("T_eval", -1), ("votes", 0)])
 def test_bad_values_are_one_line_naming_the_setting(name, value):
