@@ -14,10 +14,18 @@ from oscbind_lite.model import RMTS, SameDifferent
 from oscbind_lite.analysis import with_dynamics
 from oscbind_lite.train import build_same_different, train_rmts, train_same_different
 
-# sha256 (first 16 hex digits) of what main's code (dcf72fc, before these options) gave for the computations of
-# ``pinned_digests``, one torch thread: the defaults must still give them bit for bit.
-MAIN_DIGESTS = {"trials test": "03833e13824bf060", "trials validation": "8d8cef1b9c1ef8ce", "epochs": "351230b60cac7065",
-                "forward": "093025c0dd2e267b", "trained": "9b95304c9b6c5afc"}
+# What main's code (dcf72fc, before these options) gave for the computations of ``pinned``, on one torch thread:
+# a sha256 (16 hex digits) of the integer outputs (labels, icons), which must match exactly, and the sum, the norm
+# and three fixed random projections of the float outputs, which must match to float rounding (another CPU's
+# kernels may round differently; a changed rendering, sampling or model moves them by far more).
+MAIN = {
+    "trials test": ("a1fd0ebc252f4961", [9633.552456868023, 89.27913423066488, -45.385742708239654, -85.03184423812608, 7.057601560395139]),
+    "trials validation": ("a8a79943543985e0", [7140.917399959841, 73.96800256597693, -35.69177885321406, -28.479566603152776, 67.42600240624681]),
+    "epochs": ("91e8bbaa785522bc", [2824.1392710299347, 46.73657404475366, -61.131564207462255, 104.31301707894148, 4.9378885025021315]),
+    "forward": ("", [-0.8991093169897795, 0.8477199241461748, 0.14766288734897998, -1.2354838864206672, -0.5230782821250631]),
+    "trained": ("", [104.4480453551314, 35.15041553764626, 23.358322164491987, -24.874301841011, 67.46158953066814]),
+}
+FLOAT_RTOL = {"trained": 1e-4}  # a short training can amplify rounding; everything else agrees far closer
 
 
 @pytest.fixture
@@ -29,14 +37,21 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def digest(*tensors) -> str:
+def exact(*tensors) -> str:
     h = hashlib.sha256()
     for t in tensors:
         h.update(t.detach().contiguous().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
-def pinned_digests(cache) -> dict[str, str]:
+def values(*tensors) -> list[float]:
+    """Sum, norm and three fixed random projections of all the tensors' entries, in double precision."""
+    flat = torch.cat([t.detach().double().flatten() for t in tensors])
+    probes = torch.randn(3, flat.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return [float(flat.sum()), float(flat.norm()), *map(float, probes @ flat)]
+
+
+def pinned(cache) -> dict[str, tuple[str, list[float]]]:
     """Trials and images (test and validation holdout), a fixed training set's batch, the untrained model's forward
     pass (train and eval mode, and the RMTS model), and a smoke training of both stages, at m = 15, seed 3."""
     out = {}
@@ -44,9 +59,10 @@ def pinned_digests(cache) -> dict[str, str]:
         tasks = IconTasks.from_config(DataConfig(m=15, seed=3, holdout=holdout))
         gen = seeded(3, "pin")
         sd, rm = tasks.trials("same-different", "train", 16, gen), tasks.trials("rmts", "test", 8, gen)
-        out[f"trials {holdout}"] = digest(sd.images, sd.labels, sd.icons, rm.images, rm.labels, rm.icons)
+        out[f"trials {holdout}"] = (exact(sd.labels, sd.icons, rm.labels, rm.icons), values(sd.images, rm.images))
     tasks = IconTasks.from_config(DataConfig(m=15, seed=3))
-    out["epochs"] = digest(*Epochs(tasks, "same-different", 32, seeded(3, "pool")).batch(16, seeded(3, "ep")))
+    images, labels = Epochs(tasks, "same-different", 32, seeded(3, "pool")).batch(16, seeded(3, "ep"))
+    out["epochs"] = (exact(labels), values(images))
     run = smoke(with_overrides(RunConfig(), m=15, seed=3))
     model = build_same_different(run)
     pairs = tasks.trials("same-different", "train", 16, seeded(3, "pin")).images
@@ -55,16 +71,22 @@ def pinned_digests(cache) -> dict[str, str]:
     torch.manual_seed(0)
     rmts = RMTS(model).eval()
     triples = tasks.trials("rmts", "train", 8, seeded(3, "pin")).images
-    out["forward"] = digest(train_logits, eval_logits, rmts(triples, seeded(3, "start")))
+    out["forward"] = ("", values(train_logits, eval_logits, rmts(triples, seeded(3, "start"))))
     s1 = train_same_different(run, "cpu", cache, progress=False)
     s2 = train_rmts(run, "cpu", cache, progress=False)
-    out["trained"] = digest(torch.tensor(s1.history["loss"]), torch.tensor(s2.history["loss"]),
-                            *s1.model.state_dict().values())
+    out["trained"] = ("", values(torch.tensor(s1.history["loss"]), torch.tensor(s2.history["loss"]),
+                                 *s1.model.state_dict().values()))
     return out
 
 
-def test_the_defaults_give_mains_trials_images_forward_pass_and_training_bit_for_bit(one_thread, tmp_path):
-    assert pinned_digests(tmp_path) == MAIN_DIGESTS
+@pytest.mark.filterwarnings("ignore")  # the smoke training is too short to learn, and says so
+def test_the_defaults_give_mains_trials_images_forward_pass_and_training(one_thread, tmp_path):
+    got = pinned(tmp_path)
+    assert got.keys() == MAIN.keys()
+    for name, (ints, floats) in MAIN.items():
+        assert got[name][0] == ints, name
+        rtol = FLOAT_RTOL.get(name, 1e-6)
+        assert all(math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6) for a, b in zip(got[name][1], floats)), name
 
 
 @pytest.fixture(scope="module")
