@@ -70,10 +70,12 @@ def pair_dynamics(model: SameDifferent, tasks: IconTasks, split: str, n: int, se
 
 
 def with_dynamics(model: SameDifferent, **changes) -> SameDifferent:
-    """A copy of model, same weights, whose oscillators run with other settings (``gamma``, ``T``, ``start``)."""
+    """A copy of model, same weights, whose oscillators run with other settings (``gamma``, ``T``, ``start``); a
+    given T is what the copy runs in eval mode too (its T_eval is cleared)."""
     if model.binding is None:
         raise ValueError(f"bottleneck: the dynamics need the oscillator model, got {model.cfg.bottleneck!r}")
     other = copy.deepcopy(model)
+    changes = {"T_eval": 0, **changes} if "T" in changes else changes
     other.cfg = other.binding.cfg = dataclasses.replace(model.cfg, **changes)
     return other
 

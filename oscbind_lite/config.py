@@ -30,6 +30,8 @@ SCHEDULES = ("cosine", "authors", "constant")
 OPTIMIZERS = ("adamw", "adam")
 HOLDOUTS = ("test", "validation")
 SPLITS = ("random", "folds", "first")
+MAX_STROKE = 2  # half-pixels of a 32-pixel icon image: thinned by 2, the thinnest glyph keeps 4 % of its ink
+NEAREST = 3  # a hard negative's second icon is one of the first's NEAREST most similar training icons
 RMTS_TEST_ICONS = 5  # a different-source RMTS trial (AB; CD vs EE) of held-out icons uses five distinct icons
 STAGE2_PREFIX = "rmts_"
 
@@ -56,6 +58,16 @@ class DataConfig:
     holdout: str = param("test", "what held-out accuracy is measured on: the test icons, or validation icons carved "
                          "out of the m training icons (a fifth, at least 5, so m >= 10; the test icons are then never used)",
                          HOLDOUTS)
+    rotation: float = param(0.0, "largest random rotation of a glyph, degrees: each rendering turns it by U(-rotation, "
+                            "rotation) (0: upright, as before)")
+    shear: float = param(0.0, "largest random shear of a glyph: each rendering slants it, x moving by k y with k "
+                         "uniform in [-shear, shear] (0: unslanted, as before)")
+    stroke: int = param(0, "largest random change of stroke width, half-pixels of the 32-pixel icon image: each "
+                        "rendering thickens (k > 0) or thins (k < 0) every stroke by |k| half-pixels a side, k uniform "
+                        "in -stroke..stroke (0: strokes as drawn, as before)")
+    hard_negatives: float = param(0.0, "share of stage 1's 'different' training pairs whose second icon is one of the "
+                                  f"first's {NEAREST} most similar training icons (cosine of the icon images); the rest "
+                                  "uniform, as before")
 
     def validate(self) -> DataConfig:
         _check_choices(self)
@@ -68,6 +80,10 @@ class DataConfig:
         _check(0 < self.glyph_size * self.scale_max <= 1, "glyph_size",
                f"such that glyph_size * scale_max is in (0, 1] (scale_max = {self.scale_max})", self.glyph_size)
         _check(self.image_size >= 8, "image_size", "an integer >= 8", self.image_size)
+        _check(0 <= self.rotation <= 180, "rotation", "a number of degrees in [0, 180]", self.rotation)
+        _check(0 <= self.shear <= 1, "shear", "a number in [0, 1]", self.shear)
+        _check(0 <= self.stroke <= MAX_STROKE, "stroke", f"an integer in [0, {MAX_STROKE}]", self.stroke)
+        _check(0 <= self.hard_negatives <= 1, "hard_negatives", "a share in [0, 1]", self.hard_negatives)
         return self
 
 
@@ -99,6 +115,12 @@ class ModelConfig:
                             "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T), projection "
                             "(coherence of normalised linear projections, no dynamics: the authors' baseline)",
                             BOTTLENECKS)
+    dropout: float = param(0.0, "dropout on the encodings z in stage-1 training: a feature is dropped for both objects "
+                           "of a pair together (dropped for one alone, a same pair would look different)")
+    T_eval: int = param(0, "Kuramoto steps in eval mode (evaluation, and the frozen features the RMTS head trains and "
+                        "tests on); 0: T")
+    votes: int = param(1, "eval mode: logits averaged over this many draws of the random start (shared or independent "
+                       "start; 1: one draw, as before)")
 
     def validate(self) -> ModelConfig:
         _check_choices(self)
@@ -110,6 +132,13 @@ class ModelConfig:
         _check(self.hidden >= 1, "hidden", "an integer >= 1", self.hidden)
         _check(not (self.fixed_omega and self.learn_omega), "fixed_omega", "False while learn_omega is True "
                "(a fixed Omega is not learned: set learn_omega False too)", self.fixed_omega)
+        _check(0 <= self.dropout < 1, "dropout", "a probability in [0, 1)", self.dropout)
+        _check(self.T_eval >= 0, "T_eval", "an integer >= 0 (0: T)", self.T_eval)
+        _check(self.votes >= 1, "votes", "an integer >= 1", self.votes)
+        _check(self.votes == 1 or self.bottleneck == "oscillator", "votes", "1 unless the bottleneck is oscillator "
+               "(the baselines have no random start)", self.votes)
+        _check(self.votes == 1 or self.start != "drive", "votes", "1 with start drive (its start is the drive, "
+               "not a random draw)", self.votes)
         return self
 
     def to_dict(self) -> dict:

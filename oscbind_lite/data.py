@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import RMTS_TEST_ICONS, DataConfig, check_m, check_validation
+from .config import NEAREST, RMTS_TEST_ICONS, DataConfig, check_m, check_validation
 
 # 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
 # (white/black chess pieces, suits, flags, smileys, hands, recycling signs), near-duplicates (numbered
@@ -210,14 +211,31 @@ def balanced_bits(n: int, gen: torch.Generator) -> Tensor:
     return (torch.arange(n) < n // 2).long()[torch.randperm(n, generator=gen)]
 
 
-def sample_same_different(pool: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    """n pairs of icons from pool, exactly half "same": icons ``(n, 2)`` and labels ``(n,)`` (1 = same)."""
+def sample_same_different(pool: Tensor, n: int, gen: torch.Generator, nearest: Tensor | None = None,
+                          hard: float = 0.0) -> tuple[Tensor, Tensor]:
+    """n pairs of icons from pool, exactly half "same": icons ``(n, 2)`` and labels ``(n,)`` (1 = same).
+
+    A "different" pair's second icon is uniform over the other P - 1 icons; with ``hard`` > 0 it is instead,
+    with probability ``hard``, one of the first's most similar icons, ``nearest`` ``(P, k)`` (pool positions,
+    ``nearest_icons``), each equally likely. Those draws come last and only then: hard = 0 draws as ever.
+    """
     P = len(pool)
     same = balanced_bits(n, gen)
     a = torch.randint(P, (n,), generator=gen)
     b = (a + torch.randint(1, P, (n,), generator=gen)) % P  # uniform over the other P - 1 icons
+    if hard:
+        near = nearest[a, torch.randint(nearest.shape[1], (n,), generator=gen)]
+        b = torch.where(torch.rand(n, generator=gen) < hard, near, b)
     b = torch.where(same.bool(), a, b)
     return pool[torch.stack([a, b], 1)], same
+
+
+def nearest_icons(bank: Tensor, pool: Tensor, k: int = NEAREST) -> Tensor:
+    """For each icon of pool, the pool positions of its k most similar other icons, most similar first, ``(P, k)``
+    (k at most P - 1): cosine similarity of the icon images ``bank`` (K, 1, b, b), ties to the lower position."""
+    flat = F.normalize(bank[pool.to(bank.device)].flatten(1).double().cpu(), dim=1)  # (P, b * b)
+    similarity = (flat @ flat.T).fill_diagonal_(-math.inf)
+    return similarity.argsort(dim=1, descending=True, stable=True)[:, :min(k, len(pool) - 1)]
 
 
 # RMTS trials as letters (A = the first icon of a random order of the pool, B the second, ...): source, match and
@@ -268,38 +286,101 @@ def sample_rmts(pool: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Ten
     return pool[torch.stack([source, first, second], 1)], correct
 
 
+class Placement(NamedTuple):
+    """How each sample of a batch is drawn: the renderer's random draws, on the CPU."""
+
+    scale: Tensor  # (n,): the glyph box spans glyph_size * scale of the image side
+    shift: Tensor  # (n, 2): centre offset (x, y) in [-1, 1] image units
+    angle: Tensor  # (n,): rotation, radians (all 0 without rotation)
+    shear: Tensor  # (n,): x moves by shear * y in glyph coordinates (all 0 without shear)
+    stroke: Tensor  # (n,): strokes thickened (> 0) or thinned (< 0) by this many half-pixels of the icon image
+
+
 @dataclass(frozen=True)
 class Renderer:
-    """Draws icons into images at a random scale and position (the glyph's box spans ``glyph_size * s``, s ~ U(scale))."""
+    """Draws icons into images at a random scale and position (the glyph's box spans ``glyph_size * s``, s ~ U(scale)),
+    and, when asked, at a random rotation, shear and stroke width."""
 
     image_size: int = 32  # output side, pixels
     scale_min: float = 0.7
     scale_max: float = 1.3
     glyph_size: float = 0.6  # box side / image side at scale 1
+    rotation: float = 0.0  # largest rotation, degrees
+    stroke: int = 0  # largest change of stroke width, half-pixels of the icon image
+    shear: float = 0.0  # largest shear factor
 
     @classmethod
     def from_config(cls, cfg: DataConfig) -> Renderer:
-        return cls(cfg.image_size, cfg.scale_min, cfg.scale_max, cfg.glyph_size)
+        return cls(cfg.image_size, cfg.scale_min, cfg.scale_max, cfg.glyph_size, cfg.rotation, cfg.stroke, cfg.shear)
 
-    def draw(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Scales ``(n,)`` and centre offsets ``(n, 2)`` (in [-1, 1] image units) that keep the glyph inside."""
+    def draw(self, n: int, gen: torch.Generator) -> Placement:
+        """Placements of n samples that keep the glyph's (turned, slanted) box inside the image where it fits.
+
+        Draws, in order: scales, angles (only with rotation), shears (only with shear), offsets, stroke changes
+        (only with stroke), so that the defaults draw exactly what they always drew. The box's corners
+        (+-1, +-1) go to R(a) S(k) (+-1, +-1) (``place``): it spans |M00| + |M01| of its side across and
+        |M10| + |M11| down, M = R(a) S(k); where that exceeds the image, it is centred and its corners cut off.
+        """
         s = self.scale_min + (self.scale_max - self.scale_min) * torch.rand(n, generator=gen)
-        room = (1 - self.glyph_size * s - 2 / self.image_size).clamp_min(0)  # one pixel of margin
-        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * room[:, None]
-        return s, shift
+        angle, shear = torch.zeros(n), torch.zeros(n)
+        if self.rotation:
+            angle = (2 * torch.rand(n, generator=gen) - 1) * math.radians(self.rotation)
+        if self.shear:
+            shear = (2 * torch.rand(n, generator=gen) - 1) * self.shear
+        cos, sin = angle.cos(), angle.sin()
+        across = cos.abs() + (cos * shear - sin).abs()  # |M00| + |M01|
+        down = sin.abs() + (sin * shear + cos).abs()  # |M10| + |M11|
+        span = self.glyph_size * s[:, None] * torch.stack([across, down], 1)  # (n, 2)
+        room = (1 - span - 2 / self.image_size).clamp_min(0)  # one pixel of margin
+        shift = (2 * torch.rand(n, 2, generator=gen) - 1) * room
+        stroke = torch.zeros(n, dtype=torch.long)
+        if self.stroke:
+            stroke = torch.randint(-self.stroke, self.stroke + 1, (n,), generator=gen)
+        return Placement(s, shift, angle, shear, stroke)
+
+    def place(self, glyphs: Tensor, placement: Placement) -> Tensor:
+        """Icon images ``(n, 1, b, b)`` drawn at their placements: ``(n, 1, H, H)`` on glyphs' device.
+
+        Glyph point g goes to output point p = shift + half R(a) S(k) g, half = glyph_size * scale, S(k) =
+        [[1, k], [0, 1]]; the affine grid needs the inverse, g = S(-k) R(-a) (p - shift) / half. A positive
+        angle turns the glyph clockwise on screen (rows run down); a positive shear slants its top to the left.
+        """
+        n, dev = len(glyphs), glyphs.device
+        if self.stroke:
+            glyphs = restroke(glyphs, placement.stroke.to(dev))
+        half = (self.glyph_size * placement.scale).to(dev)
+        cos, sin, k = placement.angle.cos().to(dev), placement.angle.sin().to(dev), placement.shear.to(dev)
+        x, y = placement.shift.to(dev).unbind(1)
+        back = torch.stack([cos + k * sin, sin - k * cos, -sin, cos], 1).view(n, 2, 2)  # S(-k) R(-a)
+        theta = torch.zeros(n, 2, 3, device=dev)  # output coords -> glyph coords
+        theta[:, :, :2] = back / half[:, None, None]
+        theta[:, :, 2] = -(back @ torch.stack([x, y], 1)[..., None])[..., 0] / half[:, None]
+        grid = F.affine_grid(theta, [n, 1, self.image_size, self.image_size], align_corners=False)
+        return F.grid_sample(glyphs, grid, align_corners=False)
 
     def render(self, bank: Tensor, icons: Tensor, gen: torch.Generator) -> Tensor:
         """Images of ``icons`` (any shape S) from ``bank`` (K, 1, b, b): ``(*S, 1, H, H)`` on bank's device."""
         flat = icons.reshape(-1)
-        s, shift = self.draw(len(flat), gen)
-        half = (self.glyph_size * s).to(bank.device)
-        shift = shift.to(bank.device)
-        theta = torch.zeros(len(flat), 2, 3, device=bank.device)  # output coords -> glyph coords
-        theta[:, 0, 0] = theta[:, 1, 1] = 1 / half
-        theta[:, :, 2] = -shift / half[:, None]
-        grid = F.affine_grid(theta, [len(flat), 1, self.image_size, self.image_size], align_corners=False)
-        images = F.grid_sample(bank[flat.to(bank.device)], grid, align_corners=False)
+        images = self.place(bank[flat.to(bank.device)], self.draw(len(flat), gen))
         return images.view(*icons.shape, 1, self.image_size, self.image_size)
+
+
+def restroke(glyphs: Tensor, change: Tensor) -> Tensor:
+    """Ink images ``(n, 1, b, b)`` with strokes thickened by change[i] > 0 half-pixels or thinned by -change[i].
+
+    On the glyph at twice its resolution (bilinear), the grey dilation (the maximum over a (2k+1)-pixel square)
+    thickens each stroke by k half-pixels on every side and the grey erosion (the minimum) thins it; the result
+    is averaged back down. At half-pixel steps a one-pixel stroke fades but is not erased, as a whole-pixel
+    erosion of a 32-pixel glyph would erase it. Every image goes through the same resampling, change 0 too.
+    """
+    fine = F.interpolate(glyphs, scale_factor=2, mode="bilinear", align_corners=False)  # (n, 1, 2b, 2b)
+    out = fine
+    for k in range(1, int(change.abs().max()) + 1):
+        thick = F.max_pool2d(fine, 2 * k + 1, stride=1, padding=k)
+        thin = -F.max_pool2d(-fine, 2 * k + 1, stride=1, padding=k)
+        out = torch.where((change == k)[:, None, None, None], thick, out)
+        out = torch.where((change == -k)[:, None, None, None], thin, out)
+    return F.avg_pool2d(out, 2)
 
 
 class Trials(NamedTuple):
@@ -314,19 +395,22 @@ class IconTasks:
     """The icon bank on a device, one split of it, and batch makers for both tasks."""
 
     def __init__(self, glyphs: np.ndarray, m: int, seed: int, renderer: Renderer = Renderer(),
-                 device: str | torch.device = "cpu", split: str = "random", holdout: str = "test"):
+                 device: str | torch.device = "cpu", split: str = "random", holdout: str = "test",
+                 hard_negatives: float = 0.0):
         self.bank = torch.tensor(np.asarray(glyphs), dtype=torch.float32, device=device)[:, None]  # (K, 1, b, b)
         self.n_icons = len(glyphs)
         self.train_icons, self.test_icons = split_icons(self.n_icons, m, seed, split)
         if holdout == "validation":  # "test" now means the validation icons; the real test icons are set aside
             self.train_icons, self.test_icons = carve_validation(self.train_icons, seed)
         self.renderer = renderer
+        self.hard_negatives = hard_negatives
+        self.nearest = nearest_icons(self.bank, self.train_icons) if hard_negatives else None  # among training icons
 
     @classmethod
     def from_config(cls, cfg: DataConfig, device: str | torch.device = "cpu") -> IconTasks:
         """The icons of a run's glyph source on device, split by its m, seed, split rule and holdout."""
         return cls(glyph_bank(cfg.glyphs, cfg.crop), cfg.m, cfg.seed, Renderer.from_config(cfg), device, cfg.split,
-                   cfg.holdout)
+                   cfg.holdout, cfg.hard_negatives)
 
     def render(self, icons: Tensor, gen: torch.Generator) -> Tensor:
         """Images of icon indices (any shape S): ``(*S, 1, H, W)``, each at its own random scale and position."""
@@ -336,9 +420,10 @@ class IconTasks:
         """Icon indices of "train" or "test"."""
         return {"train": self.train_icons, "test": self.test_icons}[split]
 
-    def same_different(self, split: str, n: int, gen: torch.Generator) -> Trials:
-        """n pairs: images ``(n, 2, 1, H, W)`` and float labels ``(n,)`` (1 = same) on the bank's device."""
-        icons, same = sample_same_different(self.pool(split), n, gen)
+    def same_different(self, split: str, n: int, gen: torch.Generator, hard: float = 0.0) -> Trials:
+        """n pairs: images ``(n, 2, 1, H, W)`` and float labels ``(n,)`` (1 = same) on the bank's device; a share
+        ``hard`` of the "different" training pairs are hard negatives (``sample_same_different``)."""
+        icons, same = sample_same_different(self.pool(split), n, gen, self.nearest, hard)
         return Trials(self.render(icons, gen), same.float().to(self.bank.device), icons)
 
     def rmts(self, split: str, n: int, gen: torch.Generator) -> Trials:
@@ -352,19 +437,30 @@ class IconTasks:
             raise ValueError(f"task: must be same-different or rmts, got {task!r}")
         return self.same_different(split, n, gen) if task == "same-different" else self.rmts(split, n, gen)
 
+    def training(self, task: str, n: int, gen: torch.Generator) -> Trials:
+        """n training trials as a stage trains on them: same/different pairs with the run's share of hard negatives.
+        The evaluation sets (``trials``, on either split) never have them, so accuracies stay comparable."""
+        if task == "same-different":
+            return self.same_different("train", n, gen, self.hard_negatives)
+        return self.trials(task, "train", n, gen)
+
 
 class Epochs:
     """A fixed set of training examples, drawn once, served in shuffled epochs (the authors' protocol).
 
-    The icons and labels of ``n`` pairs (or trials) are drawn once from the training icons; each batch
+    The icons and labels of ``n`` pairs (or trials) are drawn once from the training icons (pairs with the
+    run's share of hard negatives, as ``IconTasks.training`` draws them); each batch
     takes the next examples of a shuffled order (the last batch of an epoch may be smaller) and renders
     them afresh, at new scales and positions.
     """
 
     def __init__(self, tasks: IconTasks, task: str, n: int, gen: torch.Generator):
-        sample = sample_same_different if task == "same-different" else sample_rmts
         self.tasks, self.task = tasks, task
-        self.icons, self.labels = sample(tasks.pool("train"), n, gen)
+        if task == "same-different":
+            pool, hard = tasks.train_icons, tasks.hard_negatives
+            self.icons, self.labels = sample_same_different(pool, n, gen, tasks.nearest, hard)
+        else:
+            self.icons, self.labels = sample_rmts(tasks.train_icons, n, gen)
         self.order, self.at = torch.empty(0, dtype=torch.long), 0
 
     def batch(self, size: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:

@@ -11,7 +11,7 @@ coherence vectors (source pair, target 0, target 1).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -140,12 +140,17 @@ class KuramotoBinding(nn.Module):
         x0 = core.normalize(torch.randn(batch, objects, D, N, generator=gen))
         return x0.expand(batch, 2, D, N).to(device=device or self.W.device, dtype=self.W.dtype)
 
+    @property
+    def steps(self) -> int:
+        """Steps of a run: T in training, T_eval (when set) in eval mode."""
+        return self.cfg.T_eval if self.cfg.T_eval and not self.training else self.cfg.T
+
     def forward(self, z: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """Final states x(T), ``(B, 2, D, N)``, from encodings z ``(B, 2, D)``."""
+        """Final states x(steps), ``(B, 2, D, N)``, from encodings z ``(B, 2, D)``."""
         omega, J_in, J_out = self.couplings()
         c = self.drive(z)
         x0 = self.initial_state(len(z), gen, z.device, c)
-        return core.integrate_final(x0, c, omega, J_in, J_out, self.cfg.gamma, self.cfg.T)
+        return core.integrate_final(x0, c, omega, J_in, J_out, self.cfg.gamma, self.steps)
 
     @torch.no_grad()
     def trajectory(self, z: Tensor, gen: torch.Generator | None = None, x0: Tensor | None = None) -> Dynamics:
@@ -203,6 +208,13 @@ def corelnet(z: Tensor) -> Tensor:
     return torch.softmax(z @ z.transpose(1, 2), dim=-1).flatten(1)
 
 
+def vote(logits: Callable[[], Tensor], draws: int) -> Tensor:
+    """logits() itself for one draw; else the mean of ``draws`` calls, each with its own random start (a soft vote)."""
+    if draws == 1:
+        return logits()
+    return torch.stack([logits() for _ in range(draws)]).mean(0)
+
+
 def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
     """Two-layer perceptron."""
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
@@ -230,20 +242,27 @@ class SameDifferent(nn.Module):
         """Width of what the classifier reads: D; 2D for the concatenation; 4 for CoRelNet's 2 x 2 matrix."""
         return {"concat": 2 * self.cfg.D, "corelnet": 4}.get(self.cfg.bottleneck, self.cfg.D)
 
-    def encode(self, images: Tensor) -> Tensor:
-        """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call."""
+    def encode(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
+        """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call; feature dropout in training."""
         B = images.shape[0]
-        return self.encoder(images.flatten(0, 1)).view(B, 2, -1)
+        z = self.encoder(images.flatten(0, 1)).view(B, 2, -1)
+        return self.drop_features(z, gen) if self.training and self.cfg.dropout else z
+
+    def drop_features(self, z: Tensor, gen: torch.Generator | None) -> Tensor:
+        """Dropout of z ``(B, 2, D)`` with one mask per pair: feature d of both objects zeroed with probability
+        p = cfg.dropout, the rest scaled by 1 / (1 - p); the mask comes from gen (on the CPU), not global state."""
+        keep = (torch.rand(len(z), 1, z.shape[-1], generator=gen) >= self.cfg.dropout).to(z)  # (B, 1, D)
+        return z * keep / (1 - self.cfg.dropout)
 
     def coherence(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """The oscillators' coherence rho, ``(B, D)`` (oscillator bottleneck only)."""
-        return core.coherence(self.binding(self.encode(images), gen))
+        return core.coherence(self.binding(self.encode(images, gen), gen))
 
     def relation(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """What the classifier reads of a pair, ``(B, relation_size)``."""
         if self.cfg.bottleneck == "oscillator":
             return readout(self.coherence(images, gen), self.cfg.readout)
-        z = self.encode(images)
+        z = self.encode(images, gen)
         if self.cfg.bottleneck == "difference":
             return (z[:, 0] - z[:, 1]).abs()
         if self.cfg.bottleneck == "comparator":
@@ -254,8 +273,8 @@ class SameDifferent(nn.Module):
         return corelnet(z) if self.cfg.bottleneck == "corelnet" else z.flatten(1)
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """Logit of "same", ``(B,)``."""
-        return self.head(self.relation(images, gen)).squeeze(-1)
+        """Logit of "same", ``(B,)``; in eval mode the mean over cfg.votes draws of the start (``vote``)."""
+        return vote(lambda: self.head(self.relation(images, gen)).squeeze(-1), 1 if self.training else self.cfg.votes)
 
 
 class RMTS(nn.Module):
@@ -273,8 +292,12 @@ class RMTS(nn.Module):
         return self
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """Images ``(B, 3, 2, 1, H, W)`` -> logits over which target matches ``(B, 2)``."""
-        B = images.shape[0]
+        """Images ``(B, 3, 2, 1, H, W)`` -> logits over which target matches ``(B, 2)``; in eval mode the mean over
+        the stage-1 model's cfg.votes draws of the start."""
+        return vote(lambda: self.head(self.relations(images, gen)),
+                    1 if self.training else self.same_different.cfg.votes)
+
+    def relations(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
+        """The frozen relations of the three pairs side by side, ``(B, 3 * relation_size)``."""
         with torch.no_grad():
-            relations = self.same_different.relation(images.flatten(0, 1), gen).view(B, -1)  # (B, 3 * relation_size)
-        return self.head(relations)
+            return self.same_different.relation(images.flatten(0, 1), gen).view(images.shape[0], -1)

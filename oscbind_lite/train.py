@@ -247,7 +247,7 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
         epochs = Epochs(tasks, task, stage.pool, seeded(run.data.seed, f"{task}:pool"))
         batch = lambda g: epochs.batch(stage.batch_size, g)  # noqa: E731
     else:  # fresh pairs (trials) for every batch
-        batch = lambda g: tasks.trials(task, "train", stage.batch_size, g)[:2]  # noqa: E731
+        batch = lambda g: tasks.training(task, stage.batch_size, g)[:2]  # noqa: E731
     history = fit(model, batch, stage,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
                   seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress)

@@ -60,6 +60,22 @@ MECHANISM = {
     "difference": {"bottleneck": "difference"},
     "concat": {"bottleneck": "concat"},
 }
+# Issue 13, generalising from few icons: the default model against each candidate remedy alone, on validation icons.
+# Training-time remedies (augmentation that teaches invariance, feature dropout, hard negatives), some at two strengths
+# where the right strength is unclear; test-time ones (more steps, a vote over starts) at one.
+REMEDIES = {
+    "default": {},
+    "rotation 15": {"rotation": 15.0},
+    "rotation 30": {"rotation": 30.0},
+    "shear 0.2": {"shear": 0.2},
+    "stroke 1": {"stroke": 1},
+    "dropout 0.1": {"dropout": 0.1},
+    "dropout 0.3": {"dropout": 0.3},
+    "hard negatives 0.25": {"hard_negatives": 0.25},
+    "hard negatives 0.5": {"hard_negatives": 0.5},
+    "T_eval 50": {"T_eval": 50},
+    "votes 5": {"votes": 5},
+}
 # The validation protocol: every model tries the same grid on validation icons carved out of the training
 # icons of TUNE_M (holdout = "validation"); the final runs use each model's best setting.
 GRID = {"lr 1e-3": {"lr": 1e-3}, "lr 3e-3": {"lr": 3e-3}}
@@ -114,7 +130,7 @@ LADDER = (
 ESBN = os.environ.get("OSCBIND_ESBN", "../shared/esbn-glyphs")  # ESBN's imgs/ folder (a clone of taylorwwebb/emergent_symbols)
 POWER_SEEDS = tuple(range(5, 20))  # m = 95 folds 5..19 for the oscillator and the strongest baseline
 PROFILES = {
-    # name: (splits, seeds, ablation split; None: the energy study; "validation"/"mechanism": those studies;
+    # name: (splits, seeds, ablation split; None: the energy study; "validation"/"mechanism"/"gap": those studies;
     # "few": the main models alone)
     "paper": ((95, 50, 15), (0, 1, 2, 3, 4), 50),
     "smoke": ((95,), (0,), 95),
@@ -127,6 +143,8 @@ PROFILES = {
     "authors": ((95, 50, 15), (0, 1, 2, 3, 4), "authors"),
     "ladder": ((50, 15), (0, 1, 2, 3, 4), "ladder"),
     "few": ((5, 2), (0, 1, 2, 3, 4), "few"),  # fewest training icons: RMTS training trials reuse icons at m = 2
+    "gap": ((15,), (0, 1, 2, 3, 4), "gap"),  # issue 13's remedies, validation icons only: at m = 15 it fits on 10
+    "gap-50": ((50,), (0, 1, 2, 3, 4), "gap"),  # the same at m = 50 (fits on 40, validates on 10)
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -160,9 +178,12 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     for the energy profiles, the default and the two symmetric models at every split with the energy study;
     for validation, every MECHANISM model at every GRID setting on validation icons; for mechanism, every
     model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
-    strongest baseline; for few, the main models at every split, as the paper profile runs them. Jobs are
-    ordered so that whole splits finish first."""
+    strongest baseline; for few, the main models at every split, as the paper profile runs them; for gap, the
+    default and every REMEDIES candidate on validation icons. Jobs are ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
+    if ablation_m == "gap":
+        return [Spec(name, m, seed, {**over, "holdout": "validation"})
+                for m in splits for seed in seeds for name, over in REMEDIES.items()]
     if ablation_m == "few":
         return [Spec(name, m, seed, over, "dynamics" if name == "oscillator" else "")
                 for m in splits for seed in seeds for name, over in MAIN.items()]

@@ -259,7 +259,7 @@ def test_a_batch_is_rendered_as_each_sample_alone(bank):
     """Batched rendering = rendering each sample with its own scale and shift (glyph coords = (out - shift) / size)."""
     renderer, icons, glyphs = Renderer(), torch.tensor([3, 7, 11]), torch.tensor(bank)[:, None]
     batch = renderer.render(glyphs, icons, torch.Generator().manual_seed(2))
-    scale, shift = renderer.draw(3, torch.Generator().manual_seed(2))
+    scale, shift = renderer.draw(3, torch.Generator().manual_seed(2))[:2]
     for k in range(3):
         size = renderer.glyph_size * scale[k]
         theta = torch.tensor([[[1 / size, 0, -shift[k, 0] / size], [0, 1 / size, -shift[k, 1] / size]]])

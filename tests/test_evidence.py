@@ -13,9 +13,9 @@ from oscbind_tools import provenance
 import pytest
 
 from oscbind_tools import evidence as evidence_module
-from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, SYMMETRIC, Spec, choose,
-                                    chosen, done, job_stamp, make_executor, plan, spec_config)
-from oscbind_tools.tables import Evidence, Mechanism
+from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, REMEDIES, SYMMETRIC, Spec,
+                                    choose, chosen, done, job_stamp, make_executor, plan, spec_config)
+from oscbind_tools.tables import Evidence, Mechanism, Remedies
 
 
 def evidence(results, cache, *extra):
@@ -277,6 +277,52 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
     assert [len(p["differences"]) for p in power] == [20, 20] and all(p["holm"] < 0.05 for p in power)
     for table in (mech.accuracy_table(), mech.comparison_table(), mech.power_table(), mech.fit_table(), mech.validation_table()):
         assert table.rows and "<table" in table._repr_html_()
+
+
+@pytest.mark.parametrize("profile, m", [("gap", 15), ("gap-50", 50)])
+def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_only(profile, m):
+    from oscbind_lite.data import IconTasks, split_icons
+
+    specs = plan(profile)
+    assert len(specs) == len(REMEDIES) * 5 <= 60 and {s.m for s in specs} == {m} and {s.seed for s in specs} == set(range(5))
+    assert {s.variant for s in specs} == set(REMEDIES) and len({s.id for s in specs}) == len(specs)
+    default = spec_config(Spec("default", m, 0), False).to_dict()
+    for s in specs:
+        run = spec_config(s, False)
+        assert run.data.holdout == "validation"
+        changed = {(part, k) for part, fields in run.to_dict().items() for k, v in fields.items() if default[part][k] != v}
+        assert {k for _, k in changed} - {"seed", "holdout"} == set(REMEDIES[s.variant])  # the remedy alone
+        tasks, (_, test_icons) = IconTasks.from_config(run.data), split_icons(100, m, s.seed)
+        held = set(test_icons.tolist())
+        assert not held & (set(tasks.train_icons.tolist()) | set(tasks.test_icons.tolist()))  # test icons never seen
+
+
+def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_within_each_task(tmp_path):
+    from oscbind_lite.cache import write_csv
+    from oscbind_tools.evidence import RUN_COLUMNS
+
+    rows = []
+    for name in ("default", "rotation 15", "votes 5"):
+        for seed in range(5):
+            for task in ("same-different", "rmts"):
+                gain = {"default": 0.0, "rotation 15": 0.03, "votes 5": 0.002 * (seed % 2)}[name]  # votes: noise
+                acc = 0.9 + 0.01 * seed + gain
+                rows.append({"run": f"{name}-{seed}", "variant": name, "task": task, "m": 15, "seed": seed,
+                             "test_accuracy": acc, "train_accuracy": 1.0, "steps": 300, "wall_seconds": 1,
+                             "holdout": "validation", "git_commit": "x", "version": "0"})
+    write_csv(tmp_path / "runs.csv", RUN_COLUMNS, rows)
+    write_csv(tmp_path / "fidelity.csv", ["run"], [])
+    write_json(tmp_path / "profile.json", {"profile": "gap", "jobs": 15, "wall_seconds": 1, "workers": 2, "threads": 1})
+    remedies = Remedies.load(tmp_path)
+    assert remedies.candidates == ["rotation 15", "votes 5"]
+    comparisons = remedies.comparisons()
+    assert len(comparisons) == 4 and {c["family"] for c in comparisons} == {2}
+    said = {(c["candidate"], c["task"]): c["said"] for c in comparisons}
+    assert said[("rotation 15", "RMTS")] == "candidate higher" and said[("votes 5", "RMTS")] == "not resolved"
+    rotation = next(c for c in comparisons if c["candidate"] == "rotation 15")
+    assert rotation["differences"] == pytest.approx([0.03] * 5)
+    table = remedies.table()
+    assert len(table.rows) == 4 and "<table" in table._repr_html_() and "Holm p (family of 2)" in table.header
 
 
 ESBN_DIR = evidence_module.Path(evidence_module.ESBN)

@@ -110,7 +110,7 @@ def test_place_is_the_renderers_arithmetic():
 
     bank = torch.tensor(glyph_bank(None))[:, None]
     renderer = Renderer()
-    scale, shift = renderer.draw(1, seeded(0, "place"))
+    scale, shift = renderer.draw(1, seeded(0, "place"))[:2]
     image = renderer.render(bank, torch.tensor([17]), seeded(0, "place"))[0]
     assert torch.equal(image, explorable.place(bank[17, 0], float(scale), tuple(shift[0].tolist())))
 
