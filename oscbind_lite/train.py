@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, core
 from .cache import CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, writable_folder, write_json
-from .config import RunConfig, TrainConfig
+from .config import ModelConfig, RunConfig, TrainConfig
 from .data import Epochs, IconTasks, Trials, glyph_bank, icons_digest, seeded
 from .model import RMTS, SameDifferent
 
@@ -68,14 +68,28 @@ def prepare(run: RunConfig, task: str) -> RunConfig:
     return run.validate(task, n_icons=len(glyph_bank(run.data.glyphs, run.data.crop)))
 
 
+# Model settings that change only what eval mode computes, never the training of stage 1: they stay out of its
+# key, so a run that differs from a trained model only in them loads that model and is measured again; a
+# test-time change is then compared on the very same weights. The RMTS head trains on eval-mode features, so
+# they are part of its key.
+EVAL_ONLY = ("T_eval", "votes")
+
+
+def eval_settings(model: dict) -> dict:
+    """The EVAL_ONLY entries of a model config dict (``ModelConfig.to_dict()``); absent ones at their defaults."""
+    return {k: model.get(k, getattr(ModelConfig, k)) for k in EVAL_ONLY}
+
+
 def _stage1_key(run: RunConfig) -> tuple[str, dict]:
-    cfg = {"kind": "same-different", "data": asdict(run.data), "model": run.model.to_dict(),
+    model = {k: v for k, v in run.model.to_dict().items() if k not in EVAL_ONLY}
+    cfg = {"kind": "same-different", "data": asdict(run.data), "model": model,
            "train": asdict(run.stage1), "icons": icons_digest(glyph_bank(run.data.glyphs, run.data.crop))}
     return config_key(cfg), cfg
 
 
 def _stage2_key(run: RunConfig) -> tuple[str, dict]:
-    cfg = {"kind": "rmts", "features": _stage1_key(run)[0], "train": asdict(run.stage2)}
+    cfg = {"kind": "rmts", "features": _stage1_key(run)[0], "eval": eval_settings(run.model.to_dict()),
+           "train": asdict(run.stage2)}
     return config_key(cfg), cfg
 
 
@@ -236,7 +250,12 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
     if ckpt is not None:
         try:
             weights.load_state_dict(ckpt["state_dict"])
-            return Trained(model.eval(), ckpt["history"], {**ckpt["metrics"], "loaded_on": str(dev)}, path, True)
+            metrics = {**ckpt["metrics"], "loaded_on": str(dev)}
+            if eval_settings(metrics["config"]["model"]) != eval_settings(run.model.to_dict()):  # measured again
+                sets, tasks = eval_sets(run, task, dev), IconTasks.from_config(run.data, dev)
+                metrics = {**_finish(task, run, dev, model.eval(), sets, metrics["wall_seconds"], key, metrics["steps"],
+                                     tasks), "loaded_on": str(dev), "remeasured": eval_settings(run.model.to_dict())}
+            return Trained(model.eval(), ckpt["history"], metrics, path, True)
         except RuntimeError as err:  # same key, other tensors: only a code change without a new key does this
             print(f"warning: checkpoint: {path} does not fit this model ({str(err).splitlines()[0]}); retraining",
                   file=sys.stderr)

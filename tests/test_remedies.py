@@ -293,3 +293,19 @@ def test_bad_values_are_one_line_naming_the_setting(name, value):
 def test_votes_need_a_random_start_to_vote_over(others):
     with pytest.raises(ValueError, match=r"^votes: must be 1 "):
         with_overrides(RunConfig(), votes=3, **others).validate()
+
+
+@pytest.mark.filterwarnings("ignore")  # the smoke training is too short to learn, and says so
+def test_a_test_time_setting_reuses_the_trained_stage_1_and_is_measured_again(smoke_run):
+    """T_eval and votes change no weights: the same checkpoint loads, its accuracy is measured with the new
+    setting, and only the RMTS head (trained on eval-mode features) is keyed on them."""
+    plain = train_same_different(smoke_run, "cpu", progress=False)
+    for change in ({"T_eval": 3 * smoke_run.model.T}, {"votes": 3}):
+        run = with_overrides(smoke_run, **change)
+        again = train_same_different(run, "cpu", progress=False)
+        assert again.cached and again.path == plain.path
+        assert again.metrics["remeasured"] == {"T_eval": run.model.T_eval, "votes": run.model.votes}
+        assert again.metrics["config"]["model"][next(iter(change))] == next(iter(change.values()))
+        assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(), plain.model.state_dict().values()))
+        assert train_rmts(run, "cpu", progress=False).path != train_rmts(smoke_run, "cpu", progress=False).path
+    assert "remeasured" not in train_same_different(smoke_run, "cpu", progress=False).metrics  # its own settings
