@@ -245,11 +245,16 @@ def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: T
 
     Used for training, where only x(T) is needed; the tests check its value and gradients against
     autograd through ``integrate``. With ``OSCBIND_COMPILE=1`` its step kernels go through
-    torch.compile, whole (same arithmetic; see the benchmarks for the gain).
+    torch.compile, whole (same arithmetic; see the benchmarks for the gain). Under mixed precision
+    (``torch.autocast``) the oscillators still run in float32: half-precision inputs are cast up and
+    autocast is off inside, so only the CNN and the heads run in the lower precision.
     """
-    if not torch.is_grad_enabled():  # evaluation: nothing to keep for a backward pass
-        return integrate(x0, c, omega, J_in, J_out, gamma, T)[-1]
-    B, _, D, N = x0.shape
-    M = fused_coupling(omega, J_in, J_out)
-    x = _FinalState.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, T)
-    return x.view(B, 2, D, N)
+    up = lambda t: t.float() if t.dtype in (torch.float16, torch.bfloat16) else t  # noqa: E731
+    with torch.autocast(x0.device.type, enabled=False):
+        x0, c = up(x0), up(c)
+        if not torch.is_grad_enabled():  # evaluation: nothing to keep for a backward pass
+            return integrate(x0, c, omega, J_in, J_out, gamma, T)[-1]
+        B, _, D, N = x0.shape
+        M = fused_coupling(omega, J_in, J_out)
+        x = _FinalState.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, T)
+        return x.view(B, 2, D, N)

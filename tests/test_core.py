@@ -331,3 +331,28 @@ def test_compiled_kernels_give_the_value_and_gradients_of_the_plain_ones(monkeyp
     compiled = value_and_gradients()
     for a, b in zip(plain, compiled):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_the_oscillators_run_in_float32_under_mixed_precision():
+    """Inside torch.autocast the update casts half-precision drives up and runs with autocast off: the same
+    float32 value and coupling gradients as without autocast (only the CNN and the heads go to bfloat16; the
+    drive's gradient passes back through its bfloat16 cast)."""
+    g = torch.Generator().manual_seed(3)
+    B, D, N, T = 4, 3, 2, 6
+    f32 = torch.float32  # this module's default dtype is float64
+    x0 = normalize(torch.randn(B, 2, D, N, generator=g, dtype=f32))
+    c = torch.randn(B, 2, D, N, generator=g, dtype=f32).bfloat16().float().requires_grad_(True)
+    A = torch.randn(D, N, N, generator=g, dtype=f32)
+    omega = (A - A.transpose(1, 2)).requires_grad_(True)
+    J_in = torch.randn(D, N, D, N, generator=g, dtype=f32, requires_grad=True)
+    J_out = torch.randn(D, N, D, N, generator=g, dtype=f32, requires_grad=True)
+    plain = integrate_final(x0, c, omega, J_in, J_out, 0.3, T)
+    plain_grads = torch.autograd.grad(plain.sum(), (c, omega, J_in, J_out))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = integrate_final(x0, c.bfloat16(), omega, J_in, J_out, 0.3, T)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, plain)
+    grads = torch.autograd.grad(mixed.sum(), (c, omega, J_in, J_out))
+    assert all(a.dtype == torch.float32 for a in grads)
+    assert all(torch.equal(a, b) for a, b in zip(grads[1:], plain_grads[1:]))  # the couplings: exactly
+    torch.testing.assert_close(grads[0], plain_grads[0], rtol=1e-2, atol=1e-2)  # through the bfloat16 drive
