@@ -63,6 +63,7 @@ CHAPTERS = (  # (notebook stem, role), in the order they must run
     ("06_explorable", SHOWCASE),
     ("07_generalisation", SUMMARY),
     ("08_evidence", SUMMARY),
+    ("09_authors", SUMMARY),
     ("10_reproducing", SUMMARY),
     ("11_performance", SUMMARY),
 )
@@ -117,6 +118,7 @@ def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
     repo = notebooks.resolve().parents[1]
     return {"07_generalisation": {"runs_dir": relative(runs, notebooks)},
             "08_evidence": {"results_dir": relative(repo / "results", notebooks)},
+            "09_authors": {"results_dir": relative(repo / "results", notebooks)},
             "10_reproducing": {"runs_dir": relative(runs, notebooks)},
             "11_performance": {"bench_dir": relative(repo / "benchmarks", notebooks)}}[chapter]
 

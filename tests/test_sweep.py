@@ -14,7 +14,7 @@ def test_plan_runs_training_chapters_per_split_and_seed_and_the_rest_once(tmp_pa
     tags = {(j.chapter, j.tag) for j in jobs}
     assert {("03_same_different", f"m{m}-seed{s}") for m in (95, 50) for s in (0, 1)} <= tags
     assert {t for c, t in tags if c == "05_energy"} == {"m95-seed0"}
-    assert [j.chapter for j in jobs][-4:] == ["07_generalisation", "08_evidence", "10_reproducing", "11_performance"]
+    assert [j.chapter for j in jobs][-5:] == ["07_generalisation", "08_evidence", "09_authors", "10_reproducing", "11_performance"]
     order = [j.chapter for j in jobs]
     assert order.index("04_rmts") > max(i for i, c in enumerate(order) if c == "03_same_different")
 
