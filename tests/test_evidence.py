@@ -386,10 +386,11 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     assert a.theirs("no J_OUT", "rmts", 15) == (71.82, 4.92)
     head = a.headline_table()
     assert [r[1] for r in head.rows[:2]] == ["their code and protocol (their CSV)", "our code, their protocol"]
-    assert len(a.variants_table().rows) == 10 and len(a.j_out_table().rows) == 6
+    assert len(a.variants_table().rows) == 15 and len(a.j_out_table().rows) == 6
     assert a.j_out_table().header[-2:] == ["p (paired t)", "Holm p (family of 3)"]
     ladder_rows = a.ladder_table().rows
-    assert len(ladder_rows) == 2 * 2 * len(LADDER) and ladder_rows[1][4].startswith("+0.1")  # +0.1 point per rung
+    assert len(ladder_rows) == 2 * 2 * len(LADDER) and ladder_rows[1][5].startswith("+0.1")  # +0.1 point per rung
+    assert ladder_rows[0][4].startswith("90.0")  # the training accuracy beside the held-out one
     energy = a.energy_table().rows
     assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
     for fig in (plotting.ladder(a), plotting.two_energies(a.energy_curves(), "default", 256)):
