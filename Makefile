@@ -94,8 +94,9 @@ results/validation/choice.json:
 	$(MAKE) validation
 
 # Issue 13, the few-icon gap: the default model and each candidate remedy alone (rotation, shear, stroke width,
-# feature dropout, hard negatives, T_eval, votes over starts) at m = 15, 5 seeds, on validation icons carved out of
-# the training icons (the test icons unused): 55 jobs; resumes. GAP=gap-50: the same at m = 50.
+# feature dropout, hard negatives, T_eval, votes over starts, weight decay, a smaller CNN, longer training) at
+# m = 15, 5 seeds, on validation icons carved out of the training icons (the test icons unused): 70 jobs;
+# resumes. GAP=gap-50: the same at m = 50.
 GAP ?= gap
 gap: $(VENV)/.installed
 	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(GAP) --results results/$(GAP) --workers 2 --threads 1

@@ -75,6 +75,9 @@ REMEDIES = {
     "hard negatives 0.5": {"hard_negatives": 0.5},
     "T_eval 50": {"T_eval": 50},
     "votes 5": {"votes": 5},
+    "weight decay 1e-2": {"weight_decay": 1e-2},  # stage 1's AdamW decay, 100x the default
+    "channels 8-16-32": {"channels": (8, 16, 32)},  # a CNN with about a quarter of the parameters
+    "steps 6000": {"steps": 6000},  # twice the default training, the same schedule stretched
 }
 # The validation protocol: every model tries the same grid on validation icons carved out of the training
 # icons of TUNE_M (holdout = "validation"); the final runs use each model's best setting.

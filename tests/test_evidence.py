@@ -284,7 +284,7 @@ def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_
     from oscbind_lite.data import IconTasks, split_icons
 
     specs = plan(profile)
-    assert len(specs) == len(REMEDIES) * 5 <= 60 and {s.m for s in specs} == {m} and {s.seed for s in specs} == set(range(5))
+    assert len(specs) == len(REMEDIES) * 5 <= 75 and {s.m for s in specs} == {m} and {s.seed for s in specs} == set(range(5))
     assert {s.variant for s in specs} == set(REMEDIES) and len({s.id for s in specs}) == len(specs)
     default = spec_config(Spec("default", m, 0), False).to_dict()
     for s in specs:
@@ -391,6 +391,13 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     ladder_rows = a.ladder_table().rows
     assert len(ladder_rows) == 2 * 2 * len(LADDER) and ladder_rows[1][5].startswith("+0.1")  # +0.1 point per rung
     assert ladder_rows[0][4].startswith("90.0")  # the training accuracy beside the held-out one
+    assert [LADDER[last][0] for *_, last in Authors.SEGMENTS] == ["+ random split", "+ chord readout", "+ our CNN",
+                                                                   "+ our icons (our defaults)"]  # groups end where named
+    segments = a.segments()  # the four groups of rungs add up to the whole climb
+    assert [c["segment"] for c in segments[:4]] == [label for label, *_ in Authors.SEGMENTS] and len(segments) == 16
+    assert segments[0]["differences"] == pytest.approx([0.002] * 5) and segments[1]["differences"] == pytest.approx([0.006] * 5)
+    assert sum(sum(c["differences"]) for c in segments[:4]) == pytest.approx(5 * 0.001 * (len(LADDER) - 1))
+    assert len(a.segments_table().rows) == 16
     energy = a.energy_table().rows
     assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
     for fig in (plotting.ladder(a), plotting.two_energies(a.energy_curves(), "default", 256)):
