@@ -650,8 +650,8 @@ class Authors:
                     a, b = self.mine(variant, task, m), self.theirs(variant, task, m)
                     row += [f"{b[0]:.1f}{PM}{b[1]:.1f}", f"{a[0]:.1f}{PM}{a[1]:.1f}", approx_difference(a, b)]
                 rows.append(row)
-        header = ["variant", "m"] + [f"{short}: {what}" for _, short in TASKS for what in ("theirs", "ours", "ours - theirs")]
-        return Table(header, rows, caption="Their CSV and our code on their protocol, per variant (%), mean"
+        header = ["variant", "m"] + [f"{short} {what}" for short in ("S/D", "RMTS") for what in ("theirs", "ours", "ours - theirs")]
+        return Table(header, rows, caption="Their CSV and our code on their protocol, per variant (%; S/D: same/different), mean"
                                            f"{PM}95 % half-width over 5 seeds; the difference is unpaired, its interval "
                                            "approximate (half-widths added in quadrature)")
 
