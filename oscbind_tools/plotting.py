@@ -359,19 +359,23 @@ def lock_by_angle(study) -> Figure:
 
 def ladder(authors) -> Figure:
     """Held-out accuracy on each rung of the ladder from the authors' protocol to our defaults, one panel per
-    task, one line per split (mean and 95 % interval over seeds). ``authors`` is a ``tables.Authors``."""
+    task, one line per split (mean and 95 % interval over seeds) and each seed as a dot (a rung where some seeds
+    fail to train shows as two clusters). ``authors`` is a ``tables.Authors``."""
     from .tables import TASKS, interval95
 
     rungs = authors.rungs()
     splits = sorted({r["m"] for r in authors.ladder}, reverse=True)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
     for ax, (task, short) in zip(axes, TASKS):
         for k, m in enumerate(splits):
-            stats = [interval95(authors.scores(authors.ladder, rung, task, m).values()) for rung in rungs]
-            xs = np.arange(len(rungs)) + (k - 0.5) * 0.15
-            ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * np.nan_to_num(s[1]) for s in stats], fmt="o-",
-                        capsize=3, label=f"m = {m} ({stats[0][2]} seeds)")
-        ax.set_xticks(range(len(rungs)), [r.split(" ", 1)[1] for r in rungs], rotation=60, ha="right", fontsize=7)
+            seeds = [list(authors.scores(authors.ladder, rung, task, m).values()) for rung in rungs]
+            stats = [interval95(v) for v in seeds]
+            xs = np.arange(len(rungs)) + (k - 0.5) * 0.2
+            line = ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * np.nan_to_num(s[1]) for s in stats], fmt="o-",
+                               capsize=3, label=f"m = {m}: mean, 95 % interval ({stats[0][2]} seeds)")
+            for x, v in zip(xs, seeds):
+                ax.plot(np.full(len(v), x + 0.07), [100 * a for a in v], ".", ms=3, alpha=0.5, color=line[0].get_color())
+        ax.set_xticks(range(len(rungs)), [r.split(" ", 1)[1] for r in rungs], rotation=60, ha="right", fontsize=8)
         ax.set_title(f"{short}: held-out accuracy, each rung adds one change", fontsize=9)
         ax.grid(axis="y", lw=0.3)
     axes[0].set_ylabel("held-out accuracy (%)")
