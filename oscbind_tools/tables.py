@@ -729,9 +729,10 @@ class Authors:
         return out
 
     def segments_table(self) -> Table:
+        segments = self.segments()
         rows = [[c["task"], c["m"], c["segment"], signed_points(c["differences"]), f"{c['holm']:.3f}", c["said"]]
-                for c in self.segments()]
-        family = max((c["family"] for c in self.segments()), default=0)
+                for c in segments]
+        family = max((c["family"] for c in segments), default=0)
         return Table(["task", "m", "changes", "net step (points, paired)", f"Holm p (family of {family})", "after Holm"],
                      rows, caption=f"The climb from their protocol to our defaults in four groups of rungs, mean{PM}95 % "
                                    "half-width over 5 seeds, each group's last rung minus the rung below it")
