@@ -612,8 +612,9 @@ class Authors:
         return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs if ladder is not None else [], pub, energies,
                    json.loads((authors / "curves.json").read_text()), ours)
 
-    def scores(self, runs: list[dict], variant: str, task: str, m: int) -> dict[int, float]:
-        return {r["seed"]: r["test_accuracy"] for r in runs if r["variant"] == variant and r["task"] == task and r["m"] == m}
+    def scores(self, runs: list[dict], variant: str, task: str, m: int, field: str = "test_accuracy") -> dict[int, float]:
+        """Seed -> one column (held-out accuracy unless told) of a variant's runs at one task and split."""
+        return {r["seed"]: r[field] for r in runs if r["variant"] == variant and r["task"] == task and r["m"] == m}
 
     def theirs(self, variant: str, task: str, m: int) -> tuple[float, float]:
         row = next(r for r in self.published if r["variant"] == variant and r["task"] == task and r["m"] == m)
@@ -677,7 +678,7 @@ class Authors:
     def fitted(self, rung: str, task: str, m: int) -> list[float]:
         """A rung's accuracy on its training icons, per seed: separates a rung that fails to fit from one that
         fits and fails to generalise."""
-        return [r["train_accuracy"] for r in self.ladder if r["variant"] == rung and r["task"] == task and r["m"] == m]
+        return list(self.scores(self.ladder, rung, task, m, "train_accuracy").values())
 
     def ladder_steps(self) -> list[tuple[str, int, str, list[float], float]]:
         """Each rung's step from the rung below, paired by seed: (task, m, rung, differences, Holm p), with Holm
