@@ -407,3 +407,35 @@ def two_energies(runs: list[dict], title: str, pairs: int) -> Figure:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def remedies(rem) -> Figure:
+    """Each candidate remedy minus the default model on validation icons, one panel per task: every seed a dot,
+    the mean and its 95 % interval a bar, a star where Holm's correction resolves it. ``rem``: ``tables.Remedies``."""
+    from .tables import TASKS, interval95
+
+    comparisons = rem.comparisons()
+    splits = sorted({c["m"] for c in comparisons}, reverse=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.6 + 0.32 * len(rem.candidates) * len(splits)), sharey=True)
+    for ax, (_, short) in zip(axes, TASKS):
+        rows = [c for c in comparisons if c["task"] == short]
+        for y, c in enumerate(rows):
+            diffs = [100 * d for d in c["differences"]]
+            mean, half, n = interval95(diffs)
+            colour = "#1b7837" if c["said"] == "candidate higher" else "#b2182b" if c["said"] == "candidate lower" else "0.3"
+            ax.errorbar(mean, y, xerr=np.nan_to_num(half), fmt="o", color=colour, capsize=3)
+            ax.plot(diffs, np.full(len(diffs), y + 0.22), ".", ms=4, alpha=0.6, color=colour)
+            if c["said"] != "not resolved":
+                ax.annotate("*", (mean, y), xytext=(0, 4), textcoords="offset points", ha="center", color=colour)
+        ax.axvline(0, color="grey", lw=0.6)
+        ax.set_yticks(range(len(rows)), [c["candidate"] + (f" (m = {c['m']})" if len(splits) > 1 else "") for c in rows],
+                      fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("candidate minus default, validation accuracy (points)")
+        n = max((len(c["differences"]) for c in rows), default=0)
+        ax.set_title(f"{short}: paired by seed ({n} seeds), mean and 95 % interval; * resolved after Holm", fontsize=9)
+        ax.grid(axis="x", lw=0.3)
+    fig.suptitle(f"few-icon remedies at m = {', '.join(map(str, splits))}, on validation icons carved out of the "
+                 "training icons (dots: seeds)", fontsize=10)
+    fig.tight_layout()
+    return fig

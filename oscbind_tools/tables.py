@@ -577,6 +577,14 @@ class Remedies:
             out += resolve(family, "candidate higher", "candidate lower")
         return out
 
+    def kept(self) -> list[str]:
+        """The rule fixed before the runs: a candidate is kept when Holm resolves it higher than the default in at
+        least one task at some split and resolves it lower in none."""
+        comparisons = self.comparisons()
+        return [c for c in self.candidates
+                if any(x["candidate"] == c and x["said"] == "candidate higher" for x in comparisons)
+                and not any(x["candidate"] == c and x["said"] == "candidate lower" for x in comparisons)]
+
     def table(self) -> Table:
         comparisons = self.comparisons()
         rows = [[c["candidate"], c["task"], c["m"], len(c["differences"]), percent(c["default"]),

@@ -9,7 +9,7 @@ import sys
 
 from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
 from oscbind_lite.cache import write_json
-from oscbind_tools import provenance
+from oscbind_tools import plotting, provenance
 import pytest
 
 from oscbind_tools import evidence as evidence_module
@@ -302,10 +302,11 @@ def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_
     from oscbind_tools.evidence import RUN_COLUMNS
 
     rows = []
-    for name in ("default", "rotation 15", "votes 5"):
+    for name in ("default", "rotation 15", "votes 5", "steps 1000"):
         for seed in range(5):
             for task in ("same-different", "rmts"):
-                gain = {"default": 0.0, "rotation 15": 0.03, "votes 5": 0.002 * (seed % 2)}[name]  # votes: noise
+                gain = {"default": 0.0, "rotation 15": 0.03, "votes 5": 0.002 * (seed % 2),  # votes: noise
+                        "steps 1000": 0.03 if task == "rmts" else -0.03}[name]  # better in one task, worse in the other
                 acc = 0.9 + 0.01 * seed + gain
                 rows.append({"run": f"{name}-{seed}", "variant": name, "task": task, "m": 15, "seed": seed,
                              "test_accuracy": acc, "train_accuracy": 1.0, "steps": 300, "wall_seconds": 1,
@@ -314,15 +315,20 @@ def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_
     write_csv(tmp_path / "fidelity.csv", ["run"], [])
     write_json(tmp_path / "profile.json", {"profile": "gap", "jobs": 15, "wall_seconds": 1, "workers": 2, "threads": 1})
     remedies = Remedies.load(tmp_path)
-    assert remedies.candidates == ["rotation 15", "votes 5"]
+    assert remedies.candidates == ["rotation 15", "votes 5", "steps 1000"]
     comparisons = remedies.comparisons()
-    assert len(comparisons) == 4 and {c["family"] for c in comparisons} == {2}
+    assert len(comparisons) == 6 and {c["family"] for c in comparisons} == {3}
     said = {(c["candidate"], c["task"]): c["said"] for c in comparisons}
     assert said[("rotation 15", "RMTS")] == "candidate higher" and said[("votes 5", "RMTS")] == "not resolved"
     rotation = next(c for c in comparisons if c["candidate"] == "rotation 15")
     assert rotation["differences"] == pytest.approx([0.03] * 5)
+    assert said[("steps 1000", "same/different")] == "candidate lower"
+    assert remedies.kept() == ["rotation 15"]  # higher somewhere and lower nowhere
     table = remedies.table()
-    assert len(table.rows) == 4 and "<table" in table._repr_html_() and "Holm p (family of 2)" in table.header
+    assert len(table.rows) == 6 and "<table" in table._repr_html_() and "Holm p (family of 3)" in table.header
+    fig = plotting.remedies(remedies)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == remedies.candidates  # one row each, shared
+    assert [len(ax.lines) > 0 for ax in fig.axes] == [True, True]  # a panel per task
 
 
 ESBN_DIR = evidence_module.Path(evidence_module.ESBN)
