@@ -248,16 +248,25 @@ def mixed_precision(device: torch.device, repeats: int, quick: bool) -> dict:
     return out
 
 
-def time_to_accuracy(device: str, target: float = 0.97) -> dict:
-    """Train the default stage-1 model at m = 95 from scratch; wall time until held-out accuracy >= target."""
+# Time to 97 % at m = 95 for the default and for shorter schedules (issue 13's 20 s goal), evaluated every 100 steps
+# so that the time is resolved to about 3 s. Whether a recipe costs accuracy on new icons is the gap profile's
+# question (steps 1000, channels 8-16-32 on validation icons); this measures only how fast each gets there.
+RECIPES = {"default": {}, "steps 1000": {"steps": 1000}, "steps 1000, channels 8-16-32": {"steps": 1000, "channels": (8, 16, 32)}}
+
+
+def time_to_accuracy(device: str, overrides: dict | None = None, target: float = 0.97) -> dict:
+    """Train stage 1 at m = 95 from scratch (the defaults with ``overrides``); wall time until held-out accuracy
+    >= target, with the evaluations counted in the time."""
     import tempfile
 
+    run = with_overrides(RunConfig(), eval_every=100, **(overrides or {}))
     with tempfile.TemporaryDirectory() as cache:
-        r = train_same_different(RunConfig(), device, Path(cache), progress=False, retrain=True)
+        r = train_same_different(run, device, Path(cache), progress=False, retrain=True)
     h = r.history
     per_step = r.metrics["wall_seconds"] / len(h["loss"])
     hit = next((s for s, a in zip(h["eval_step"], h["test_accuracy"]) if a >= target), None)
-    return {"target": target, "reached_at_step": hit, "seconds": None if hit is None else hit * per_step,
+    return {"target": target, "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in (overrides or {}).items()},
+            "reached_at_step": hit, "seconds": None if hit is None else hit * per_step,
             "final_test_accuracy": r.metrics["test_accuracy"], "total_seconds": r.metrics["wall_seconds"],
             "curve": list(zip(h["eval_step"], h["test_accuracy"]))}
 
@@ -317,7 +326,7 @@ def main() -> None:
     report["training_step"]["share_of_peak"] = report["training_step"]["step_gflops_per_s"] / report["peak_matmul_gflops"]
     report["scaling"] = scaling(device, repeats, args.quick)
     if not args.quick:
-        report["time_to_accuracy"] = time_to_accuracy(args.device)
+        report["time_to_accuracy"] = {name: time_to_accuracy(args.device, over) for name, over in RECIPES.items()}
     if device.type == "cuda":
         report["mixed_precision"] = mixed_precision(device, repeats, args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -358,10 +367,13 @@ def markdown(r: dict) -> str:
         lines += ["", f"First compiled forward + backward at the defaults in a new process: {c['cold_s']:.0f} s with an empty "
                   f"Inductor cache, {c['warm_s']:.0f} s when it finds an earlier process's cache."]
     if "time_to_accuracy" in r:
-        t = r["time_to_accuracy"]
-        reached = "never reached" if t["seconds"] is None else f"reached at step {t['reached_at_step']}, {t['seconds']:.0f} s"
-        lines += ["", f"Time to {100 * t['target']:.0f} % held-out (default run, m = 95): {reached}; "
-                  f"final {100 * t['final_test_accuracy']:.1f} % after {t['total_seconds']:.0f} s."]
+        recipes = r["time_to_accuracy"]
+        lines += ["", f"Time to 97 % held-out, stage 1 at m = 95, seed 0, evaluated every 100 steps (2,000 held-out "
+                  "pairs; the evaluations count in the time):", "",
+                  "| recipe | reached at step | seconds to 97 % | final held-out | total seconds |", "|---|---|---|---|---|"]
+        for name, t in recipes.items():
+            hit = ("never", "-") if t["seconds"] is None else (t["reached_at_step"], f"{t['seconds']:.0f}")
+            lines.append(f"| {name} | {hit[0]} | {hit[1]} | {100 * t['final_test_accuracy']:.1f} % | {t['total_seconds']:.0f} |")
     return "\n".join(lines)
 
 
