@@ -254,21 +254,28 @@ def mixed_precision(device: torch.device, repeats: int, quick: bool) -> dict:
 RECIPES = {"default": {}, "steps 1000": {"steps": 1000}, "steps 1000, channels 8-16-32": {"steps": 1000, "channels": (8, 16, 32)}}
 
 
+def reached(curve: list, target: float, per_step: float) -> dict:
+    """When a held-out curve [(step, accuracy), ...] first touches ``target``, and when it gets there to stay (every
+    later evaluation too); steps and seconds, None where it never does."""
+    first = next((s for s, a in curve if a >= target), None)
+    stays = next((s for k, (s, _) in enumerate(curve) if all(a >= target for _, a in curve[k:])), None)
+    return {"reached_at_step": first, "seconds": None if first is None else first * per_step,
+            "stays_from_step": stays, "stays_seconds": None if stays is None else stays * per_step}
+
+
 def time_to_accuracy(device: str, overrides: dict | None = None, target: float = 0.97) -> dict:
     """Train stage 1 at m = 95 from scratch (the defaults with ``overrides``); wall time until held-out accuracy
-    >= target, with the evaluations counted in the time."""
+    first reaches ``target`` and until it stays there, with the evaluations counted in the time."""
     import tempfile
 
     run = with_overrides(RunConfig(), eval_every=100, **(overrides or {}))
     with tempfile.TemporaryDirectory() as cache:
         r = train_same_different(run, device, Path(cache), progress=False, retrain=True)
     h = r.history
-    per_step = r.metrics["wall_seconds"] / len(h["loss"])
-    hit = next((s for s, a in zip(h["eval_step"], h["test_accuracy"]) if a >= target), None)
+    curve = list(zip(h["eval_step"], h["test_accuracy"]))
     return {"target": target, "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in (overrides or {}).items()},
-            "reached_at_step": hit, "seconds": None if hit is None else hit * per_step,
-            "final_test_accuracy": r.metrics["test_accuracy"], "total_seconds": r.metrics["wall_seconds"],
-            "curve": list(zip(h["eval_step"], h["test_accuracy"]))}
+            **reached(curve, target, r.metrics["wall_seconds"] / len(h["loss"])),
+            "final_test_accuracy": r.metrics["test_accuracy"], "total_seconds": r.metrics["wall_seconds"], "curve": curve}
 
 
 def scaling(device: torch.device, repeats: int, quick: bool) -> list[dict]:
@@ -336,6 +343,10 @@ def main() -> None:
     print(markdown(report))
 
 
+def when(step, seconds) -> str:
+    return "never" if step is None else f"{step}, {seconds:.0f} s"
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Measured {r['date']} on {m.get('gpu', m['cpu_model'])} ({m['cpu_count']} CPUs, torch {m['torch']}, "
@@ -367,13 +378,13 @@ def markdown(r: dict) -> str:
         lines += ["", f"First compiled forward + backward at the defaults in a new process: {c['cold_s']:.0f} s with an empty "
                   f"Inductor cache, {c['warm_s']:.0f} s when it finds an earlier process's cache."]
     if "time_to_accuracy" in r:
-        recipes = r["time_to_accuracy"]
-        lines += ["", f"Time to 97 % held-out, stage 1 at m = 95, seed 0, evaluated every 100 steps (2,000 held-out "
-                  "pairs; the evaluations count in the time):", "",
-                  "| recipe | reached at step | seconds to 97 % | final held-out | total seconds |", "|---|---|---|---|---|"]
-        for name, t in recipes.items():
-            hit = ("never", "-") if t["seconds"] is None else (t["reached_at_step"], f"{t['seconds']:.0f}")
-            lines.append(f"| {name} | {hit[0]} | {hit[1]} | {100 * t['final_test_accuracy']:.1f} % | {t['total_seconds']:.0f} |")
+        lines += ["", "Time to 97 % held-out, stage 1 at m = 95, seed 0, evaluated every 100 steps (2,000 held-out "
+                  "pairs; the evaluations count in the time); first: the first evaluation at 97 %, stays: from there on "
+                  "every evaluation at 97 % or more:", "",
+                  "| recipe | first (step, s) | stays (step, s) | final held-out | total seconds |", "|---|---|---|---|---|"]
+        for name, t in r["time_to_accuracy"].items():
+            lines.append(f"| {name} | {when(t['reached_at_step'], t['seconds'])} | {when(t['stays_from_step'], t['stays_seconds'])} | "
+                         f"{100 * t['final_test_accuracy']:.1f} % | {t['total_seconds']:.0f} |")
     return "\n".join(lines)
 
 
