@@ -30,7 +30,7 @@ NOTEBOOKS = ROOT / "book" / "notebooks"
 # What a reader must find on each page: matplotlib images, plotly figures and HTML tables (at least).
 PAGES = {
     "intro": dict(images=1, plotly=0, tables=0),
-    "notebooks/02_icons_and_tasks": dict(images=5, plotly=0, tables=0),
+    "notebooks/02_icons_and_tasks": dict(images=6, plotly=0, tables=0),
     "notebooks/03_same_different": dict(images=1, plotly=0, tables=1),
     "notebooks/04_rmts": dict(images=1, plotly=0, tables=1),
     "notebooks/05_energy": dict(images=5, plotly=0, tables=6),
