@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book checkpoints test lab vendor browser slurm bench results energy validation mechanism gap authors ladder venv clean-venv
+.PHONY: book checkpoints test lab vendor browser slurm bench results energy validation mechanism gap few authors ladder venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -100,6 +100,11 @@ results/validation/choice.json:
 GAP ?= gap
 gap: $(VENV)/.installed
 	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(GAP) --results results/$(GAP) --workers 2 --threads 1
+
+# The fewest training icons: the main models (oscillator, difference, concat) at m = 5 and 2, 5 seeds, scored on
+# the test icons (RMTS training trials reuse icons below five: chapter 2 shows how): 30 jobs; resumes.
+few: $(VENV)/.installed
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile few --results results/few --workers 2 --threads 1
 
 # The authors' protocol in our code (their released runs: ESBN's icons, first-m split, fixed 2,000/4,000
 # pairs for 50 epochs, D = 16, gamma = 0.1, fixed von Mises Omega, drive-aligned start, their CNN),
