@@ -430,12 +430,12 @@ def remedies(rem) -> Figure:
         ax.axvline(0, color="grey", lw=0.6)
         ax.set_yticks(range(len(rows)), [c["candidate"] + (f" (m = {c['m']})" if len(splits) > 1 else "") for c in rows],
                       fontsize=8)
-        ax.invert_yaxis()
         ax.set_xlabel("candidate minus default, validation accuracy (points)")
         n = max((len(c["differences"]) for c in rows), default=0)
-        ax.set_title(f"{short}: paired by seed ({n} seeds), mean and 95 % interval; * resolved after Holm", fontsize=9)
+        ax.set_title(f"{short} ({n} seeds)", fontsize=9)
         ax.grid(axis="x", lw=0.3)
-    fig.suptitle(f"few-icon remedies at m = {', '.join(map(str, splits))}, on validation icons carved out of the "
-                 "training icons (dots: seeds)", fontsize=10)
+    axes[0].invert_yaxis()  # shared: the first candidate on top
+    fig.suptitle(f"few-icon remedies at m = {', '.join(map(str, splits))} on validation icons: candidate minus default, "
+                 "paired by seed (dots), mean and 95 % interval, * resolved after Holm", fontsize=10)
     fig.tight_layout()
     return fig

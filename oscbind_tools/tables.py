@@ -136,9 +136,9 @@ class Evidence:
         """The splits m a variant ran at, largest first."""
         return sorted({r["m"] for r in self.runs if r["variant"] == variant}, reverse=True)
 
-    def by_seed(self, variant: str, task: str, m: int) -> dict[int, float]:
-        """Held-out accuracy of each seed of one variant, task and split."""
-        return {r["seed"]: r["test_accuracy"] for r in self.runs
+    def by_seed(self, variant: str, task: str, m: int, field: str = "test_accuracy") -> dict[int, float]:
+        """Held-out accuracy (or another column) of each seed of one variant, task and split."""
+        return {r["seed"]: r[field] for r in self.runs
                 if r["variant"] == variant and r["task"] == task and r["m"] == m}
 
     def accuracies(self, variant: str, task: str, m: int) -> list[float]:
@@ -441,9 +441,9 @@ class Mechanism:
         """The splits every model has finished (all main seeds, both tasks): the tables show only these."""
         return [m for m in sorted({r["m"] for r in self.ev.runs}) if self.complete(m)]
 
-    def scores(self, model: str, task: str, m: int, seeds=MAIN_SEEDS) -> dict[int, float]:
-        """Held-out accuracy per seed (at m = 95 the seed is the test fold)."""
-        return {s: a for s, a in self.ev.by_seed(model, task, m).items() if seeds is None or s in seeds}
+    def scores(self, model: str, task: str, m: int, seeds=MAIN_SEEDS, field: str = "test_accuracy") -> dict[int, float]:
+        """Held-out accuracy (or another column) per seed (at m = 95 the seed is the test fold)."""
+        return {s: a for s, a in self.ev.by_seed(model, task, m, field).items() if seeds is None or s in seeds}
 
     def paired(self, a: str, b: str, task: str, m: int, seeds=MAIN_SEEDS) -> list[float]:
         mine, theirs = self.scores(a, task, m, seeds), self.scores(b, task, m, seeds)
@@ -563,8 +563,13 @@ class Remedies:
 
     @property
     def candidates(self) -> list[str]:
-        """Every variant but the default, in the order the runs name them."""
-        return [v for v in dict.fromkeys(r["variant"] for r in self.ev.runs) if v != "default"]
+        """Every variant but the default, in the order of ``evidence.REMEDIES`` (augmentation, encoder, pairs,
+        training length, test time); any other after them, in the order the runs name them."""
+        from .evidence import REMEDIES
+
+        order = list(REMEDIES)
+        found = [v for v in dict.fromkeys(r["variant"] for r in self.ev.runs) if v != "default"]
+        return sorted(found, key=lambda v: order.index(v) if v in order else len(order))
 
     def comparisons(self) -> list[dict]:
         """Candidate minus default per task and split, paired by seed; Holm within each task's family (every
