@@ -563,8 +563,8 @@ class Remedies:
 
     @property
     def candidates(self) -> list[str]:
-        """Every variant but the default, in the order of ``evidence.REMEDIES`` (augmentation, encoder, pairs,
-        training length, test time); any other after them, in the order the runs name them."""
+        """Every variant but the default, in the order of ``evidence.REMEDIES`` (augmentation, dropout, hard
+        negatives, test time, then existing settings); any other after them, in the order the runs name them."""
         from .evidence import REMEDIES
 
         order = list(REMEDIES)
