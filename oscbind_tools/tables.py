@@ -499,14 +499,7 @@ class Mechanism:
         return out
 
     def comparison_table(self) -> Table:
-        comparisons = self.comparisons()
-        rows = [[c["other"], c["task"], c["m"], len(c["differences"]), signed_points(c["differences"]), f"{c['p']:.3f}",
-                 f"{c['holm']:.3f}", c["said"]] for c in comparisons]
-        family = max((c["family"] for c in comparisons), default=0)
-        return Table(["oscillator minus", "task", "m", "seeds", "difference (points)", "p (paired t)",
-                      f"Holm p (family of {family})", "after Holm"], rows,
-                     caption="Paired differences in held-out accuracy, oscillator minus each model, mean"
-                             f"{PM}95 % half-width over seeds; Holm's correction within each task's family")
+        return comparison_table(self.comparisons())
 
     def power(self) -> list[dict]:
         """m = 95 over every test fold both the oscillator and the strongest baseline ran (20 disjoint folds): a
@@ -537,6 +530,85 @@ class Mechanism:
                      caption="m = 95 on disjoint 5-icon test folds that together cover all 100 icons: accuracy (%) and "
                              f"paired difference, mean{PM}95 % half-width over folds")
 
+
+
+def comparison_table(comparisons: list[dict]) -> Table:
+    """Oscillator minus each other model (``resolve``'d rows with "other", "task", "m"): one row per comparison."""
+    rows = [[c["other"], c["task"], c["m"], len(c["differences"]), signed_points(c["differences"]), f"{c['p']:.3f}",
+             f"{c['holm']:.3f}", c["said"]] for c in comparisons]
+    family = max((c["family"] for c in comparisons), default=0)
+    return Table(["oscillator minus", "task", "m", "seeds", "difference (points)", "p (paired t)",
+                  f"Holm p (family of {family})", "after Holm"], rows,
+                 caption="Paired differences in held-out accuracy, oscillator minus each model, mean"
+                         f"{PM}95 % half-width over seeds; Holm's correction within each task's family")
+
+
+FEW_MODELS = ("oscillator", "difference", "concat")  # evidence.MAIN: the models make few runs
+FEWEST = (5, 2)  # the splits make few adds
+
+
+@dataclass
+class FewIcons:
+    """The main models from many training icons to the fewest: m = 95, 50 and 15 from the mechanism study, m = 5 and 2
+    from ``make few``. Both run the same defaults (the validation-chosen learning rate is the default for all three)
+    on seeds 0-4 and score held-out test icons, so the splits line up in one table."""
+
+    ev: Evidence  # both studies' runs of FEW_MODELS, seeds 0-4
+
+    @classmethod
+    def load(cls, folder: str | Path, mech: Mechanism) -> FewIcons:
+        """Read FOLDER/runs.csv (make few) and add the mechanism study's runs of the same models."""
+        few = Evidence.load(folder)
+        main = [r for r in mech.main.runs if r["variant"] in FEW_MODELS]
+        return cls(Evidence(main + few.runs, [], few.profile))
+
+    @property
+    def models(self) -> list[str]:
+        found = {r["variant"] for r in self.ev.runs}
+        return [m for m in FEW_MODELS if m in found]
+
+    def complete(self, m: int) -> bool:
+        return all(len(self.ev.by_seed(model, task, m)) == len(MAIN_SEEDS) for model in FEW_MODELS for task, _ in TASKS)
+
+    def splits(self) -> list[int]:
+        """The splits every model has finished (all seeds, both tasks), largest first."""
+        return [m for m in sorted({r["m"] for r in self.ev.runs}, reverse=True) if self.complete(m)]
+
+    @property
+    def evidence(self) -> Evidence:
+        """The finished splits alone, for ``plotting.evidence_accuracy``."""
+        done = set(self.splits())
+        return Evidence([r for r in self.ev.runs if r["m"] in done], [], self.ev.profile)
+
+    def status(self) -> str:
+        """One line: runs finished at the fewest splits against the plan, and their training time."""
+        few = [r for r in self.ev.runs if r["m"] in FEWEST]
+        done = {m: len({(r["variant"], r["seed"]) for r in few if r["m"] == m}) for m in FEWEST}
+        hours = sum(r["wall_seconds"] for r in few) / 3600  # each task row carries its own stage's time
+        return (f"make few: {'; '.join(f'm = {m}: {n} of {len(FEW_MODELS) * len(MAIN_SEEDS)} runs' for m, n in done.items())}"
+                f"; {hours:.1f} h of training (1 thread per job)")
+
+    def table(self, field: str = "test_accuracy") -> Table:
+        """Accuracy (%) per task and model at every finished split: held-out icons, or ``train_accuracy``."""
+        rows = [[short, model] + [percent(self.ev.accuracies(model, task, m) if field == "test_accuracy"
+                                          else list(self.ev.by_seed(model, task, m, field).values())) for m in self.splits()]
+                for task, short in TASKS for model in self.models]
+        what = "held-out test icons" if field == "test_accuracy" else "fresh renderings of the training icons"
+        return Table(["task", "model"] + [f"m = {m}" for m in self.splits()], rows,
+                     caption=f"Accuracy (%) on {what}, mean{PM}95 % half-width over seeds {list(MAIN_SEEDS)} "
+                             "(m = 95, 50, 15: mechanism study; m = 5, 2: make few); chance is 50 %")
+
+    def comparisons(self) -> list[dict]:
+        """Oscillator minus each baseline at the fewest splits, paired by seed; Holm within each task's family."""
+        out = []
+        for task, short in TASKS:
+            family = [{"task": short, "m": m, "other": other, "differences": self.ev.paired("oscillator", other, task, m)}
+                      for other in self.models if other != "oscillator" for m in self.splits() if m in FEWEST]
+            out += resolve(family, "oscillator higher", "oscillator lower")
+        return out
+
+    def comparison_table(self) -> Table:
+        return comparison_table(self.comparisons())
 
 
 def signed_points(differences) -> str:

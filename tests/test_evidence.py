@@ -15,7 +15,7 @@ import pytest
 from oscbind_tools import evidence as evidence_module
 from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, REMEDIES, SYMMETRIC, Spec,
                                     choose, chosen, done, job_stamp, make_executor, plan, spec_config)
-from oscbind_tools.tables import Evidence, Mechanism, Remedies
+from oscbind_tools.tables import Evidence, FewIcons, Mechanism, Remedies
 
 
 def evidence(results, cache, *extra):
@@ -279,19 +279,21 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
         assert table.rows and "<table" in table._repr_html_()
 
 
-@pytest.mark.parametrize("profile, m", [("gap", 15), ("gap-50", 50)])
-def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_only(profile, m):
+@pytest.mark.parametrize("profile, m, seeds", [("gap", 15, range(5)), ("gap-50", 50, range(5)), ("gap-combined", 15, range(5, 10))])
+def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_only(profile, m, seeds):
     from oscbind_lite.data import IconTasks, split_icons
+    from oscbind_tools.evidence import COMBINED
 
+    candidates = COMBINED if profile == "gap-combined" else REMEDIES  # combined: fresh seeds, none of the gap study's
     specs = plan(profile)
-    assert len(specs) == len(REMEDIES) * 5 <= 80 and {s.m for s in specs} == {m} and {s.seed for s in specs} == set(range(5))
-    assert {s.variant for s in specs} == set(REMEDIES) and len({s.id for s in specs}) == len(specs)
+    assert len(specs) == len(candidates) * 5 <= 80 and {s.m for s in specs} == {m} and {s.seed for s in specs} == set(seeds)
+    assert {s.variant for s in specs} == set(candidates) and len({s.id for s in specs}) == len(specs)
     default = spec_config(Spec("default", m, 0), False).to_dict()
     for s in specs:
         run = spec_config(s, False)
         assert run.data.holdout == "validation"
         changed = {(part, k) for part, fields in run.to_dict().items() for k, v in fields.items() if default[part][k] != v}
-        assert {k for _, k in changed} - {"seed", "holdout"} == set(REMEDIES[s.variant])  # the remedy alone
+        assert {k for _, k in changed} - {"seed", "holdout"} == set(candidates[s.variant])  # the remedy alone
         tasks, (_, test_icons) = IconTasks.from_config(run.data), split_icons(100, m, s.seed)
         held = set(test_icons.tolist())
         assert not held & (set(tasks.train_icons.tolist()) | set(tasks.test_icons.tolist()))  # test icons never seen
@@ -329,6 +331,43 @@ def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_
     fig = plotting.remedies(remedies)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == remedies.candidates  # one row each, shared
     assert [len(ax.lines) > 0 for ax in fig.axes] == [True, True]  # a panel per task
+
+
+def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only_at_the_fewest(tmp_path):
+    from oscbind_lite.cache import write_csv
+    from oscbind_tools.evidence import RUN_COLUMNS
+
+    def row(model, m, seed, task, acc):
+        return {"run": f"{model}-m{m}-seed{seed}", "variant": model, "task": task, "m": m, "seed": seed,
+                "test_accuracy": acc, "train_accuracy": 1.0, "steps": 300, "wall_seconds": 900.0, "holdout": "test",
+                "git_commit": "x", "version": "0"}
+
+    tasks = ("same-different", "rmts")
+    gain = {"oscillator": 0.05, "difference": 0.0, "concat": 0.0, "comparator": 0.2}  # comparator: not a few-icon model
+    mech_rows = [row(model, m, seed, task, 0.8 + gain[model] + 0.01 * seed)
+                 for model in gain for m in (95, 15) for seed in range(5) for task in tasks]
+    few_rows = [row(model, 5, seed, task, 0.6 + 0.01 * seed + (0.04 if model == "oscillator" and task == "rmts" else 0))
+                for model in ("oscillator", "difference", "concat") for seed in range(5) for task in tasks]
+    few_rows += [row("oscillator", 2, 0, task, 0.5) for task in tasks]  # m = 2 has only begun: left out everywhere
+    write_csv(tmp_path / "runs.csv", RUN_COLUMNS, few_rows)
+    write_csv(tmp_path / "fidelity.csv", ["run"], [])
+    write_json(tmp_path / "profile.json", {"profile": "few", "jobs": 30, "wall_seconds": 1, "workers": 2, "threads": 1})
+    few = FewIcons.load(tmp_path, Mechanism(Evidence(mech_rows, [], {}), {}, []))
+    assert few.models == ["oscillator", "difference", "concat"] and few.splits() == [95, 15, 5]
+    assert few.evidence.splits() == [95, 15, 5] and "comparator" not in {r["variant"] for r in few.ev.runs}
+    assert few.status().startswith("make few: m = 5: 15 of 15 runs; m = 2: 1 of 15 runs; 8.0 h")  # 32 rows x 900 s
+    table = few.table()
+    assert table.header == ["task", "model", "m = 95", "m = 15", "m = 5"] and len(table.rows) == 6
+    assert table.rows[0][:2] == ["same/different", "oscillator"] and table.rows[0][2].startswith("87.0")
+    comparisons = few.comparisons()  # m = 5 only: two baselines per task
+    assert [(c["task"], c["m"], c["other"]) for c in comparisons] == [
+        ("same/different", 5, "difference"), ("same/different", 5, "concat"), ("RMTS", 5, "difference"), ("RMTS", 5, "concat")]
+    said = {(c["task"], c["other"]): c["said"] for c in comparisons}
+    assert said[("RMTS", "concat")] == "oscillator higher" and said[("same/different", "difference")] == "not resolved"
+    assert {c["family"] for c in comparisons} == {2} and "Holm p (family of 2)" in few.comparison_table().header
+    assert few.table("train_accuracy").rows[0][2] == "100.0\u00a0±\u00a00.0"
+    fig = plotting.evidence_accuracy(few.evidence, few.models)
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["m = 95", "m = 15", "m = 5"]
 
 
 ESBN_DIR = evidence_module.Path(evidence_module.ESBN)
