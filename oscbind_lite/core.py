@@ -142,48 +142,51 @@ def integrate(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor,
     return states
 
 
-def _rowdot(a: Tensor, b: Tensor, ones: Tensor, out: Tensor) -> Tensor:
-    """<a_k, b_k> over the last axis of ``(B, K, N)`` tensors, into ``out`` of shape ``(B, K, 1)``: the products
-    summed by a matrix-vector product with N ones. The same sum of N products as ``(a * b).sum(-1, keepdim=True)``
-    (bit for bit at N = 2), in a third of its time on a CPU."""
+def _rowdot(a: Tensor, b: Tensor, ones: Tensor) -> Tensor:
+    """<a_k, b_k> over the last axis of ``(B, K, N)`` tensors, as ``(B, K, 1)``.
+
+    In plain PyTorch the products are summed by a matrix-vector product with N ones: the same sum of N
+    products as ``(a * b).sum(-1, keepdim=True)`` (bit for bit at N = 2), in a third of its time on a CPU.
+    Under torch.compile the reduction is kept, since the compiler fuses it into the step's other
+    elementwise work, where a matrix product would be a separate library call."""
+    if torch.compiler.is_compiling():
+        return (a * b).sum(-1, keepdim=True)
     B, K, N = a.shape
-    torch.mm((a * b).view(B * K, N), ones, out=out.view(B * K, 1))
-    return out
+    return torch.mm((a * b).view(B * K, N), ones).view(B, K, 1)
 
 
 def _forward_loop(x0: Tensor, gc: Tensor, gM_t: Tensor, T: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """T fused steps on ``(B, K, N)`` states (K = 2D oscillators), with gamma folded into c and M:
-    gc = gamma c (flattened), gM_t = (gamma M)'. Returns x_0..x_T and each step's g, sigma and |y|, what the
-    backward pass needs, each written in place into one preallocated tensor (no copies at the end)."""
+    gc = gamma c (flattened), gM_t = (gamma M)'. Returns x_0..x_T and each step's g, sigma, |y| (stacked),
+    what the backward pass needs."""
     B, K, N = x0.shape
     ones = x0.new_ones(N, 1)
-    xs, gs = x0.new_empty(T + 1, B, K, N), x0.new_empty(T, B, K, N)
-    sigmas, rs = x0.new_empty(T, B, K, 1), x0.new_empty(T, B, K, 1)
-    xs[0] = x0
-    for t in range(T):
-        x, g = xs[t], gs[t]
-        torch.addmm(gc, x.view(B, K * N), gM_t, out=g.view(B, K * N))  # gamma h = gamma (c + M x)
-        sigma = _rowdot(g, x, ones, sigmas[t])  # gamma <h, x>
+    xs, gs, sigmas, rs = [x0], [], [], []
+    for _ in range(T):
+        x = xs[-1]
+        g = torch.addmm(gc, x.reshape(B, K * N), gM_t).view(B, K, N)  # gamma h = gamma (c + M x)
+        sigma = _rowdot(g, x, ones)  # gamma <h, x>
         y = (x + g).addcmul_(sigma, x, value=-1.0)  # x + gamma Proj_x(h)
-        r = torch.linalg.vector_norm(y, dim=-1, keepdim=True, out=rs[t]).clamp_min_(EPS)  # |y|, rounded as normalize does
-        torch.div(y, r, out=xs[t + 1])
-    return xs, gs, sigmas, rs
+        r = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min_(EPS)
+        xs.append(y / r), gs.append(g), sigmas.append(sigma), rs.append(r)
+    return torch.stack(xs), torch.stack(gs), torch.stack(sigmas), torch.stack(rs)
 
 
 def _backward_loop(grad: Tensor, xs: Tensor, gs: Tensor, sigmas: Tensor, rs: Tensor,
                    gM: Tensor) -> tuple[Tensor, Tensor]:
     """The steps of ``_forward_loop`` in reverse: (dL/dx_0, dL/dg_t for every step) from dL/dx_T."""
     B, K, N = grad.shape
-    ones, dot = grad.new_ones(N, 1), grad.new_empty(B, K, 1)
-    ggs = grad.new_empty(gs.shape)
+    ones = grad.new_ones(N, 1)
+    ggs = []
     for t in range(gs.shape[0] - 1, -1, -1):
         x, x_next, g = xs[t], xs[t + 1], gs[t]
-        gy = grad.addcmul(_rowdot(grad, x_next, ones, dot), x_next, value=-1.0).div_(rs[t])  # x' = y / |y|
-        a = _rowdot(gy, x, ones, dot)  # <g_y, x> = -dL/dsigma
-        gg = torch.addcmul(gy, a, x, value=-1.0, out=ggs[t])  # dL/dg: directly, and through sigma = <g, x>
+        gy = grad.addcmul(_rowdot(grad, x_next, ones), x_next, value=-1.0).div_(rs[t])  # x' = y / |y|
+        a = _rowdot(gy, x, ones)  # <g_y, x> = -dL/dsigma
+        gg = gy.addcmul(a, x, value=-1.0)  # dL/dg: directly, and through sigma = <g, x>
         gx = gy.addcmul(sigmas[t], gy, value=-1.0).addcmul_(a, g, value=-1.0)  # (1 - sigma) g_y - <g_y, x> g
         grad = torch.addmm(gx.view(B, K * N), gg.view(B, K * N), gM).view(B, K, N)  # + (gamma M)' dL/dg
-    return grad, ggs
+        ggs.append(gg)
+    return grad, torch.stack(ggs[::-1])
 
 
 def compile_enabled() -> bool:
