@@ -531,7 +531,6 @@ class Mechanism:
                              f"paired difference, mean{PM}95 % half-width over folds")
 
 
-
 def comparison_table(comparisons: list[dict]) -> Table:
     """Oscillator minus each other model (``resolve``'d rows with "other", "task", "m"): one row per comparison."""
     rows = [[c["other"], c["task"], c["m"], len(c["differences"]), signed_points(c["differences"]), f"{c['p']:.3f}",
@@ -590,8 +589,7 @@ class FewIcons:
 
     def table(self, field: str = "test_accuracy") -> Table:
         """Accuracy (%) per task and model at every finished split: held-out icons, or ``train_accuracy``."""
-        rows = [[short, model] + [percent(self.ev.accuracies(model, task, m) if field == "test_accuracy"
-                                          else list(self.ev.by_seed(model, task, m, field).values())) for m in self.splits()]
+        rows = [[short, model] + [percent(list(self.ev.by_seed(model, task, m, field).values())) for m in self.splits()]
                 for task, short in TASKS for model in self.models]
         what = "held-out test icons" if field == "test_accuracy" else "fresh renderings of the training icons"
         return Table(["task", "model"] + [f"m = {m}" for m in self.splits()], rows,
