@@ -97,7 +97,8 @@ results/validation/choice.json:
 # feature dropout, hard negatives, T_eval, votes over starts, weight decay, a smaller CNN, longer and shorter
 # training) at m = 15, 5 seeds, on validation icons carved out of the training icons (the test icons unused): 75 jobs;
 # resumes. GAP=gap-50: the same at m = 50; GAP=gap-combined: the three leaning candidates together against the
-# default on fresh seeds 5-9 (10 jobs).
+# default on fresh seeds 5-9 (10 jobs); GAP=gap-trajectory: the coherence averaged over the last 5 or 13 states
+# against x(T) alone (15 jobs).
 GAP ?= gap
 gap: $(VENV)/.installed
 	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(GAP) --results results/$(GAP) --workers 2 --threads 1

@@ -121,6 +121,8 @@ class ModelConfig:
                         "tests on); 0: T")
     votes: int = param(1, "eval mode: logits averaged over this many draws of the random start (shared or independent "
                        "start; 1: one draw, as before)")
+    readout_steps: int = param(1, "the classifier reads the coherence averaged over the last k states of a run, "
+                               "x(T-k+1), ..., x(T): a readout of the trajectory's end (1: x(T) alone, the poster's)")
 
     def validate(self) -> ModelConfig:
         _check_choices(self)
@@ -139,6 +141,11 @@ class ModelConfig:
                "(the baselines have no random start)", self.votes)
         _check(self.votes == 1 or self.start != "drive", "votes", "1 with start drive (its start is the drive, "
                "not a random draw)", self.votes)
+        steps = min(self.T, self.T_eval or self.T)
+        _check(1 <= self.readout_steps <= steps, "readout_steps", f"an integer from 1 to the steps of a run ({steps})",
+               self.readout_steps)
+        _check(self.readout_steps == 1 or self.bottleneck == "oscillator", "readout_steps", "1 unless the bottleneck "
+               "is oscillator (the baselines have no trajectory)", self.readout_steps)
         return self
 
     def to_dict(self) -> dict:

@@ -101,8 +101,9 @@ def released_energy(x: Tensor, c: Tensor, J_in: Tensor, J_out: Tensor) -> Tensor
 
 
 def coherence(x: Tensor) -> Tensor:
-    """rho_d = || x_{1,d} + x_{2,d} ||_2 in [0, 2], shape (B, D): 2 when the pair is in phase, 0 when antipodal."""
-    s = x[:, 0] + x[:, 1]
+    """rho_d = || x_{1,d} + x_{2,d} ||_2 in [0, 2], shape (B, D): 2 when the pair is in phase, 0 when antipodal.
+    Leading axes pass through: states ``(k, B, 2, D, N)`` give ``(k, B, D)``."""
+    s = x[..., 0, :, :] + x[..., 1, :, :]
     return (s * s).sum(-1).clamp_min(EPS * EPS).sqrt()
 
 
@@ -172,19 +173,23 @@ def _forward_loop(x0: Tensor, gc: Tensor, gM_t: Tensor, T: int) -> tuple[Tensor,
     return torch.stack(xs), torch.stack(gs), torch.stack(sigmas), torch.stack(rs)
 
 
-def _backward_loop(grad: Tensor, xs: Tensor, gs: Tensor, sigmas: Tensor, rs: Tensor,
+def _backward_loop(grads: Tensor, xs: Tensor, gs: Tensor, sigmas: Tensor, rs: Tensor,
                    gM: Tensor) -> tuple[Tensor, Tensor]:
-    """The steps of ``_forward_loop`` in reverse: (dL/dx_0, dL/dg_t for every step) from dL/dx_T."""
-    B, K, N = grad.shape
-    ones = grad.new_ones(N, 1)
-    ggs = []
-    for t in range(gs.shape[0] - 1, -1, -1):
+    """The steps of ``_forward_loop`` in reverse: (dL/dx_0, dL/dg_t for every step) from dL/dx_t of the last
+    k states, ``grads`` ``(k, B, K, N)`` for x_{T-k+1}, ..., x_T (k = 1: from dL/dx_T alone)."""
+    T, k = gs.shape[0], grads.shape[0]
+    B, K, N = grads.shape[1:]
+    ones = grads.new_ones(N, 1)
+    grad, ggs = grads[-1], []
+    for t in range(T - 1, -1, -1):
         x, x_next, g = xs[t], xs[t + 1], gs[t]
         gy = grad.addcmul(_rowdot(grad, x_next, ones), x_next, value=-1.0).div_(rs[t])  # x' = y / |y|
         a = _rowdot(gy, x, ones)  # <g_y, x> = -dL/dsigma
         gg = gy.addcmul(a, x, value=-1.0)  # dL/dg: directly, and through sigma = <g, x>
         gx = gy.addcmul(sigmas[t], gy, value=-1.0).addcmul_(a, g, value=-1.0)  # (1 - sigma) g_y - <g_y, x> g
         grad = torch.addmm(gx.view(B, K * N), gg.view(B, K * N), gM).view(B, K, N)  # + (gamma M)' dL/dg
+        if t > T - k:  # x_t is itself one of the states read: its own gradient joins
+            grad = grad + grads[t - (T - k) - 1]
         ggs.append(gg)
     return grad, torch.stack(ggs[::-1])
 
@@ -212,8 +217,9 @@ def _kernels():
     return _compiled["forward"], _compiled["backward"]
 
 
-class _FinalState(torch.autograd.Function):
-    """x(T) of ``integrate`` with a hand-written backward pass through the T steps.
+class _LastStates(torch.autograd.Function):
+    """The last k states x(T-k+1), ..., x(T) of ``integrate``, stacked, with a hand-written backward pass
+    through the T steps.
 
     The state is ``(B, K, N)`` with K = 2D oscillators (object 1's D features, then object 2's), and
     M is the ``(KN, KN)`` matrix of ``fused_coupling``. One step, per oscillator k, with gamma folded in::
@@ -222,7 +228,8 @@ class _FinalState(torch.autograd.Function):
         y_k = x_k + g_k - sigma_k x_k   (= x_k + gamma Proj_{x_k}(h_k)),   r_k = |y_k|,   x'_k = y_k / r_k.
 
     Forward runs the T steps without an autograd graph and keeps x_t, g_t, sigma_t and r_t. Backward
-    takes G = dL/dx' and walks the steps in reverse with the vector-Jacobian products, term by term:
+    takes G = dL/dx' and walks the steps in reverse with the vector-Jacobian products, term by term
+    (adding each read state's own dL/dx_t as the walk reaches it):
 
         x' = y / r:          g_y = (G - <G, x'> x') / r              (the normalisation's Jacobian)
         y = x + g - sigma x, sigma = <g, x>:
@@ -234,42 +241,51 @@ class _FinalState(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x0: Tensor, c: Tensor, M: Tensor, gamma: float, T: int) -> Tensor:
+    def forward(ctx, x0: Tensor, c: Tensor, M: Tensor, gamma: float, T: int, k: int) -> Tensor:
         forward_loop, _ = _kernels()
         B, K, N = x0.shape
         gM = gamma * M
         xs, gs, sigmas, rs = forward_loop(x0, gamma * c.reshape(B, K * N), gM.t().contiguous(), T)
         ctx.gamma = gamma
         ctx.save_for_backward(gM, xs, gs, sigmas, rs)
-        return xs[-1]
+        return xs[T + 1 - k:]
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         _, backward_loop = _kernels()
         gM, xs, gs, sigmas, rs = ctx.saved_tensors
-        K, N = grad.shape[1:]
+        K, N = grad.shape[2:]
         grad, ggs = backward_loop(grad.contiguous(), xs, gs, sigmas, rs, gM)
         grad_c = ctx.gamma * ggs.sum(0)
         grad_M = ctx.gamma * (ggs.reshape(-1, K * N).t() @ xs[:-1].reshape(-1, K * N))
-        return grad, grad_c, grad_M, None, None
+        return grad, grad_c, grad_M, None, None, None
 
 
-def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
-                    T: int) -> Tensor:
-    """``integrate(...)[-1]``, the state x(T) after T steps, with a faster hand-written backward.
+def integrate_last(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
+                   T: int, k: int = 1) -> Tensor:
+    """``torch.stack(integrate(...)[-k:])``, the last k states x(T-k+1), ..., x(T), ``(k, B, 2, D, N)``, with a
+    faster hand-written backward.
 
-    Used for training, where only x(T) is needed; the tests check its value and gradients against
-    autograd through ``integrate``. With ``OSCBIND_COMPILE=1`` its step kernels go through
-    torch.compile, whole (same arithmetic; see the benchmarks for the gain). Under mixed precision
-    (``torch.autocast``) the oscillators still run in float32: half-precision inputs are cast up and
-    autocast is off inside, so only the CNN and the heads run in the lower precision.
+    Used for training, where only these states are read (k = 1: x(T), the poster's readout); the tests
+    check its value and gradients against autograd through ``integrate``. With ``OSCBIND_COMPILE=1`` its
+    step kernels go through torch.compile, whole (same arithmetic; see the benchmarks for the gain).
+    Under mixed precision (``torch.autocast``) the oscillators still run in float32: half-precision
+    inputs are cast up and autocast is off inside, so only the CNN and the heads run in the lower precision.
     """
+    if not 1 <= k <= T:
+        raise ValueError(f"k: between 1 and T = {T} (got {k})")
     up = lambda t: t.float() if t.dtype in (torch.float16, torch.bfloat16) else t  # noqa: E731
     with torch.autocast(x0.device.type, enabled=False):
         x0, c = up(x0), up(c)
         if not torch.is_grad_enabled():  # evaluation: nothing to keep for a backward pass
-            return integrate(x0, c, omega, J_in, J_out, gamma, T)[-1]
+            return torch.stack(integrate(x0, c, omega, J_in, J_out, gamma, T)[T + 1 - k:])
         B, _, D, N = x0.shape
         M = fused_coupling(omega, J_in, J_out)
-        x = _FinalState.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, T)
-        return x.view(B, 2, D, N)
+        xs = _LastStates.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, T, k)
+        return xs.view(k, B, 2, D, N)
+
+
+def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
+                    T: int) -> Tensor:
+    """``integrate(...)[-1]``, the state x(T) after T steps: ``integrate_last`` with k = 1."""
+    return integrate_last(x0, c, omega, J_in, J_out, gamma, T)[0]

@@ -147,10 +147,14 @@ class KuramotoBinding(nn.Module):
 
     def forward(self, z: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Final states x(steps), ``(B, 2, D, N)``, from encodings z ``(B, 2, D)``."""
+        return self.last_states(z, gen, 1)[0]
+
+    def last_states(self, z: Tensor, gen: torch.Generator | None = None, k: int = 1) -> Tensor:
+        """The last k states x(steps - k + 1), ..., x(steps), ``(k, B, 2, D, N)``, from encodings z ``(B, 2, D)``."""
         omega, J_in, J_out = self.couplings()
         c = self.drive(z)
         x0 = self.initial_state(len(z), gen, z.device, c)
-        return core.integrate_final(x0, c, omega, J_in, J_out, self.cfg.gamma, self.steps)
+        return core.integrate_last(x0, c, omega, J_in, J_out, self.cfg.gamma, self.steps, k)
 
     @torch.no_grad()
     def trajectory(self, z: Tensor, gen: torch.Generator | None = None, x0: Tensor | None = None) -> Dynamics:
@@ -255,8 +259,10 @@ class SameDifferent(nn.Module):
         return z * keep / (1 - self.cfg.dropout)
 
     def coherence(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """The oscillators' coherence rho, ``(B, D)`` (oscillator bottleneck only)."""
-        return core.coherence(self.binding(self.encode(images, gen), gen))
+        """The oscillators' coherence rho, ``(B, D)`` (oscillator bottleneck only): of x(T), or its mean over the
+        last cfg.readout_steps states."""
+        rho = core.coherence(self.binding.last_states(self.encode(images, gen), gen, self.cfg.readout_steps))
+        return rho[0] if len(rho) == 1 else rho.mean(0)
 
     def relation(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """What the classifier reads of a pair, ``(B, relation_size)``."""

@@ -85,6 +85,10 @@ REMEDIES = {
 # seeds can test it fairly.
 COMBINED = {"default": {}, "dropout 0.1 + hard negatives 0.25 + rotation 30":
             {"dropout": 0.1, "hard_negatives": 0.25, "rotation": 30.0}}
+# The trajectory readout (issue 13's last candidate, fixed before any run of it): the coherence averaged over the last
+# 5 of the 25 states, or over the second half of the run, against the default's x(T) alone, on the gap study's seeds.
+TRAJECTORY = {"default": {}, "readout of the last 5 states": {"readout_steps": 5},
+              "readout of the last 13 states": {"readout_steps": 13}}
 # The validation protocol: every model tries the same grid on validation icons carved out of the training
 # icons of TUNE_M (holdout = "validation"); the final runs use each model's best setting.
 GRID = {"lr 1e-3": {"lr": 1e-3}, "lr 3e-3": {"lr": 3e-3}}
@@ -155,6 +159,7 @@ PROFILES = {
     "gap": ((15,), (0, 1, 2, 3, 4), "gap"),  # issue 13's remedies, validation icons only: at m = 15 it fits on 10
     "gap-50": ((50,), (0, 1, 2, 3, 4), "gap"),  # the same at m = 50 (fits on 40, validates on 10)
     "gap-combined": ((15,), (5, 6, 7, 8, 9), "combined"),  # COMBINED on fresh seeds, validation icons only
+    "gap-trajectory": ((15,), (0, 1, 2, 3, 4), "trajectory"),  # TRAJECTORY, validation icons only
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -189,11 +194,11 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     for validation, every MECHANISM model at every GRID setting on validation icons; for mechanism, every
     model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
     strongest baseline; for few, the main models at every split, as the paper profile runs them; for gap, the
-    default and every REMEDIES candidate on validation icons (gap-combined: COMBINED). Jobs are ordered so that
-    whole splits finish first."""
+    default and every REMEDIES candidate on validation icons (gap-combined: COMBINED; gap-trajectory: TRAJECTORY).
+    Jobs are ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
-    if ablation_m in ("gap", "combined"):
-        candidates = REMEDIES if ablation_m == "gap" else COMBINED
+    if ablation_m in ("gap", "combined", "trajectory"):
+        candidates = {"gap": REMEDIES, "combined": COMBINED, "trajectory": TRAJECTORY}[ablation_m]
         return [Spec(name, m, seed, {**over, "holdout": "validation"})
                 for m in splits for seed in seeds for name, over in candidates.items()]
     if ablation_m == "few":

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from oscbind_lite import coherence, energy, kuramoto_step
 from oscbind_lite.config import ModelConfig
 from oscbind_lite.core import (compile_enabled, couple, energy_terms, fused_coupling, integrate, integrate_final,
-                               natural_rotation, normalize)
-from oscbind_lite.model import KuramotoBinding
+                               integrate_last, natural_rotation, normalize)
+from oscbind_lite.model import KuramotoBinding, SameDifferent
 
 
 @pytest.fixture(autouse=True)
@@ -267,6 +267,47 @@ def test_hand_written_backward_matches_autograd_through_the_steps():
     fast = torch.autograd.grad((integrate_final(*inputs, 0.3, T) * weights).sum(), inputs)
     for a, b in zip(ref, fast):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_hand_written_backward_of_the_last_k_states_matches_autograd():
+    """integrate_last (the trajectory readout's path) returns the last k states of integrate, and a loss on all of
+    them has autograd's every gradient: each read state's own gradient joins the reverse walk at its step."""
+    g = torch.Generator().manual_seed(5)
+    B, D, N, T, k = 3, 4, 2, 7, 3
+    x0 = normalize(torch.randn(B, 2, D, N, generator=g)).requires_grad_(True)
+    c = torch.randn(B, 2, D, N, generator=g, requires_grad=True)
+    A = torch.randn(D, N, N, generator=g)
+    omega = (A - A.transpose(1, 2)).requires_grad_(True)
+    J_in = torch.randn(D, N, D, N, generator=g, requires_grad=True)
+    J_out = torch.randn(D, N, D, N, generator=g, requires_grad=True)
+    inputs = (x0, c, omega, J_in, J_out)
+    weights = torch.randn(k, B, 2, D, N, generator=g)
+    states = integrate(*inputs, 0.3, T)
+    last = integrate_last(*inputs, 0.3, T, k)
+    assert last.shape == (k, B, 2, D, N)
+    torch.testing.assert_close(last, torch.stack(states[-k:]), rtol=1e-12, atol=1e-12)
+    ref = torch.autograd.grad((torch.stack(states[-k:]) * weights).sum(), inputs)
+    fast = torch.autograd.grad((last * weights).sum(), inputs)
+    for a, b in zip(ref, fast):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():  # evaluation takes the plain loop: the same states
+        torch.testing.assert_close(integrate_last(*inputs, 0.3, T, k), last.detach(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="k: between 1 and T"):
+        integrate_last(*inputs, 0.3, T, T + 1)
+
+
+def test_trajectory_readout_averages_the_coherence_of_the_last_states():
+    """readout_steps = k: the model's coherence is the mean of rho over x(T-k+1..T); k = 1 is rho of x(T)."""
+    torch.manual_seed(0)
+    images = torch.rand(4, 2, 1, 32, 32)
+    model = SameDifferent(ModelConfig(D=6, T=9, readout_steps=4)).eval()
+    z = model.encode(images)
+    states = model.binding.trajectory(z, torch.Generator().manual_seed(1)).states  # x(0..T)
+    rho = model.coherence(images, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(rho, coherence(states[-4:]).mean(0))
+    one = SameDifferent(ModelConfig(D=6, T=9)).eval()
+    one.load_state_dict(model.state_dict())
+    torch.testing.assert_close(one.coherence(images, torch.Generator().manual_seed(1)), coherence(states[-1]))
 
 
 def test_without_j_out_the_two_objects_do_not_interact():

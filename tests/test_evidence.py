@@ -279,12 +279,14 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
         assert table.rows and "<table" in table._repr_html_()
 
 
-@pytest.mark.parametrize("profile, m, seeds", [("gap", 15, range(5)), ("gap-50", 50, range(5)), ("gap-combined", 15, range(5, 10))])
+@pytest.mark.parametrize("profile, m, seeds", [("gap", 15, range(5)), ("gap-50", 50, range(5)), ("gap-combined", 15, range(5, 10)),
+                                                ("gap-trajectory", 15, range(5))])
 def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_only(profile, m, seeds):
     from oscbind_lite.data import IconTasks, split_icons
-    from oscbind_tools.evidence import COMBINED
+    from oscbind_tools.evidence import COMBINED, TRAJECTORY
 
-    candidates = COMBINED if profile == "gap-combined" else REMEDIES  # combined: fresh seeds, none of the gap study's
+    # combined: fresh seeds, none of the gap study's
+    candidates = {"gap-combined": COMBINED, "gap-trajectory": TRAJECTORY}.get(profile, REMEDIES)
     specs = plan(profile)
     assert len(specs) == len(candidates) * 5 <= 80 and {s.m for s in specs} == {m} and {s.seed for s in specs} == set(seeds)
     assert {s.variant for s in specs} == set(candidates) and len({s.id for s in specs}) == len(specs)

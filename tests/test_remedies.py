@@ -1,5 +1,6 @@
 """Issue 13's candidate remedies for the few-icon gap: every option off by default changes nothing, and each one
-does what its help says (rotation, shear, stroke width, hard negatives, feature dropout, T_eval, votes)."""
+does what its help says (rotation, shear, stroke width, hard negatives, feature dropout, T_eval, votes, the
+trajectory readout)."""
 
 import hashlib
 import math
@@ -273,7 +274,7 @@ def test_feature_dropout_drops_a_feature_of_both_objects_together_in_training_on
 
 def test_every_option_together_trains_both_stages(smoke_run):
     run = with_overrides(smoke_run, m=15, holdout="validation", rotation=20.0, shear=0.2, stroke=1, hard_negatives=0.5,
-                         dropout=0.2, T_eval=40, votes=2)
+                         dropout=0.2, T_eval=40, votes=2, readout_steps=3)
     stage2 = train_rmts(run, "cpu", progress=False)
     assert stage2.metrics["n_test_icons"] == 5 and 0 <= stage2.metrics["test_accuracy"] <= 1
     assert train_same_different(run, "cpu", progress=False).cached  # stage 1 trained (and cached) on the way
@@ -282,11 +283,24 @@ def test_every_option_together_trains_both_stages(smoke_run):
 @pytest.mark.parametrize("name, value", [("rotation", -5.0), ("rotation", 270.0), ("shear", -0.1), ("shear", 1.5),
                                          ("stroke", -1), ("stroke", 3),
                                          ("hard_negatives", 1.5), ("hard_negatives", -0.1), ("dropout", 1.0),
-                                         ("dropout", -0.2), ("T_eval", -1), ("votes", 0)])
+                                         ("dropout", -0.2), ("T_eval", -1), ("votes", 0), ("readout_steps", 0),
+                                         ("readout_steps", 26)])
 def test_bad_values_are_one_line_naming_the_setting(name, value):
     with pytest.raises(ValueError) as err:
         with_overrides(RunConfig(), **{name: value}).validate()
     assert "\n" not in str(err.value) and str(err.value).startswith(f"{name}: "), str(err.value)
+
+
+def test_the_trajectory_readout_needs_oscillators_and_is_a_training_setting(pairs):
+    """readout_steps changes what stage 1 learns from (unlike T_eval and votes), so it is refused for a baseline and,
+    from the same weights, gives other logits in training as in evaluation."""
+    with pytest.raises(ValueError, match=r"^readout_steps: must be 1 unless the bottleneck is oscillator"):
+        with_overrides(RunConfig(), readout_steps=3, bottleneck="difference").validate()
+    last, mean = model_with(), model_with(readout_steps=5)
+    mean.load_state_dict(last.state_dict())
+    for mode in ("train", "eval"):
+        getattr(last, mode)(), getattr(mean, mode)()
+        assert not torch.allclose(last(pairs, seeded(0, "s")), mean(pairs, seeded(0, "s"))), mode
 
 
 @pytest.mark.parametrize("others", [{"start": "drive"}, {"bottleneck": "difference"}])

@@ -100,15 +100,20 @@ def array_tasks(env, array: str) -> dict[int, dict]:
     """sacct's record of a job array: {task index: {State, AllocCPUS, Start, End, ...}}."""
     text = slurm_cmd(env, "sacct", "-X", "-j", array, "--parsable2", "-o", "JobID,State,AllocCPUS,Partition,Timelimit,Start,End,ExitCode")
     rows = list(csv.DictReader(text.splitlines(), delimiter="|"))
-    tasks = {}
+    tasks, ranges = {}, []
     for row in rows:
         head, _, index = row["JobID"].partition("_")
         assert head == array and index, f"job {row['JobID']} is not a task of array {array}: {rows}"
-        if index.isdigit():  # "[5-11%2]": tasks cancelled while pending, never started
+        if index.isdigit():
             tasks[int(index)] = row
-        else:
+        else:  # "[5-11%2]": tasks cancelled while pending, never started
             first, last = map(int, re.match(r"\[(\d+)-(\d+)", index).groups())
-            tasks.update({k: row for k in range(first, last + 1)})
+            ranges.append((first, last, row))
+    # A task's own record wins over a range row: the array's pending record can still name a task that has
+    # already been split off, run and ended (seen once: a FAILED task read back as the range's CANCELLED).
+    for first, last, row in ranges:
+        for k in range(first, last + 1):
+            tasks.setdefault(k, row)
     return tasks
 
 
