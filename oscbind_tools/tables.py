@@ -634,10 +634,11 @@ class Remedies:
     @property
     def candidates(self) -> list[str]:
         """Every variant but the default, in the order of ``evidence.REMEDIES`` (augmentation, dropout, hard
-        negatives, test time, then existing settings); any other after them, in the order the runs name them."""
-        from .evidence import REMEDIES
+        negatives, test time, then existing settings), then of the follow-ups ``COMBINED`` and ``TRAJECTORY``;
+        any other after them, in the order the runs name them."""
+        from .evidence import COMBINED, REMEDIES, TRAJECTORY
 
-        order = list(REMEDIES)
+        order = list({**REMEDIES, **COMBINED, **TRAJECTORY})
         found = [v for v in dict.fromkeys(r["variant"] for r in self.ev.runs) if v != "default"]
         return sorted(found, key=lambda v: order.index(v) if v in order else len(order))
 

@@ -37,7 +37,7 @@ PAGES = {
     "notebooks/06_dynamics": dict(images=1, plotly=1, tables=1),
     "notebooks/06_explorable": dict(images=0, plotly=0, tables=1),
     "notebooks/07_generalisation": dict(images=1, plotly=0, tables=1),
-    "notebooks/08_evidence": dict(images=3, plotly=0, tables=9),
+    "notebooks/08_evidence": dict(images=4, plotly=0, tables=11),
     "notebooks/09_authors": dict(images=2, plotly=0, tables=6),
     "notebooks/10_reproducing": dict(images=0, plotly=0, tables=2),
     "notebooks/11_performance": dict(images=2, plotly=0, tables=2),
