@@ -416,7 +416,8 @@ def remedies(rem) -> Figure:
 
     comparisons = rem.comparisons()
     splits = sorted({c["m"] for c in comparisons}, reverse=True)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.6 + 0.32 * len(rem.candidates) * len(splits)), sharey=True)
+    rows = len(rem.candidates) * len(splits)
+    fig, axes = plt.subplots(1, 2, figsize=(10, max(2.4, 0.6 + 0.32 * rows)), sharey=True)  # room for a title and axis
     for ax, (_, short) in zip(axes, TASKS):
         rows = [c for c in comparisons if c["task"] == short]
         for y, c in enumerate(rows):

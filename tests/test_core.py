@@ -269,18 +269,24 @@ def test_hand_written_backward_matches_autograd_through_the_steps():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_hand_written_backward_of_the_last_k_states_matches_autograd():
-    """integrate_last (the trajectory readout's path) returns the last k states of integrate, and a loss on all of
-    them has autograd's every gradient: each read state's own gradient joins the reverse walk at its step."""
-    g = torch.Generator().manual_seed(5)
-    B, D, N, T, k = 3, 4, 2, 7, 3
+def random_problem(seed: int, B: int, D: int, N: int):
+    """Its generator, and a random start, drive, skew-symmetric omega and two couplings, each a leaf that wants
+    its gradient."""
+    g = torch.Generator().manual_seed(seed)
     x0 = normalize(torch.randn(B, 2, D, N, generator=g)).requires_grad_(True)
     c = torch.randn(B, 2, D, N, generator=g, requires_grad=True)
     A = torch.randn(D, N, N, generator=g)
     omega = (A - A.transpose(1, 2)).requires_grad_(True)
     J_in = torch.randn(D, N, D, N, generator=g, requires_grad=True)
     J_out = torch.randn(D, N, D, N, generator=g, requires_grad=True)
-    inputs = (x0, c, omega, J_in, J_out)
+    return g, (x0, c, omega, J_in, J_out)
+
+
+def test_hand_written_backward_of_the_last_k_states_matches_autograd():
+    """integrate_last (the trajectory readout's path) returns the last k states of integrate, and a loss on all of
+    them has autograd's every gradient: each read state's own gradient joins the reverse walk at its step."""
+    B, D, N, T, k = 3, 4, 2, 7, 3
+    g, inputs = random_problem(5, B, D, N)
     weights = torch.randn(k, B, 2, D, N, generator=g)
     states = integrate(*inputs, 0.3, T)
     last = integrate_last(*inputs, 0.3, T, k)
@@ -352,15 +358,8 @@ def test_compile_flag_is_read_from_the_environment_at_each_call(monkeypatch):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports
 def test_compiled_kernels_give_the_value_and_gradients_of_the_plain_ones(monkeypatch):
     """OSCBIND_COMPILE=1 changes float rounding only: value and every gradient agree with the plain kernels."""
-    g = torch.Generator().manual_seed(7)
     B, D, N, T = 3, 4, 2, 5
-    x0 = normalize(torch.randn(B, 2, D, N, generator=g)).requires_grad_(True)
-    c = torch.randn(B, 2, D, N, generator=g, requires_grad=True)
-    A = torch.randn(D, N, N, generator=g)
-    omega = (A - A.transpose(1, 2)).requires_grad_(True)
-    J_in = torch.randn(D, N, D, N, generator=g, requires_grad=True)
-    J_out = torch.randn(D, N, D, N, generator=g, requires_grad=True)
-    inputs = (x0, c, omega, J_in, J_out)
+    g, inputs = random_problem(7, B, D, N)
     weights = torch.randn(B, 2, D, N, generator=g)
 
     def value_and_gradients():
