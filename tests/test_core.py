@@ -357,14 +357,18 @@ def test_compile_flag_is_read_from_the_environment_at_each_call(monkeypatch):
 @pytest.mark.skipif(not (shutil.which("cc") or shutil.which("g++")), reason="torch.compile needs a C++ compiler (cc or g++)")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports
 def test_compiled_kernels_give_the_value_and_gradients_of_the_plain_ones(monkeypatch):
-    """OSCBIND_COMPILE=1 changes float rounding only: value and every gradient agree with the plain kernels."""
+    """OSCBIND_COMPILE=1 changes float rounding only: value and every gradient agree with the plain kernels, for
+    x(T) and for the last k states (the trajectory readout)."""
     B, D, N, T = 3, 4, 2, 5
     g, inputs = random_problem(7, B, D, N)
-    weights = torch.randn(B, 2, D, N, generator=g)
+    weights = torch.randn(3, B, 2, D, N, generator=g)
 
     def value_and_gradients():
-        out = integrate_final(*inputs, 0.3, T)
-        return (out, *torch.autograd.grad((out * weights).sum(), inputs))
+        out = []
+        for k in (1, 3):
+            states = integrate_last(*inputs, 0.3, T, k)
+            out += [states, *torch.autograd.grad((states * weights[:k]).sum(), inputs)]
+        return out
 
     plain = value_and_gradients()
     monkeypatch.setenv("OSCBIND_COMPILE", "1")
