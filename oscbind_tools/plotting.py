@@ -416,8 +416,8 @@ def remedies(rem) -> Figure:
 
     comparisons = rem.comparisons()
     splits = sorted({c["m"] for c in comparisons}, reverse=True)
-    rows = len(rem.candidates) * len(splits)
-    fig, axes = plt.subplots(1, 2, figsize=(10, max(2.4, 0.6 + 0.32 * rows)), sharey=True)  # room for a title and axis
+    height = max(2.4, 0.6 + 0.32 * len(rem.candidates) * len(splits))  # at least room for the title and the axis
+    fig, axes = plt.subplots(1, 2, figsize=(10, height), sharey=True)
     for ax, (_, short) in zip(axes, TASKS):
         rows = [c for c in comparisons if c["task"] == short]
         for y, c in enumerate(rows):

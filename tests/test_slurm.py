@@ -110,7 +110,7 @@ def array_tasks(env, array: str) -> dict[int, dict]:
             first, last = map(int, re.match(r"\[(\d+)-(\d+)", index).groups())
             ranges.append((first, last, row))
     # A task's own record wins over a range row: the array's pending record can still name a task that has
-    # already been split off, run and ended (seen once: a FAILED task read back as the range's CANCELLED).
+    # already been split off, run and ended (the likely cause of a FAILED task once read back as CANCELLED).
     for first, last, row in ranges:
         for k in range(first, last + 1):
             tasks.setdefault(k, row)
