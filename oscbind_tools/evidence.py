@@ -140,6 +140,12 @@ LADDER = (
     ("+ our CNN", {"encoder": _OURS.model.encoder}),
     ("+ our icons (our defaults)", {"glyphs": None}),
 )
+# When does binding through coupling matter? J_OUT = 0 at every ladder rung that fits its training icons, each run
+# paired by seed with the ladder's own run at that rung (rung 0's pair is the authors profile's "no J_OUT").
+FIT = 0.8  # a rung fits when every ladder seed reaches this same/different training accuracy at FIT_M
+FIT_M = 50
+LADDER_RUNS = Path("results/ladder/runs.csv")  # the ladder profile's runs, read to find the rungs that fit
+NO_J_OUT = {"learn_j_out": False}
 ESBN = os.environ.get("OSCBIND_ESBN", "../shared/esbn-glyphs")  # ESBN's imgs/ folder (a clone of taylorwwebb/emergent_symbols)
 POWER_SEEDS = tuple(range(5, 20))  # m = 95 folds 5..19 for the oscillator and the strongest baseline
 PROFILES = {
@@ -160,6 +166,7 @@ PROFILES = {
     "gap-50": ((50,), (0, 1, 2, 3, 4), "gap"),  # the same at m = 50 (fits on 40, validates on 10)
     "gap-combined": ((15,), (5, 6, 7, 8, 9), "combined"),  # COMBINED on fresh seeds, validation icons only
     "gap-trajectory": ((15,), (0, 1, 2, 3, 4), "trajectory"),  # TRAJECTORY, validation icons only
+    "coupling": ((50, 15), (0, 1, 2, 3, 4), "coupling"),  # J_OUT = 0 at every ladder rung that fits
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -194,7 +201,8 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     for validation, every MECHANISM model at every GRID setting on validation icons; for mechanism, every
     model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
     strongest baseline; for few, the main models at every split, as the paper profile runs them; for gap, the
-    default and every REMEDIES candidate on validation icons (gap-combined: COMBINED; gap-trajectory: TRAJECTORY).
+    default and every REMEDIES candidate on validation icons (gap-combined: COMBINED; gap-trajectory: TRAJECTORY);
+    for coupling, J_OUT = 0 at every ladder rung above the first that fits (``fitting_rungs``).
     Jobs are ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
     if ablation_m in ("gap", "combined", "trajectory"):
@@ -213,14 +221,11 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
         return [Spec(name, m, seed, {**authors_protocol(m, esbn_folder()), **over}, "" if name == "baseline" else "released")
                 for m in splits for seed in seeds for name, over in AUTHORS.items()]
     if ablation_m == "ladder":
-        specs = []
-        for m in splits:
-            for seed in seeds:
-                over = authors_protocol(m, esbn_folder())
-                for k, (name, change) in enumerate(LADDER):
-                    over = {**over, **change}
-                    specs.append(Spec(f"{k:02d} {name}", m, seed, dict(over)))
-        return specs
+        return [Spec(name, m, seed, over) for m in splits for seed in seeds for name, over in ladder_rungs(m)]
+    if ablation_m == "coupling":
+        fits = fitting_rungs()
+        return [Spec(f"{name} | J_OUT = 0", m, seed, {**over, **NO_J_OUT}) for m in splits for seed in seeds
+                for k, (name, over) in enumerate(ladder_rungs(m)) if k in fits and k > 0]
     if ablation_m == "mechanism":
         settings, strongest = chosen(choice) if profile == "mechanism" else ({}, "difference")
         fold = lambda m: {"split": "folds"} if m == 95 else {}  # noqa: E731  m = 95: 20 disjoint 5-icon folds
@@ -239,6 +244,35 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
         for name, over in ABLATIONS.items():
             specs.append(Spec(name, ablation_m, seed, over))
     return specs
+
+
+def ladder_rungs(m: int) -> list[tuple[str, dict]]:
+    """The ladder at split m: (rung name "kk change", its whole override set), each rung keeping the changes below."""
+    over, rungs = authors_protocol(m, esbn_folder()), []
+    for k, (name, change) in enumerate(LADDER):
+        over = {**over, **change}
+        rungs.append((f"{k:02d} {name}", dict(over)))
+    return rungs
+
+
+def fitting_rungs(runs: Path = LADDER_RUNS) -> list[int]:
+    """The ladder rungs (indices into LADDER) at which every seed of the ladder profile reached FIT training accuracy
+    on same/different at m = FIT_M: the rungs where a model's held-out accuracy measures generalisation, not a failure
+    to train."""
+    import csv
+
+    try:
+        with open(runs, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["task"] == "same-different" and int(r["m"]) == FIT_M]
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"profile: coupling needs the ladder profile's runs in {runs} ({type(err).__name__}); "
+                         "run `make ladder` first") from None
+    fits = []
+    for k, (name, _) in enumerate(LADDER):
+        train = [float(r["train_accuracy"]) for r in rows if r["variant"] == f"{k:02d} {name}"]
+        if train and min(train) >= FIT:
+            fits.append(k)
+    return fits
 
 
 def esbn_folder() -> str:

@@ -489,3 +489,30 @@ def test_sigterm_stops_a_profile_like_ctrl_c_and_leaves_no_job_running(tmp_path)
     while jobs_left() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not jobs_left()
+
+
+def test_fitting_rungs_are_those_where_every_ladder_seed_fits_at_m50(tmp_path):
+    rows = [{"variant": f"{k:02d} {name}", "task": task, "m": m, "seed": seed,
+             "train_accuracy": 0.5 if (k == 4 and seed == 2 and m == 50) or (k == 5 and m == 15) else 0.9}
+            for k, (name, _) in enumerate(LADDER) for task in ("same-different", "rmts") for m in (50, 15) for seed in range(5)]
+    with open(tmp_path / "runs.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert evidence_module.fitting_rungs(tmp_path / "runs.csv") == [k for k in range(len(LADDER)) if k != 4]
+    with pytest.raises(ValueError, match="make ladder"):
+        evidence_module.fitting_rungs(tmp_path / "missing.csv")
+
+
+@needs_esbn
+def test_coupling_profile_removes_j_out_at_each_fitting_rung_and_changes_nothing_else():
+    fits = evidence_module.fitting_rungs()
+    specs = plan("coupling")
+    ladder = {(s.variant, s.m, s.seed): s for s in plan("ladder")}
+    assert len({s.id for s in specs}) == len(specs) == 2 * 5 * len([k for k in fits if k > 0])
+    for s in specs:
+        rung, _, removed = s.variant.partition(" | ")
+        assert removed == "J_OUT = 0" and int(rung[:2]) in fits and int(rung[:2]) > 0
+        ours, theirs = spec_config(s, False), spec_config(ladder[(rung, s.m, s.seed)], False)
+        assert not ours.model.learn_j_out and theirs.model.learn_j_out
+        assert ours == dataclasses.replace(theirs, model=dataclasses.replace(theirs.model, learn_j_out=False))
