@@ -120,9 +120,9 @@ authors: $(VENV)/.installed
 ladder: $(VENV)/.installed
 	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile ladder --results results/ladder --workers 2 --threads 1
 
-# When does binding through coupling matter? J_OUT = 0 at every ladder rung that fits its training icons (the rho-readout
-# rungs where seeds stay near chance are left out), m = 50 and 15, seeds 0-4, each run paired by seed with the ladder's
-# run at that rung: 70 jobs; resumes. The analysis plan is in the chapter "When does coupling matter?".
+# When does binding through coupling matter? J_OUT learned and J_OUT = 0 at every ladder rung that fits its training icons
+# (the rho-readout rungs where seeds stay near chance are left out), m = 50, seeds 0-4, paired by seed: 80 jobs; resumes.
+# The analysis plan is in the chapter "When does coupling matter?".
 coupling: $(VENV)/.installed
 	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile coupling --results results/coupling --workers 2 --threads 1
 

@@ -140,8 +140,8 @@ LADDER = (
     ("+ our CNN", {"encoder": _OURS.model.encoder}),
     ("+ our icons (our defaults)", {"glyphs": None}),
 )
-# When does binding through coupling matter? J_OUT = 0 at every ladder rung that fits its training icons, each run
-# paired by seed with the ladder's own run at that rung (rung 0's pair is the authors profile's "no J_OUT").
+# When does binding through coupling matter? J_OUT learned and J_OUT = 0 at every ladder rung that fits its training
+# icons, paired by seed (both runs of a pair on one machine: the ladder's own runs came from another CPU model).
 FIT = 0.8  # a rung fits when every ladder seed reaches this same/different training accuracy at FIT_M
 FIT_M = 50
 LADDER_RUNS = Path("results/ladder/runs.csv")  # the ladder profile's runs, read to find the rungs that fit
@@ -166,7 +166,7 @@ PROFILES = {
     "gap-50": ((50,), (0, 1, 2, 3, 4), "gap"),  # the same at m = 50 (fits on 40, validates on 10)
     "gap-combined": ((15,), (5, 6, 7, 8, 9), "combined"),  # COMBINED on fresh seeds, validation icons only
     "gap-trajectory": ((15,), (0, 1, 2, 3, 4), "trajectory"),  # TRAJECTORY, validation icons only
-    "coupling": ((50, 15), (0, 1, 2, 3, 4), "coupling"),  # J_OUT = 0 at every ladder rung that fits
+    "coupling": ((50,), (0, 1, 2, 3, 4), "coupling"),  # J_OUT learned and 0 at every ladder rung that fits
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -202,7 +202,7 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
     strongest baseline; for few, the main models at every split, as the paper profile runs them; for gap, the
     default and every REMEDIES candidate on validation icons (gap-combined: COMBINED; gap-trajectory: TRAJECTORY);
-    for coupling, J_OUT = 0 at every ladder rung above the first that fits (``fitting_rungs``).
+    for coupling, J_OUT learned and J_OUT = 0 at every ladder rung that fits (``fitting_rungs``).
     Jobs are ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
     if ablation_m in ("gap", "combined", "trajectory"):
@@ -224,8 +224,9 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
         return [Spec(name, m, seed, over) for m in splits for seed in seeds for name, over in ladder_rungs(m)]
     if ablation_m == "coupling":
         fits = fitting_rungs()
-        return [Spec(f"{name} | J_OUT = 0", m, seed, {**over, **NO_J_OUT}) for m in splits for seed in seeds
-                for k, (name, over) in enumerate(ladder_rungs(m)) if k in fits and k > 0]
+        return [Spec(f"{name}{label}", m, seed, {**over, **change}) for m in splits for seed in seeds
+                for k, (name, over) in enumerate(ladder_rungs(m)) if k in fits
+                for label, change in (("", {}), (" | J_OUT = 0", NO_J_OUT))]
     if ablation_m == "mechanism":
         settings, strongest = chosen(choice) if profile == "mechanism" else ({}, "difference")
         fold = lambda m: {"split": "folds"} if m == 95 else {}  # noqa: E731  m = 95: 20 disjoint 5-icon folds

@@ -509,10 +509,12 @@ def test_coupling_profile_removes_j_out_at_each_fitting_rung_and_changes_nothing
     fits = evidence_module.fitting_rungs()
     specs = plan("coupling")
     ladder = {(s.variant, s.m, s.seed): s for s in plan("ladder")}
-    assert len({s.id for s in specs}) == len(specs) == 2 * 5 * len([k for k in fits if k > 0])
+    assert len({s.id for s in specs}) == len(specs) == 2 * 5 * len(fits) and {s.m for s in specs} == {50}
     for s in specs:
         rung, _, removed = s.variant.partition(" | ")
-        assert removed == "J_OUT = 0" and int(rung[:2]) in fits and int(rung[:2]) > 0
+        assert removed in ("", "J_OUT = 0") and int(rung[:2]) in fits
         ours, theirs = spec_config(s, False), spec_config(ladder[(rung, s.m, s.seed)], False)
-        assert not ours.model.learn_j_out and theirs.model.learn_j_out
-        assert ours == dataclasses.replace(theirs, model=dataclasses.replace(theirs.model, learn_j_out=False))
+        if removed:
+            assert ours == dataclasses.replace(theirs, model=dataclasses.replace(theirs.model, learn_j_out=False))
+        else:
+            assert ours == theirs  # the ladder's rung itself, rerun on this machine
