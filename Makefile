@@ -122,9 +122,12 @@ ladder: $(VENV)/.installed
 
 # When does binding through coupling matter? J_OUT learned and J_OUT = 0 at every ladder rung that fits its training icons
 # (the rho-readout rungs where seeds stay near chance are left out), m = 50, seeds 0-4, paired by seed: 80 jobs; resumes.
-# The analysis plan is in the chapter "When does coupling matter?".
+# COUPLING=coupling-factorial: the change that removes J_OUT's effect (chosen from make coupling's runs) on and off x J_OUT
+# learned and 0, m = 50 and 15, fresh seeds 5-14 (80 jobs); COUPLING=coupling-dose: J_OUT learned and 0 with three
+# narrower CNNs at our defaults, m = 50 (30 jobs). The analysis plan is in the chapter "When does coupling matter?".
+COUPLING ?= coupling
 coupling: $(VENV)/.installed
-	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile coupling --results results/coupling --workers 2 --threads 1
+	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(COUPLING) --results results/$(COUPLING) --workers 2 --threads 1
 
 clean-venv:
 	rm -rf $(VENV)

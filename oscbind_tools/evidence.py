@@ -146,6 +146,13 @@ FIT = 0.8  # a rung fits when every ladder seed reaches this same/different trai
 FIT_M = 50
 LADDER_RUNS = Path("results/ladder/runs.csv")  # the ladder profile's runs, read to find the rungs that fit
 NO_J_OUT = {"learn_j_out": False}
+J_OUT_WAYS = (("", {}), (" | J_OUT = 0", NO_J_OUT))  # each rung with J_OUT learned, then with J_OUT = 0
+COUPLING_CHOICE = Path("results/coupling/choice.json")  # the change the factorial tests, chosen by CHANGE_RULE
+FACTORIAL_SEEDS = tuple(range(5, 15))  # fresh seeds: not the ones whose runs chose the change
+DOSE_WIDTHS = ((2, 4, 8), (4, 8, 16), (8, 16, 32))  # our CNN narrower than its default (16, 32, 64), at rung 11
+CHANGE_RULE = ("among the steps between consecutive fitting rungs, the one across which J_OUT's effect at m = 50 (J_OUT "
+               "learned minus J_OUT = 0, paired by seed, averaged over both tasks and the pairs whose two runs fit) "
+               "falls most")
 ESBN = os.environ.get("OSCBIND_ESBN", "../shared/esbn-glyphs")  # ESBN's imgs/ folder (a clone of taylorwwebb/emergent_symbols)
 POWER_SEEDS = tuple(range(5, 20))  # m = 95 folds 5..19 for the oscillator and the strongest baseline
 PROFILES = {
@@ -167,6 +174,8 @@ PROFILES = {
     "gap-combined": ((15,), (5, 6, 7, 8, 9), "combined"),  # COMBINED on fresh seeds, validation icons only
     "gap-trajectory": ((15,), (0, 1, 2, 3, 4), "trajectory"),  # TRAJECTORY, validation icons only
     "coupling": ((50,), (0, 1, 2, 3, 4), "coupling"),  # J_OUT learned and 0 at every ladder rung that fits
+    "coupling-factorial": ((50, 15), FACTORIAL_SEEDS, "factorial"),  # the chosen change on/off x J_OUT learned/0
+    "coupling-dose": ((50,), (0, 1, 2, 3, 4), "dose"),  # J_OUT learned/0 at rung 11 with narrower CNNs
 }
 SMOKE_PROFILES = ("smoke", "energy-smoke", "validation-smoke", "mechanism-smoke")
 CHOICE = Path("results/validation/choice.json")  # what the validation profile chose, read by the mechanism profile
@@ -202,7 +211,9 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     model at its chosen setting, m = 95 on disjoint folds, then more folds for the oscillator and the
     strongest baseline; for few, the main models at every split, as the paper profile runs them; for gap, the
     default and every REMEDIES candidate on validation icons (gap-combined: COMBINED; gap-trajectory: TRAJECTORY);
-    for coupling, J_OUT learned and J_OUT = 0 at every ladder rung that fits (``fitting_rungs``).
+    for coupling, J_OUT learned and J_OUT = 0 at every ladder rung that fits (``fitting_rungs``); for coupling-factorial,
+    the same at the two rungs of the chosen change (``chosen_change``) on fresh seeds; for coupling-dose, the same at
+    the top rung with each of DOSE_WIDTHS.
     Jobs are ordered so that whole splits finish first."""
     splits, seeds, ablation_m = PROFILES[profile]
     if ablation_m in ("gap", "combined", "trajectory"):
@@ -225,8 +236,16 @@ def plan(profile: str, choice: Path = CHOICE) -> list[Spec]:
     if ablation_m == "coupling":
         fits = fitting_rungs()
         return [Spec(f"{name}{label}", m, seed, {**over, **change}) for m in splits for seed in seeds
-                for k, (name, over) in enumerate(ladder_rungs(m)) if k in fits
-                for label, change in (("", {}), (" | J_OUT = 0", NO_J_OUT))]
+                for k, (name, over) in enumerate(ladder_rungs(m)) if k in fits for label, change in J_OUT_WAYS]
+    if ablation_m == "factorial":  # the models with J_OUT learned at the primary split also measure the dynamics
+        off, on = chosen_change(COUPLING_CHOICE)
+        return [Spec(f"{name}{label}", m, seed, {**over, **change}, "coupling" if not change and m == FIT_M else "")
+                for m in splits for seed in seeds for k, (name, over) in enumerate(ladder_rungs(m)) if k in (off, on)
+                for label, change in J_OUT_WAYS]
+    if ablation_m == "dose":
+        return [Spec(f"{name} | channels {'-'.join(map(str, width))}{label}", m, seed, {**over, "channels": width, **change})
+                for m in splits for seed in seeds for name, over in ladder_rungs(m)[-1:] for width in DOSE_WIDTHS
+                for label, change in J_OUT_WAYS]
     if ablation_m == "mechanism":
         settings, strongest = chosen(choice) if profile == "mechanism" else ({}, "difference")
         fold = lambda m: {"split": "folds"} if m == 95 else {}  # noqa: E731  m = 95: 20 disjoint 5-icon folds
@@ -276,6 +295,48 @@ def fitting_rungs(runs: Path = LADDER_RUNS) -> list[int]:
     return fits
 
 
+def j_out_effects(rows: list[dict], rung: str, m: int = FIT_M) -> dict[str, dict[int, float]]:
+    """J_OUT's effect at one rung, per task and seed: held-out accuracy with J_OUT learned minus with J_OUT = 0, over
+    the seeds whose two runs both fit (same/different training accuracy at least FIT)."""
+    def runs(variant):
+        return {(r["task"], int(r["seed"])): r for r in rows if r["variant"] == variant and int(r["m"]) == m}
+
+    learned, removed = runs(rung), runs(f"{rung}{J_OUT_WAYS[1][0]}")
+    fits = lambda by, seed: float(by[("same-different", seed)]["train_accuracy"]) >= FIT  # noqa: E731
+    out = {}
+    for (task, seed), row in learned.items():
+        if (task, seed) in removed and ("same-different", seed) in removed and fits(learned, seed) and fits(removed, seed):
+            out.setdefault(task, {})[seed] = float(row["test_accuracy"]) - float(removed[task, seed]["test_accuracy"])
+    return out
+
+
+def choose_change(rows: list[dict]) -> dict:
+    """CHANGE_RULE on the coupling profile's rows: the step (lower rung, upper rung) across which J_OUT's effect falls
+    most, with every rung's effect; rungs are indices into LADDER."""
+    names = {int(r["variant"][:2]): r["variant"] for r in rows if " | " not in r["variant"]}
+    effect = {}
+    for k, name in sorted(names.items()):
+        by_task = j_out_effects(rows, name)
+        means = [sum(v.values()) / len(v) for v in by_task.values() if v]
+        if len(means) == 2:
+            effect[k] = sum(means) / 2
+    rungs = sorted(effect)
+    if len(rungs) < 2:
+        raise ValueError("profile: the coupling profile measured J_OUT's effect at fewer than two rungs")
+    off, on = max(zip(rungs, rungs[1:]), key=lambda step: effect[step[0]] - effect[step[1]])
+    return {"off": off, "on": on, "off_rung": names[off], "on_rung": names[on], "effects": effect, "rule": CHANGE_RULE}
+
+
+def chosen_change(choice: Path = COUPLING_CHOICE) -> tuple[int, int]:
+    """(change off, change on) as rung indices, as the coupling profile recorded them."""
+    try:
+        saved = json.loads(Path(choice).read_text())
+        return int(saved["off"]), int(saved["on"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"profile: coupling-factorial needs the coupling profile's choice in {choice} "
+                         f"({type(err).__name__}); run `make coupling` first") from None
+
+
 def esbn_folder() -> str:
     """ESBN's icon folder for the authors' protocol, checked: 100 images (OSCBIND_ESBN, else ../shared/esbn-glyphs)."""
     folder = Path(ESBN)
@@ -322,7 +383,7 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
 
     from oscbind_lite import analysis
     from oscbind_lite.data import IconTasks
-    from oscbind_lite.train import environment, resolve_device, train_rmts, train_same_different
+    from oscbind_lite.train import accuracy, environment, eval_sets, resolve_device, train_rmts, train_same_different
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -339,6 +400,13 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
         fidelity = {"tables": {"two_energies": [{"quantity": "poster", **both.poster._asdict()},
                                                 {"quantity": "released", **both.released._asdict()}]},
                     "curves": both.curves, "pairs": FIDELITY_PAIRS}
+    elif spec.fidelity == "coupling":  # what J_OUT does to the dynamics, and to accuracy when lesioned at test time
+        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
+        tables = analysis.coupling_inside(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed)
+        test = eval_sets(run, "same-different", stage1.model.encoder.out.weight.device)["test"]
+        tables["lesion"] = [{"task": "same-different", "learned": accuracy(stage1.model, test, spec.seed),
+                             "without": accuracy(analysis.without_j_out(stage1.model), test, spec.seed)}]
+        fidelity = {"tables": tables, "curves": {}, "pairs": FIDELITY_PAIRS}
     elif spec.fidelity:
         tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
         dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)
@@ -532,9 +600,9 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     finished = [s for s in specs if done(s, results, smoke)]
     if finished:
         tidy(results, finished)
-        if PROFILES[profile][2] == "validation" and len(finished) == len(specs):
+        if PROFILES[profile][2] in ("validation", "coupling") and len(finished) == len(specs):
             rows = [r for s in finished for r in json.loads((results / "runs" / f"{s.id}.json").read_text())["rows"]]
-            write_json(results / "choice.json", choose(rows))
+            write_json(results / "choice.json", (choose if PROFILES[profile][2] == "validation" else choose_change)(rows))
     else:
         print(f"no finished runs: the tables in {results} were left as they were", file=sys.stderr)
     if failed:
@@ -614,7 +682,8 @@ def tidy(results: Path, specs: list[Spec]) -> tuple[Path, Path]:
             ids = {"run": path.stem, "variant": spec["variant"], "m": spec["m"], "seed": spec["seed"]}
             for name, rows in f["tables"].items():
                 tables.setdefault(name, []).extend(ids | row for row in rows)
-            curves[path.stem] = ids | {"curves": f["curves"]}
+            if f["curves"]:
+                curves[path.stem] = ids | {"curves": f["curves"]}
         elif f:
             spec = saved["spec"]
             fidelity.append({"run": path.stem, "variant": spec["variant"], "m": spec["m"], "seed": spec["seed"],

@@ -215,3 +215,12 @@ def test_two_energies_measure_both_quantities_on_the_same_trajectories(tasks):
     dyn = analysis.pair_dynamics(model, tasks, "test", 8, 0, dtype=torch.float64)
     assert both.poster.mean_same == pytest.approx(dyn.same.energies[-1].mean().item())
     assert len(both.curves["released"]["same"]) == model.cfg.T + 1 and both.released.n_same == 8
+
+
+def test_angle_is_the_phase_gap_and_exact_at_zero():
+    from oscbind_lite.analysis import angle, phase_gap
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(64, 2, 8, 3, generator=gen), dim=-1)
+    assert torch.allclose(angle(x[:, 0], x[:, 1]), phase_gap(x), atol=1e-3)
+    assert angle(x, x).abs().max().item() == 0.0

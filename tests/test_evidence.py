@@ -11,6 +11,7 @@ from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
 from oscbind_lite.cache import write_json
 from oscbind_tools import plotting, provenance
 import pytest
+import torch
 
 from oscbind_tools import evidence as evidence_module
 from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, REMEDIES, SYMMETRIC, Spec,
@@ -518,3 +519,107 @@ def test_coupling_profile_removes_j_out_at_each_fitting_rung_and_changes_nothing
             assert ours == dataclasses.replace(theirs, model=dataclasses.replace(theirs.model, learn_j_out=False))
         else:
             assert ours == theirs  # the ladder's rung itself, rerun on this machine
+
+
+def _coupling_rows(effects: dict[int, float], seeds=range(5), unfit: tuple = ()) -> list[dict]:
+    """Rows of the coupling profile: at rung k, J_OUT learned scores 0.9 + effects[k], J_OUT = 0 scores 0.9; the
+    (rung, seed) pairs in unfit have a J_OUT = 0 run that failed to fit its training icons."""
+    rows = []
+    for k, effect in effects.items():
+        name = f"{k:02d} {LADDER[k][0]}"
+        for seed in seeds:
+            for variant, acc in ((name, 0.9 + effect), (f"{name} | J_OUT = 0", 0.9)):
+                train = 0.5 if (k, seed) in unfit and variant != name else 0.99
+                rows += [{"variant": variant, "task": task, "m": 50, "seed": seed, "test_accuracy": acc,
+                          "train_accuracy": train} for task in ("same-different", "rmts")]
+    return rows
+
+
+def test_choose_change_picks_the_step_across_which_j_outs_effect_falls_most_among_pairs_that_fit():
+    from oscbind_tools.evidence import choose_change, j_out_effects
+
+    rows = _coupling_rows({0: 0.05, 1: 0.04, 3: 0.05, 8: 0.01, 11: 0.0}, unfit=((8, 0), (8, 1)))
+    assert j_out_effects(rows, "08 + chord readout")["rmts"] == pytest.approx({2: 0.01, 3: 0.01, 4: 0.01})
+    choice = choose_change(rows)
+    assert (choice["off"], choice["on"]) == (3, 8) and choice["on_rung"] == "08 + chord readout"
+    assert choice["effects"][1] == pytest.approx(0.04) and "falls most" in choice["rule"]
+    # a drop of -0.99 at a rung whose every J_OUT = 0 run failed to fit is no evidence: that rung is skipped
+    rows = _coupling_rows({0: 0.05, 1: 0.04, 2: -0.99, 3: 0.0}, unfit=tuple((2, s) for s in range(5)))
+    assert (choose_change(rows)["off"], choose_change(rows)["on"]) == (1, 3)
+
+
+@needs_esbn
+def test_factorial_and_dose_profiles_cross_j_out_with_the_chosen_change_and_the_cnns_width(tmp_path, monkeypatch):
+    from oscbind_tools.evidence import DOSE_WIDTHS, FACTORIAL_SEEDS, chosen_change
+
+    choice = tmp_path / "choice.json"
+    monkeypatch.setattr(evidence_module, "COUPLING_CHOICE", choice)
+    with pytest.raises(ValueError, match="make coupling"):
+        plan("coupling-factorial")
+    write_json(choice, {"off": 9, "on": 10})
+    assert chosen_change(choice) == (9, 10)
+    specs = plan("coupling-factorial")
+    ladder = {(s.variant, s.m, s.seed): s for s in plan("ladder") if s.seed == 0}
+    assert len(specs) == len({s.id for s in specs}) == 2 * 2 * 2 * len(FACTORIAL_SEEDS) and min(FACTORIAL_SEEDS) >= 5
+    assert {s.variant for s in specs} == {"09 + our optimisation", "09 + our optimisation | J_OUT = 0",
+                                          "10 + our CNN", "10 + our CNN | J_OUT = 0"}
+    for s in specs:
+        rung = s.variant.split(" | ")[0]
+        expected = spec_config(dataclasses.replace(ladder[(rung, s.m, 0)], seed=s.seed), False)
+        if "J_OUT = 0" in s.variant:
+            expected = dataclasses.replace(expected, model=dataclasses.replace(expected.model, learn_j_out=False))
+        assert spec_config(s, False) == expected
+        assert s.fidelity == ("coupling" if s.m == 50 and "J_OUT" not in s.variant else "")
+    dose = plan("coupling-dose")
+    assert len(dose) == len({s.id for s in dose}) == 5 * 2 * len(DOSE_WIDTHS)
+    top = spec_config(ladder[("11 + our icons (our defaults)", 50, 0)], False)
+    for s in dose:
+        run = spec_config(s, False)
+        assert run.model.channels in DOSE_WIDTHS and run.model.learn_j_out == ("J_OUT = 0" not in s.variant)
+        assert dataclasses.replace(run, model=dataclasses.replace(run.model, channels=top.model.channels, learn_j_out=True),
+                                   data=dataclasses.replace(run.data, seed=0)) == top
+
+
+def test_coupling_inside_measures_what_j_out_moves_and_goes_through_tidy(smoke_run, tmp_path):
+    from oscbind_lite import analysis
+    from oscbind_lite.data import IconTasks
+    from oscbind_lite.train import build_same_different
+    from oscbind_tools.evidence import tidy
+
+    run = with_overrides(smoke_run, m=50)
+    model = build_same_different(run)
+    lesioned = analysis.without_j_out(model)
+    assert lesioned.binding.J_out_raw is None and model.binding.J_out_raw is not None  # the original keeps its J_OUT
+    assert torch.equal(lesioned.binding.couplings()[2], torch.zeros_like(model.binding.couplings()[2]))
+    tasks = IconTasks.from_config(run.data)
+    inside = analysis.coupling_inside(model, tasks, "test", 8, seed=0)
+    assert [r["pairs"] for r in inside["displacement"]] == ["same", "different"]
+    assert all(r["moved_by_j_out"] > 0 for r in inside["displacement"])  # a random J_OUT moves every run
+    assert {r["coupling"] for r in inside["lock_by_angle"]} == {"learned", "J_OUT = 0"}
+    assert sum(r["features"] for r in inside["lock_by_angle"]) == 2 * 8 * run.model.D
+    # with J_OUT = 0 already, the lesion changes nothing at all
+    none = analysis.coupling_inside(build_same_different(with_overrides(run, learn_j_out=False)), tasks, "test", 8, seed=0)
+    assert all(r["moved_by_j_out"] == 0 and r["from_drive_learned"] == r["from_drive_without"] for r in none["displacement"])
+    spec = Spec("10 + our CNN", 50, 5, {}, "coupling")
+    rows = [{"run": spec.id, "variant": spec.variant, "task": task, "m": 50, "seed": 5, "test_accuracy": 0.5,
+             "train_accuracy": 0.5, "wall_seconds": 1.0} for task in ("same-different", "rmts")]
+    tables = {**inside, "lesion": [{"task": "same-different", "learned": 0.9, "without": 0.8}]}
+    write_json(tmp_path / "runs" / f"{spec.id}.json", {"spec": dataclasses.asdict(spec), "rows": rows,
+                                                       "fidelity": {"tables": tables, "curves": {}, "pairs": 8}})
+    tidy(tmp_path, [spec])
+    for name in ("displacement", "lock_by_angle", "lesion"):
+        with open(tmp_path / f"{name}.csv", newline="") as f:
+            assert {r["run"] for r in csv.DictReader(f)} == {spec.id}
+    assert not (tmp_path / "curves.json").exists()
+
+
+def test_a_coupling_job_records_the_dynamics_and_the_test_time_lesion(tmp_path):
+    from oscbind_tools.evidence import run_job
+
+    spec = Spec("oscillator", 95, 0, {}, "coupling")
+    saved = json.loads(open(run_job(spec, str(tmp_path), str(tmp_path / "cache"), 1, "cpu", smoke=True)).read())
+    tables = saved["fidelity"]["tables"]
+    assert set(tables) == {"displacement", "lock_by_angle", "lesion"}
+    lesion = tables["lesion"][0]
+    assert lesion["learned"] == saved["rows"][0]["test_accuracy"]  # the recorded accuracy, measured again
+    assert 0 <= lesion["without"] <= 1
