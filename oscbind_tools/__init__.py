@@ -4,7 +4,9 @@
 * ``sweep``: every chapter notebook through papermill, then the Jupyter Book build.
 * ``evidence``: the multi-seed study (models, baselines, ablations) as submitit jobs.
 * ``provenance``: one staleness rule for the sweep and the evidence (stamps with a code fingerprint).
-* ``tables``: reading runs back, intervals, paired comparisons, HTML tables for the pages.
+* ``stats``: 95 % intervals, paired and Welch tests, Holm's correction.
+* ``table``: the HTML tables of the pages and the formats of their cells.
+* ``studies`` and ``protocols``: the committed studies read back (``results/``), with their paired comparisons.
 * ``plotting``: every figure of the book (matplotlib, plotly, ipywidgets).
 * ``sphinx_ext``: the Sphinx extension and myst-nb renderer that keep the built book offline.
 

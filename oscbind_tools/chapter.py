@@ -19,19 +19,22 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from oscbind_lite.cache import writable_folder
+from oscbind_lite.cache import cache_dir, writable_folder
 from oscbind_lite.config import RunConfig, settings, smoke, type_name, with_overrides
 from oscbind_lite.data import GlyphError
 from oscbind_lite.train import prepare, resolve_device
 
+from . import checkpoints
+
 MARKER = "# Chapter parameters"
 _LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<type>[^=]+?)\s*=\s*(?P<value>.+?)\s*(#\s*(?P<help>.*))?$")
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-CHAPTER_ONLY = {"device", "smoke"}  # parameters every chapter may take that are not config fields
+BOOK_CHECKPOINTS = Path("../checkpoints")  # the book's committed models, as the chapters (in book/notebooks) see them
 
 
 class ParameterError(ValueError):
@@ -143,6 +146,8 @@ def setup(namespace: dict, task: str = "same-different", **fixed) -> Chapter:
         device = resolve_device(namespace.get("device", "auto"))
         if namespace.get("out_dir"):  # checked before any training, like the command line's --out
             writable_folder(namespace["out_dir"], "out_dir")
+        if not is_smoke and BOOK_CHECKPOINTS.is_dir():  # a chapter run by hand loads the models the book committed
+            checkpoints.seed(BOOK_CHECKPOINTS, writable_folder(cache_dir(), "cache"))
     except (ValueError, GlyphError) as err:
         raise ParameterError(str(err)) from None
     return Chapter(run, device, is_smoke)

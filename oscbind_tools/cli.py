@@ -3,6 +3,7 @@
 * ``sweep``: every chapter notebook of the book through papermill (per split and seed), then the build.
 * ``evidence``: a profile of seeds, baselines and ablations as submitit jobs (local or Slurm).
 * ``summary``: a markdown table of every ``metrics.json`` under a folder.
+* ``findings``: the poster's claims against the committed results, as the README's markdown table.
 
 Training one model is the science package's own command: ``python -m oscbind_lite train``.
 Bad input exits with status 2 and one line naming the parameter.
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     summary = sub.add_parser("summary", help="print a markdown table of every metrics.json under a folder")
     summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
+    fd = sub.add_parser("findings", help="print the poster's claims against the committed results as a markdown table")
+    fd.add_argument("--results", type=Path, default=Path("results"), help="the committed results (default results)")
     sw = sub.add_parser("sweep", help="run the book's chapter notebooks through papermill for each split and seed")
     sw.add_argument("--m", type=int, nargs="+", default=[95, 50, 15], help="training-icon splits (default 95 50 15)")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
@@ -83,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             return tidy_finished(args.profile, args.results or default_results(args.profile))
         return run_profile(args.profile, args.results or default_results(args.profile), args.cache or cache_dir(),
                            args.executor, args.workers, args.threads, args.device)
+    if args.command == "findings":
+        from .findings import Findings
+
+        try:
+            print(Findings.load(args.results).markdown())
+        except (OSError, KeyError, ValueError) as err:
+            print(f"error: results: {args.results} does not hold the committed studies ({type(err).__name__}: {err})",
+                  file=sys.stderr)
+            return 2
+        return 0
     if args.command == "sweep":
         from .sweep import sweep
 
@@ -91,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build,
                      args.force, args.site, args.retrain, args.freeze)
-    from .tables import collect, markdown_table
+    from .studies import collect
+    from .table import markdown_table
 
     rows = collect(args.root)
     if not rows:

@@ -11,7 +11,7 @@
 * submitit runs the jobs: its local executor on one machine (``workers`` at a time, ``threads``
   torch threads each, so they do not fight over cores), its Slurm executor where a Slurm controller answers.
 * ``tidy`` turns the run files into ``runs.csv`` (one row per run and task, with provenance) and
-  ``fidelity.csv``; ``tables.Evidence`` reads them back for the book, with 95 % intervals over seeds.
+  ``fidelity.csv``; ``studies.Evidence`` reads them back for the book, with 95 % intervals over seeds.
 """
 
 from __future__ import annotations

@@ -240,10 +240,14 @@ def plotly_scrubber(trajectories: dict[str, object], title: str = ""):
     fig.frames = [go.Frame(data=traces(t), traces=moving, name=str(t)) for t in range(T + 1)]
     steps = [dict(method="animate", label=str(t), args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                                                         transition=dict(duration=0))]) for t in range(T + 1)]
+    # The play and pause buttons sit left of the slider, the "step t = k of T" readout above its right end, so
+    # neither hides the other; meta.stack_below: the page stacks the panels under that width (sphinx_ext).
     fig.update_layout(
-        title=title, height=420, margin=dict(t=70, b=90),
-        sliders=[dict(active=T, steps=steps, currentvalue=dict(prefix="step t = "), pad=dict(t=40))],
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.12, xanchor="left", buttons=[
+        title=title, height=440, margin=dict(t=70, b=80, l=10, r=10), meta={"stack_below": 600},
+        sliders=[dict(active=T, steps=steps, x=0.2, len=0.8, y=0, yanchor="top", pad=dict(t=30),
+                      currentvalue=dict(prefix="step t = ", suffix=f" of {T}", xanchor="right", font=dict(size=14)))],
+        updatemenus=[dict(type="buttons", direction="right", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
+                          pad=dict(t=38), buttons=[
             dict(label="play", method="animate", args=[None, dict(frame=dict(duration=150, redraw=False), fromcurrent=False,
                                                                    transition=dict(duration=0))]),
             dict(label="pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
@@ -261,8 +265,10 @@ def widget_scrubber(trajectories: dict[str, object], title: str = ""):
 
     T = len(next(iter(trajectories.values()))) - 1
     play = widgets.Play(value=T, min=0, max=T, step=1, interval=200, description="play")
-    slider = widgets.IntSlider(value=T, min=0, max=T, step=1, description="step t")
+    slider = widgets.IntSlider(value=T, min=0, max=T, step=1, description="step t", readout=False)
+    readout = widgets.Label(f"step t = {T} of {T}")
     widgets.jslink((play, "value"), (slider, "value"))
+    slider.observe(lambda change: setattr(readout, "value", f"step t = {change['new']} of {T}"), names="value")
     out = widgets.Output()
 
     def draw(t: int, replace: bool = True) -> None:
@@ -275,15 +281,15 @@ def widget_scrubber(trajectories: dict[str, object], title: str = ""):
 
     slider.observe(lambda change: draw(change["new"]), names="value")
     draw(T, replace=False)  # the first frame, also what a saved (kernel-less) copy shows
-    return widgets.VBox([widgets.HBox([play, slider]), out])
+    return widgets.VBox([widgets.HBox([play, slider, readout]), out])
 
 
 def evidence_accuracy(evidence, models: list[str]) -> Figure:
     """Held-out accuracy per split for each model, mean and 95 % interval over seeds, one panel per task.
 
-    ``evidence`` is a ``tables.Evidence``.
+    ``evidence`` is a ``studies.Evidence``.
     """
-    from .tables import interval95
+    from .stats import interval95
 
     splits, seeds = evidence.splits(), evidence.seeds
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
@@ -295,7 +301,8 @@ def evidence_accuracy(evidence, models: list[str]) -> Figure:
             xs = [i + (k - 1) * 0.12 for i in range(len(splits))]
             ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * s[1] for s in stats], fmt="o-", capsize=3,
                         label=model)
-        ax.set_xticks(range(len(splits)), [f"m = {m}\n({100 - m} held out)" for m in splits])
+        ax.set_xticks(range(len(splits)), [str(m) for m in splits])
+        ax.set_xlabel("training icons m (the other 100 - m held out)", fontsize=8)
         ax.set_title(f"{task}: held-out accuracy, mean and 95 % interval over {len(seeds)} seeds", fontsize=9)
         ax.axhline(50, color="grey", lw=0.6, ls=":")
     axes[0].set_ylim(lowest, 101)  # shared by both panels
@@ -308,7 +315,7 @@ def evidence_accuracy(evidence, models: list[str]) -> Figure:
 def energy_over_time(study, dynamics: str = "converged") -> Figure:
     """The poster's Figure 6 in the partner-swap design: same minus different energy per pair over t, one panel
     per variant; the line is the mean over runs, the band its 95 % interval (below 0: same pairs lower)."""
-    from .tables import interval95
+    from .stats import interval95
 
     variants = study.variants
     fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.2), squeeze=False, sharey=True)
@@ -334,7 +341,7 @@ def energy_over_time(study, dynamics: str = "converged") -> Figure:
 
 def lock_by_angle(study) -> Figure:
     """P(a feature of a different pair ends locked | the angle between its two drives), per variant, over runs."""
-    from .tables import interval95
+    from .stats import interval95
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     for v in study.variants:
@@ -360,8 +367,9 @@ def lock_by_angle(study) -> Figure:
 def ladder(authors) -> Figure:
     """Held-out accuracy on each rung of the ladder from the authors' protocol to our defaults, one panel per
     task, one line per split (mean and 95 % interval over seeds) and each seed as a dot (a rung where some seeds
-    fail to train shows as two clusters). ``authors`` is a ``tables.Authors``."""
-    from .tables import TASKS, interval95
+    fail to train shows as two clusters). ``authors`` is a ``protocols.Authors``."""
+    from .stats import interval95
+    from .table import TASKS
 
     rungs = authors.rungs()
     splits = sorted({r["m"] for r in authors.ladder}, reverse=True)
@@ -388,7 +396,7 @@ def two_energies(runs: list[dict], title: str, pairs: int) -> Figure:
     """Mean energy over t of same and different held-out pairs, the poster's E beside the released code's
     quantity, on the same trajectories. ``runs``: ``TwoEnergies.curves`` of each run; with several runs the
     line is their mean and the band its 95 % interval."""
-    from .tables import interval95
+    from .stats import interval95
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for ax, (quantity, label) in zip(axes, (("poster", "the poster's E"), ("released", "the released code's quantity"))):
@@ -409,34 +417,209 @@ def two_energies(runs: list[dict], title: str, pairs: int) -> Figure:
     return fig
 
 
-def remedies(rem) -> Figure:
-    """Each candidate remedy minus the default model on validation icons, one panel per task: every seed a dot,
-    the mean and its 95 % interval a bar, a star where Holm's correction resolves it. ``rem``: ``tables.Remedies``."""
-    from .tables import TASKS, interval95
+def paired_differences(comparisons: list[dict], label, xlabel: str, title: str) -> Figure:
+    """A forest of paired comparisons, one panel per task (``TASKS``): every seed a dot, the mean difference and its
+    95 % interval a bar, a star and a colour (green above 0, red below) where Holm's correction resolves it.
 
-    comparisons = rem.comparisons()
-    splits = sorted({c["m"] for c in comparisons}, reverse=True)
-    height = max(2.4, 0.6 + 0.32 * len(rem.candidates) * len(splits))  # at least room for the title and the axis
-    fig, axes = plt.subplots(1, 2, figsize=(10, height), sharey=True)
-    for ax, (_, short) in zip(axes, TASKS):
+    ``comparisons``: ``stats.resolve``'d rows with "task" (the short name), "differences" (fractions) and "said";
+    ``label(row)`` names a row on the y axis."""
+    from .stats import interval95
+    from .table import TASKS
+
+    tasks = [short for _, short in TASKS if any(c["task"] == short for c in comparisons)]
+    rows_per_task = max(sum(c["task"] == short for c in comparisons) for short in tasks)
+    height = max(2.4, 0.9 + 0.32 * rows_per_task)  # at least room for the title and the axis
+    fig, axes = plt.subplots(1, len(tasks), figsize=(10, height), sharey=True, squeeze=False)
+    for ax, short in zip(axes[0], tasks):
         rows = [c for c in comparisons if c["task"] == short]
         for y, c in enumerate(rows):
             diffs = [100 * d for d in c["differences"]]
             mean, half, n = interval95(diffs)
-            colour = "#1b7837" if c["said"] == "candidate higher" else "#b2182b" if c["said"] == "candidate lower" else "0.3"
+            resolved = c["said"] != "not resolved"
+            colour = ("#1b7837" if mean > 0 else "#b2182b") if resolved else "0.3"
             ax.errorbar(mean, y, xerr=np.nan_to_num(half), fmt="o", color=colour, capsize=3)
             ax.plot(diffs, np.full(len(diffs), y + 0.22), ".", ms=4, alpha=0.6, color=colour)
-            if c["said"] != "not resolved":
+            if resolved:
                 ax.annotate("*", (mean, y), xytext=(0, 4), textcoords="offset points", ha="center", color=colour)
         ax.axvline(0, color="grey", lw=0.6)
-        ax.set_yticks(range(len(rows)), [c["candidate"] + (f" (m = {c['m']})" if len(splits) > 1 else "") for c in rows],
-                      fontsize=8)
-        ax.set_xlabel("candidate minus default, validation accuracy (points)")
+        ax.set_yticks(range(len(rows)), [label(c) for c in rows], fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
         n = max((len(c["differences"]) for c in rows), default=0)
         ax.set_title(f"{short} ({n} seeds)", fontsize=9)
         ax.grid(axis="x", lw=0.3)
-    axes[0].invert_yaxis()  # shared: the first candidate on top
-    fig.suptitle(f"few-icon remedies at m = {', '.join(map(str, splits))} on validation icons: candidate minus default, "
-                 "paired by seed (dots), mean and 95 % interval, * resolved after Holm", fontsize=10)
+    axes[0, 0].invert_yaxis()  # shared: the first row on top
+    fig.suptitle(title + "; dots: seeds; bar: mean and 95 % interval; * resolved after Holm", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def remedies(rem) -> Figure:
+    """Each candidate remedy minus the default model on validation icons (``paired_differences``). ``rem``:
+    ``studies.Remedies``."""
+    comparisons = rem.comparisons()
+    splits = sorted({c["m"] for c in comparisons}, reverse=True)
+    return paired_differences(comparisons, lambda c: c["candidate"] + (f" (m = {c['m']})" if len(splits) > 1 else ""),
+                              "candidate minus default, validation accuracy (points)",
+                              f"few-icon remedies at m = {', '.join(map(str, splits))} on validation icons: candidate "
+                              "minus default, paired by seed")
+
+
+def findings(f) -> Figure:
+    """The findings page's four panels (``findings.Findings``): held-out accuracy against the number of training icons
+    beside the authors' released runs; J_OUT's effect under their protocol and under ours; energy descent against
+    the Euler step; locking of different pairs' features against the angle between their two drives."""
+    from .stats import interval95
+    from .table import TASKS
+
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.4))
+    ax = axes[0, 0]
+    splits = f.few.splits()
+    for (task, short), colour in zip(TASKS, (SAME_COLOUR, DIFFERENT_COLOUR)):
+        stats = [interval95(list(f.few.ev.by_seed("oscillator", task, m).values())) for m in splits]
+        ax.errorbar(range(len(splits)), [100 * s[0] for s in stats], yerr=[100 * np.nan_to_num(s[1]) for s in stats],
+                    fmt="o-", color=colour, capsize=3, label=f"ours, {short}")
+        theirs = [(i, f.authors.theirs("default", task, m)) for i, m in enumerate(splits) if m in f.authors.splits()]
+        ax.errorbar([i + 0.12 for i, _ in theirs], [v[0] for _, v in theirs], yerr=[v[1] for _, v in theirs], fmt="s--",
+                    color=colour, alpha=0.5, capsize=2, ms=4, label=f"authors' runs, {short}")
+    ax.axhline(100 * 0.5, color="grey", lw=0.6, ls=":")
+    ax.set_xticks(range(len(splits)), [str(m) for m in splits])
+    ax.set_xlabel("training icons m (the rest held out)", fontsize=8)
+    ax.set_ylabel("held-out accuracy (%)", fontsize=8)
+    ax.set_title("(a) generalisation and transfer, 5 seeds", fontsize=9)
+    ax.legend(fontsize=6.5, loc="lower left")
+
+    ax = axes[0, 1]
+    width = 0.2
+    for j, ((task, short), colour) in enumerate(zip(TASKS, (SAME_COLOUR, DIFFERENT_COLOUR))):
+        for k, (label, effect, hatch) in enumerate((
+                ("authors' protocol", lambda m: f.authors.j_out_effect(task, m), ""),
+                ("ours", lambda m: f.mech.paired("oscillator", "J_OUT = 0", task, m), "//"))):
+            stats = [interval95([100 * d for d in effect(m)]) for m in f.authors.splits()]
+            xs = np.arange(len(stats)) + (2 * j + k - 1.5) * width
+            ax.bar(xs, [s[0] for s in stats], width, yerr=[s[1] for s in stats], color=colour, alpha=0.45 if k else 0.85,
+                   hatch=hatch, capsize=2, label=f"{short}, {label}", edgecolor=colour, error_kw={"ecolor": "0.35"})
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xticks(range(len(f.authors.splits())), [f"m = {m}" for m in f.authors.splits()], fontsize=8)
+    ax.set_ylabel("cost of removing J_OUT (points)", fontsize=8)
+    ax.set_title("(b) J_OUT's effect, paired by seed, 5 seeds", fontsize=9)
+    ax.legend(fontsize=6.5)
+
+    ax = axes[1, 0]
+    for variant, colour in (("symmetric J, Omega = 0", SAME_COLOUR), ("oscillator", DIFFERENT_COLOUR)):
+        rows = [r for r in f.energy.select("descent", variant=variant, dynamics="curve") if r["rtol"] > 0]
+        gammas = sorted({r["gamma"] for r in rows})
+        stats = [interval95([100 * r["monotone_share"] for r in rows if r["gamma"] == g]) for g in gammas]
+        ax.errorbar(gammas, [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats], fmt="o-", color=colour,
+                    capsize=3, label="symmetric J, Omega = 0" if variant != "oscillator" else "learned J, Omega")
+    ax.set_xscale("log")
+    ax.set_xticks(gammas, [f"{g:g}" for g in gammas])
+    ax.minorticks_off()
+    ax.set_xlabel("Euler step gamma (time span gamma T = 50)", fontsize=8)
+    ax.set_ylabel("trajectories that never rise (%)", fontsize=8)
+    ax.set_title("(c) energy descent, 15 models each", fontsize=9)
+    ax.legend(fontsize=6.5)
+
+    ax = axes[1, 1]
+    rows = f.energy.select("lock_by_angle", variant="oscillator")
+    bins = list(dict.fromkeys((r["angle_low"], r["angle_high"]) for r in rows))
+    shares = []
+    for lo, hi in bins:
+        here = [r for r in rows if (r["angle_low"], r["angle_high"]) == (lo, hi) and r["locked"] is not None]
+        shares.append(100 * sum(r["locked"] * r["features"] for r in here) / max(1, sum(r["features"] for r in here)))
+    ax.bar([(lo + hi) / 2 for lo, hi in bins], shares, [hi - lo for lo, hi in bins], color=DIFFERENT_COLOUR, alpha=0.6,
+           edgecolor="white")
+    ax.set_xlabel("angle between the two objects' drives (degrees)", fontsize=8)
+    ax.set_ylabel("features that lock (%)", fontsize=8)
+    ax.set_title("(d) different pairs: locking follows the drives", fontsize=9)
+    ax.set_ylim(0, 100)
+    for a in axes.flat:
+        a.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def coupling_factorial(c) -> Figure:
+    """The factorial (``protocols.Coupling``): J_OUT's effect with the chosen change off and on, one panel per split, one
+    line per task; mean and 95 % interval over the seeds whose four runs fit. Lines that fall from left to right: the
+    change takes J_OUT's effect away."""
+    from .stats import interval95
+
+    rows = c.interaction()
+    splits = sorted({r["m"] for r in rows}, reverse=True)
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 3.4), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], splits):
+        for r, colour in zip([r for r in rows if r["m"] == m], (SAME_COLOUR, DIFFERENT_COLOUR)):
+            stats = [interval95([100 * d for d in r[side]]) for side in ("off", "on")]
+            ax.errorbar([0, 1], [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats], fmt="o-", color=colour,
+                        capsize=3, label=f"{r['task']} ({len(r['seeds'])} seeds)")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xticks([0, 1], [c.choice["off_rung"].split(" ", 1)[1], c.choice["on_rung"].split(" ", 1)[1]], fontsize=8)
+        ax.set_xlim(-0.4, 1.4)
+        ax.set_title(f"m = {m}", fontsize=9)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("J_OUT learned minus J_OUT = 0 (points)", fontsize=8)
+    fig.suptitle("J_OUT's effect without and with the change, paired by seed: mean and 95 % interval", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def coupling_dose(c) -> Figure:
+    """The dose (``protocols.Coupling``): J_OUT's effect against our CNN's width at our defaults (left), beside the
+    held-out accuracy of the model with J_OUT learned at each width (right); mean and 95 % interval over seeds."""
+    from .stats import interval95
+    from .table import TASKS
+
+    effects, widths = c.dose_effects(), c.widths()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    xs = np.log2([w[0] for w in widths])
+    labels = ["-".join(map(str, w)) for w in widths]
+    for (task, short), colour in zip(TASKS, (SAME_COLOUR, DIFFERENT_COLOUR)):
+        stats = [interval95([100 * v for v in effects[w].get(task, {}).values()]) for w in widths]
+        axes[0].errorbar(xs, [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats], fmt="o-", color=colour,
+                         capsize=3, label=short)
+        acc = c.dose_accuracy(task)
+        stats = [interval95([100 * v for v in acc[w]]) for w in widths]
+        axes[1].errorbar(xs, [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats], fmt="o-", color=colour,
+                         capsize=3, label=short)
+    axes[0].axhline(0, color="grey", lw=0.6)
+    axes[0].set_ylabel("J_OUT learned minus J_OUT = 0 (points)", fontsize=8)
+    axes[1].set_ylabel("held-out accuracy, J_OUT learned (%)", fontsize=8)
+    for ax in axes:
+        ax.set_xticks(xs, labels, fontsize=8)
+        ax.set_xlabel("CNN channels per block", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def coupling_inside(c) -> Figure:
+    """What J_OUT does to the dynamics (``protocols.Coupling.inside``), with the change off and on: left, how far J_OUT
+    moves each oscillator's final state (degrees, same and different pairs); right, P(a different pair's feature locks |
+    the angle between its two drives) with the learned J_OUT and with J_OUT = 0 at test time."""
+    from .stats import interval95
+
+    backgrounds = [c.choice["off_rung"], c.choice["on_rung"]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for k, (background, colour) in enumerate(zip(backgrounds, (DIFFERENT_COLOUR, SAME_COLOUR))):
+        rows = [r for r in c.inside["displacement"] if r["variant"] == background]
+        for j, kind in enumerate(("same", "different")):
+            mean, half, n = interval95([r["moved_by_j_out"] for r in rows if r["pairs"] == kind])
+            axes[0].bar(j + (k - 0.5) * 0.38, mean, 0.36, yerr=np.nan_to_num(half), color=colour, alpha=0.75, capsize=3,
+                        label=f"{background.split(' ', 1)[1]} ({n} models)" if j == 0 else None)
+        bins = [r for r in c.inside["lock_by_angle"] if r["variant"] == background]
+        for way, style in (("learned", "-"), ("J_OUT = 0", ":")):
+            edges = list(dict.fromkeys((r["angle_low"], r["angle_high"]) for r in bins))
+            stats = [interval95([100 * r["locked"] for r in bins if r["coupling"] == way and r["locked"] is not None
+                                 and (r["angle_low"], r["angle_high"]) == e]) for e in edges]
+            axes[1].errorbar([(lo + hi) / 2 for lo, hi in edges], [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats],
+                             fmt="o" + style, color=colour, capsize=2, ms=3,
+                             label=f"{background.split(' ', 1)[1]}, J_OUT {'learned' if way == 'learned' else '= 0'}")
+    axes[0].set_xticks([0, 1], ["same pairs", "different pairs"])
+    axes[0].set_ylabel("angle J_OUT moves x(T) (degrees)", fontsize=8)
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("angle between the two objects' drives (degrees)", fontsize=8)
+    axes[1].set_ylabel("features that lock (%)", fontsize=8)
+    axes[1].set_ylim(-3, 103)
+    axes[1].legend(fontsize=6.5)
     fig.tight_layout()
     return fig

@@ -7,7 +7,7 @@ A result is current when the stamp saved beside it equals the stamp the same job
 
 The code is everything a job's numbers can depend on: all of ``oscbind_lite`` always, and of the
 tooling what the runner itself executes (all of it for a chapter, which draws with ``plotting`` and
-``tables``; ``evidence`` and ``provenance`` for an evidence job). Any edit there makes the result
+reads with ``studies``; ``evidence`` and ``provenance`` for an evidence job). Any edit there makes the result
 stale, so nothing computed by older code survives silently. (The checkpoint cache keys models on the
 training code alone, so a rerun after such an edit loads its models instead of retraining.)
 """

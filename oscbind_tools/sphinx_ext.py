@@ -13,7 +13,7 @@ a display helper that writes a second, HTML copy of every figure, because:
 - the page gets a ``div`` and a ``Plotly.newPlot`` call written by ``plotly.io.to_html`` (so frames,
   sliders and play buttons work as in plotly's own HTML export) with ``include_plotlyjs=False``: the
   single local copy of ``plotly.min.js``, copied from the installed plotly by ``book/vendor_assets.py``
-  and loaded on every page through ``html_js_files``, draws it. No CDN, no per-page copy.
+  and loaded only on the pages that draw a plotly figure, draws it. No CDN, no per-page copy.
 
 The module is also a small Sphinx extension (``sphinx: extra_extensions`` in book/_config.yml) that
 keeps Jupyter Book 1 from loading vendored files on every page, drops its duplicate inline scripts and
@@ -44,12 +44,47 @@ def plotly_js_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
+# A figure whose layout.meta.stack_below is set (plotting.plotly_scrubber) stacks its row of panels one above the
+# other when the page is narrower than that many pixels (a phone), and puts them back side by side when it is wide.
+STACK_ON_NARROW = """
+(function () {
+  var gd = document.getElementById('{plot_id}');
+  var below = ((gd.layout || {}).meta || {}).stack_below;
+  if (!below) return;
+  var wide = {height: gd.layout.height, annotations: JSON.parse(JSON.stringify(gd.layout.annotations || []))};
+  var axes = Object.keys(gd.layout).filter(function (k) { return /^xaxis\\d*$/.test(k); }).sort();
+  axes.forEach(function (k) { wide[k] = gd.layout[k].domain.slice(); wide['y' + k.slice(1)] = gd.layout['y' + k.slice(1)].domain.slice(); });
+  var stacked = null;
+  function fit() {
+    var narrow = gd.clientWidth < below;
+    if (narrow === stacked) return;
+    stacked = narrow;
+    var n = axes.length, update = {};
+    axes.forEach(function (k, i) {
+      var y = 'y' + k.slice(1), top = 1 - i / n - 0.06, bottom = 1 - (i + 1) / n + 0.02;
+      update[k + '.domain'] = narrow ? [0, 1] : wide[k];
+      update[y + '.domain'] = narrow ? [bottom, top] : wide[y];
+      if (wide.annotations[i]) {
+        update['annotations[' + i + '].x'] = narrow ? 0.5 : wide.annotations[i].x;
+        update['annotations[' + i + '].y'] = narrow ? top + 0.01 : wide.annotations[i].y;
+      }
+    });
+    update.height = narrow ? 360 * n + 60 : wide.height;
+    Plotly.relayout(gd, update);
+  }
+  fit();
+  window.addEventListener('resize', fit);
+})();
+"""
+
+
 def figure_html(figure: dict[str, Any], div_id: str) -> str:
     """A ``div`` plus the ``Plotly.newPlot`` script for a plotly figure dict, without plotly.js itself."""
     import plotly.io as pio
 
     return pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id=div_id, validate=False,
-                       auto_play=False, config=figure.get("config"), default_height=DEFAULT_HEIGHT_PX)
+                       auto_play=False, config=figure.get("config"), default_height=DEFAULT_HEIGHT_PX,
+                       post_script=STACK_ON_NARROW)
 
 
 class PlotlyMimeRenderer:
@@ -93,27 +128,41 @@ def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: 
     scripts[:] = unique
 
 
-# Folders of book/_vendor (see book/vendor_assets.py) and the one file of theirs every page loads; the
-# explorable's script and its exported models, which only its own page loads (oscbind_tools.explorable).
-VENDORED_FOLDERS = ("plotly/", "html-manager/", "mathjax/", "explorable/", "explorable-data/")
-EVERY_PAGE = "plotly/plotly.min.js"
+# Folders of book/_vendor (see book/vendor_assets.py), the explorable's script and its exported models: none of them
+# goes on every page. plotly.js (4.8 MB) goes only on the pages that draw a plotly figure (``plotly_where_drawn``),
+# the widget manager and MathJax only where myst-nb and Sphinx put them, the explorable's files only on its page.
+VENDORED_FOLDERS = ("plotly/", "html-manager/", "mathjax/", "explorable/", "explorable-data/", "search/")
+PLOTLY_JS = "plotly/plotly.min.js"
 
 
 def keep_vendored_assets_off_pages(app: Any, config: Any) -> None:
     """Undo Jupyter Book 1's injection of vendored files into every page.
 
     When ``book/_static`` exists, Jupyter Book 1 adds every .js and .css under *each* folder of
-    ``html_static_path`` to every page, _vendor included: all of MathJax's extensions and the widget
-    manager would load everywhere. Only ``plotly/plotly.min.js`` belongs on every page; myst-nb and
-    Sphinx add the widget manager and MathJax to the pages that need them.
+    ``html_static_path`` to every page, _vendor included: all of MathJax's extensions, plotly.js and the
+    widget manager would load everywhere. None of them belongs on every page: myst-nb and Sphinx add the
+    widget manager and MathJax to the pages that need them, ``plotly_where_drawn`` adds plotly.js.
     """
     for name in ("html_js_files", "html_css_files"):
         kept = []
         for entry in config[name]:
             path = entry if isinstance(entry, str) else entry[0]
-            if (path == EVERY_PAGE or not str(path).startswith(VENDORED_FOLDERS)) and entry not in kept:
+            if not str(path).startswith(VENDORED_FOLDERS) and entry not in kept:
                 kept.append(entry)
         config[name] = kept
+
+
+def clean_search_snippets(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """On the search page, cut result snippets from the pages' text without formulas' LaTeX and toggle labels."""
+    if pagename == "search":
+        app.add_js_file("search/clean-snippets.js", priority=800)
+
+
+def plotly_where_drawn(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Load plotly.js on a page that draws a plotly figure (``PlotlyMimeRenderer``'s ``Plotly.newPlot``), and on
+    no other: a page without one saves its 4.8 MB."""
+    if "Plotly.newPlot" in context.get("body", ""):
+        app.add_js_file(PLOTLY_JS, priority=200)
 
 
 # The theme's Font Awesome (SVG + JS) swaps every <i class="fa ..."> for an <svg>, and its first pass
@@ -148,5 +197,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_css_file("oscbind.css")
     # Inline and not deferred: it runs before the theme's deferred fontawesome.js reads its config.
     app.add_js_file(None, body=FONTAWESOME_ONCE, priority=100)
+    app.connect("html-page-context", plotly_where_drawn)
+    app.connect("html-page-context", clean_search_snippets)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

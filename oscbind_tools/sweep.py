@@ -30,12 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
@@ -45,28 +47,61 @@ from oscbind_lite.config import TASKS, DataConfig, check_m
 from oscbind_lite.data import glyph_bank
 from oscbind_lite.train import resolve_device
 
-from . import checkpoints, explorable
+from . import checkpoints
+from .chapter import declared_parameters
 from .provenance import is_current, stamp as make_stamp
 from .sphinx_ext import GENERATED
 
 SPLIT, SHOWCASE, SUMMARY = "split", "showcase", "summary"
-# Folders of files a chapter writes for its page (the explorable's exported models) in its run folder; staged
-# into the book's _generated/ folder, which the Sphinx extension serves from _static/.
-PAGE_FILES = {"06_explorable": explorable.DATA}
+ROLES = (SPLIT, SHOWCASE, SUMMARY)
 CELL_TIMEOUT_S = 3600  # a cell that runs longer has hung (the longest, a default training, takes minutes)
-CHAPTERS = (  # (notebook stem, role), in the order they must run
-    ("02_icons_and_tasks", SHOWCASE),
-    ("03_same_different", SPLIT),
-    ("04_rmts", SPLIT),
-    ("05_energy", SHOWCASE),
-    ("06_dynamics", SHOWCASE),
-    ("06_explorable", SHOWCASE),
-    ("07_generalisation", SUMMARY),
-    ("08_evidence", SUMMARY),
-    ("09_authors", SUMMARY),
-    ("10_reproducing", SUMMARY),
-    ("11_performance", SUMMARY),
-)
+
+
+class Chapter(NamedTuple):
+    """A chapter notebook as the sweep runs it: its stem, its role, and the folder of files it writes for its page."""
+
+    name: str
+    role: str  # split: once per split and seed; showcase: once; summary: once, after the others
+    page_files: str = ""  # a folder of its run folder staged beside the book (the explorable's models)
+    parameters: tuple[str, ...] = ()  # the names its parameters cell declares
+    title: str = ""  # its first heading
+
+
+def chapters(book: Path = Path("book")) -> list[Chapter]:
+    """Every chapter notebook of the book in the order of BOOK/_toc.yml, the one place that order is written.
+
+    Each notebook declares its own role in its metadata (``"oscbind": {"role": "split" | "showcase" |
+    "summary", "page_files": ...}``); the folders it reads follow from the names of its parameters
+    (``results_dir``, ``runs_dir``, ``bench_dir``; see ``inputs``).
+    """
+    import yaml
+
+    def files(entries):
+        for entry in entries:
+            if "file" in entry:
+                yield entry["file"]
+            yield from files(entry.get("sections", []))
+
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    out = []
+    for stem in files([c for part in toc.get("parts", []) for c in part.get("chapters", [])]):
+        path = book / f"{stem}.ipynb"
+        if not path.is_file():  # a markdown page: nothing to run
+            continue
+        notebook = json.loads(path.read_text())
+        meta = notebook["metadata"].get("oscbind", {})
+        if meta.get("role") not in ROLES:
+            raise ValueError(f"book: {path} must declare its role in its metadata, \"oscbind\": {{\"role\": one of {ROLES}}}")
+        cell = next((c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+        declared = tuple(declared_parameters("".join(cell["source"]))) if cell else ()
+        title = "".join(notebook["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip() if notebook["cells"] else ""
+        out.append(Chapter(Path(stem).name, meta["role"], meta.get("page_files", ""), declared, title))
+    return out
+
+
+def titles(book: Path = Path("book")) -> dict[str, str]:
+    """Each chapter's title by notebook stem (for links between chapters)."""
+    return {c.name: c.title for c in chapters(book)}
 
 
 @dataclass
@@ -78,6 +113,7 @@ class Job:
     tag: str
     parameters: dict
     run_dir: Path
+    page_files: str = ""  # the chapter's folder of files for its page, inside run_dir
 
     @property
     def output(self) -> Path:
@@ -91,46 +127,41 @@ def relative(path: Path, notebooks: Path) -> str:
 
 def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showcase_m: int,
          device: str, smoke: bool) -> list[Job]:
-    """Every job of the sweep, in execution order."""
+    """Every job of the sweep, in execution order: the split and showcase chapters in the book's order, then the
+    summaries (which read what the others wrote), in the book's order."""
     jobs = []
     common = {"device": device, "smoke": smoke}
-    for chapter, role in CHAPTERS:
-        if role == SPLIT:
+    book = chapters(notebooks.parent)
+    for chapter in [c for c in book if c.role != SUMMARY] + [c for c in book if c.role == SUMMARY]:
+        if chapter.role == SPLIT:
             for m in splits:
                 for seed in seeds:
-                    d = runs / chapter / f"m{m}-seed{seed}"
-                    params = {"m": m, "seed": seed, **common, "out_dir": relative(d, notebooks)}
-                    jobs.append(Job(chapter, role, d.name, params, d))
-        elif role == SHOWCASE:
-            d = runs / chapter / f"m{showcase_m}-seed{seeds[0]}"
-            params = {"m": showcase_m, "seed": seeds[0], **common, **showcase_inputs(chapter, notebooks, splits, d)}
-            jobs.append(Job(chapter, role, d.name, params, d))
+                    d = runs / chapter.name / f"m{m}-seed{seed}"
+                    params = {"m": m, "seed": seed, **common, **inputs(chapter, notebooks, runs, splits, d),
+                              "out_dir": relative(d, notebooks)}
+                    jobs.append(Job(chapter.name, chapter.role, d.name, params, d))
+        elif chapter.role == SHOWCASE:
+            d = runs / chapter.name / f"m{showcase_m}-seed{seeds[0]}"
+            params = {"m": showcase_m, "seed": seeds[0], **common, **inputs(chapter, notebooks, runs, splits, d)}
+            jobs.append(Job(chapter.name, chapter.role, d.name, params, d, chapter.page_files))
         else:
-            d = runs / chapter / "all"
-            params = {"smoke": smoke, **summary_inputs(chapter, notebooks, runs)}
-            jobs.append(Job(chapter, role, d.name, params, d))
+            d = runs / chapter.name / "all"
+            jobs.append(Job(chapter.name, chapter.role, d.name, {"smoke": smoke, **inputs(chapter, notebooks, runs, splits, d)}, d))
     return jobs
 
 
-def summary_inputs(chapter: str, notebooks: Path, runs: Path) -> dict:
-    """The folders a summary chapter reads (relative to the notebooks): the sweep's runs, or the committed
-    results and benchmarks."""
+def inputs(chapter: Chapter, notebooks: Path, runs: Path, splits: list[int], run_dir: Path) -> dict:
+    """The folders and splits a chapter reads, by the names of its parameters, relative to the notebooks:
+    ``results_dir`` the committed results, ``runs_dir`` the sweep's runs, ``bench_dir`` the committed benchmarks,
+    ``splits`` every split of the sweep, ``repository`` the book's GitHub repository, and a showcase's ``out_dir``
+    its page files' folder."""
     repo = notebooks.resolve().parents[1]
-    return {"07_generalisation": {"runs_dir": relative(runs, notebooks)},
-            "08_evidence": {"results_dir": relative(repo / "results", notebooks)},
-            "09_authors": {"results_dir": relative(repo / "results", notebooks)},
-            "10_reproducing": {"runs_dir": relative(runs, notebooks)},
-            "11_performance": {"bench_dir": relative(repo / "benchmarks", notebooks)}}[chapter]
-
-
-def showcase_inputs(chapter: str, notebooks: Path, splits: list[int], run_dir: Path) -> dict:
-    """What else a showcase chapter takes: the energy chapter reads the committed study over every split and
-    seed; the explorable exports every split's model into its run folder (``PAGE_FILES``)."""
-    repo = notebooks.resolve().parents[1]
-    return {"05_energy": {"results_dir": relative(repo / "results" / "energy", notebooks)},
-            "06_explorable": {"splits": ",".join(map(str, splits)),
-                              "out_dir": relative(run_dir / PAGE_FILES["06_explorable"], notebooks)},
-            }.get(chapter, {})
+    given = {"results_dir": relative(repo / "results", notebooks), "runs_dir": relative(runs, notebooks),
+             "bench_dir": relative(repo / "benchmarks", notebooks), "splits": ",".join(map(str, splits)),
+             "repository": repository(notebooks.parent)}
+    if chapter.page_files:
+        given["out_dir"] = relative(run_dir / chapter.page_files, notebooks)
+    return {name: value for name, value in given.items() if name in chapter.parameters}
 
 
 def _sha(path: Path) -> str:
@@ -157,7 +188,7 @@ def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
         return False
     if job.role == SPLIT and not (job.run_dir / "metrics.json").exists():
         return False
-    if job.chapter in PAGE_FILES and not any((job.run_dir / PAGE_FILES[job.chapter]).glob("*")):
+    if job.page_files and not any((job.run_dir / job.page_files).glob("*")):
         return False
     try:
         return is_current(json.loads(saved.read_text()), stamp(job, notebooks, runs))
@@ -172,8 +203,8 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     job.run_dir.mkdir(parents=True, exist_ok=True)
     for old in ("stamp.json", "metrics.json", "history.json", job.output.name):  # nothing stale outlives a rerun
         (job.run_dir / old).unlink(missing_ok=True)
-    if job.chapter in PAGE_FILES:
-        shutil.rmtree(job.run_dir / PAGE_FILES[job.chapter], ignore_errors=True)
+    if job.page_files:
+        shutil.rmtree(job.run_dir / job.page_files, ignore_errors=True)
     partial = job.run_dir / f".{job.chapter}.partial.ipynb"
     start = time.perf_counter()
     saved = os.environ.get("TQDM_DISABLE")
@@ -221,22 +252,62 @@ def for_the_page(executed: Path, staged: Path) -> None:
     nbformat.write(notebook, staged)
 
 
+GITHUB = re.compile(r"(?:github\.com[:/])?(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+
+
+def repository(book: Path = Path("book")) -> str:
+    """The book's GitHub repository as "owner/name", or "" when unknown: $OSCBIND_REPOSITORY (the Pages workflow sets
+    it to the repository it runs in), else ``repository.url`` of BOOK/_config.yml, else the clone's GitHub origin."""
+    import yaml
+
+    config = book / "_config.yml"
+    settings = yaml.safe_load(config.read_text()) if config.is_file() else {}
+    candidates = [os.environ.get("OSCBIND_REPOSITORY", ""), ((settings or {}).get("repository") or {}).get("url") or ""]
+    try:
+        origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=book, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    candidates.append(origin if "github.com" in origin else "")
+    for text in candidates:
+        if text.strip() and (match := GITHUB.search(text.strip())):
+            return match["repo"]
+    return ""
+
+
+def publish_settings(config: Path, repo: str, branch: str) -> None:
+    """Point the staged book's repository, download and launch buttons (Binder, Colab) at github.com/REPO on BRANCH;
+    with no repository known, show none of them rather than a placeholder."""
+    import yaml
+
+    settings = yaml.safe_load(config.read_text())
+    settings.setdefault("repository", {}).update(url=f"https://github.com/{repo}" if repo else "", branch=branch,
+                                                 path_to_book="book")
+    settings.setdefault("html", {}).update(use_repository_button=bool(repo), use_download_button=True)
+    settings.setdefault("launch_buttons", {}).update(binderhub_url="https://mybinder.org" if repo else "",
+                                                     colab_url="https://colab.research.google.com" if repo else "")
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
 def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
-    """A copy of the book sources whose notebooks are the executed ones (the showcase split): RUNS/_book."""
+    """A copy of the book sources whose notebooks are the executed ones (the showcase split): RUNS/_book, its
+    settings pointing at the book's repository (``repository``)."""
     staged = runs / "_book"
     shutil.rmtree(staged, ignore_errors=True)
     shutil.copytree(book, staged, ignore=shutil.ignore_patterns("_build", "notebooks", "checkpoints", ".ipynb_checkpoints"))
+    publish_settings(staged / "_config.yml", repository(book), os.environ.get("OSCBIND_BRANCH", "main"))
     (staged / "notebooks").mkdir()
     for job in jobs:
         if job.role != SPLIT or job.tag == showcase_tag:
             for_the_page(job.output, staged / "notebooks" / f"{job.chapter}.ipynb")
-        if job.chapter in PAGE_FILES:  # served as _static/<folder>/ (oscbind_tools.sphinx_ext)
-            shutil.copytree(job.run_dir / PAGE_FILES[job.chapter], staged / GENERATED / PAGE_FILES[job.chapter])
+        if job.page_files:  # served as _static/<folder>/ (oscbind_tools.sphinx_ext)
+            shutil.copytree(job.run_dir / job.page_files, staged / GENERATED / job.page_files)
     return staged
 
 
 def build(staged: Path, output: Path) -> int:
     """``jupyter-book build -W --keep-going`` of the staged book into OUTPUT/_build/html; returns its status."""
+    shutil.rmtree(output / "_build" / "html", ignore_errors=True)  # no page of a renamed or removed chapter survives
     jb = Path(sys.executable).with_name("jupyter-book")  # installed beside this Python (the book extra)
     cmd = [str(jb if jb.exists() else "jupyter-book"), "build", "-W", "--keep-going", "--path-output", str(output), str(staged)]
     return subprocess.run(cmd).returncode

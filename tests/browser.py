@@ -55,14 +55,47 @@ def is_local(url: str) -> bool:
     return parts.scheme in LOCAL_SCHEMES or (parts.scheme in ("http", "https") and parts.hostname in LOCAL_HOSTS)
 
 
+SCREEN = (1280, 800)  # a laptop's browser window: the width and height a "screen" of a page means here
+PHONE = (400, 800)
+# What sticks out of the article column: code, tables, outputs and equations whose content is wider than their box
+# (a box that scrolls sideways counts: at a laptop's width nothing should), or whose box reaches past the column.
+# Each as "tag.class: content width / box width". Elements inside a figure's own scroller (plotly) are not counted.
+OVERFLOW = """() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!article) return [];
+  const right = article.getBoundingClientRect().right + 1;
+  const out = [];
+  for (const el of article.querySelectorAll('pre, table, div.output, div.cell_output, mjx-container[display="true"], img')) {
+    if (el.closest('.plotly-graph-div, #oscbind-explorable')) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0) continue;
+    if (el.scrollWidth > el.clientWidth + 1 || box.right > right) {
+      out.push(`${el.tagName.toLowerCase()}.${(el.className.baseVal ?? el.className).toString().split(' ')[0]}: ` +
+               `${el.scrollWidth} / ${Math.round(box.width)} px`);
+    }
+  }
+  return out;
+}"""
+
+
 @dataclass
 class PageReport:
-    """What one page load did: the final DOM, every request, console errors and failed requests."""
+    """What one page load did: the final DOM, every request, console errors and failed requests, and the
+    page's size in CSS pixels at the viewport it was loaded with (``height``, ``width``: the document's)."""
 
     dom_html: str
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
+    height: int = 0
+    width: int = 0
+    viewport: tuple[int, int] = SCREEN
+    overflowing: list[str] = field(default_factory=list)  # article elements wider than the column (OVERFLOW)
+
+    @property
+    def screens(self) -> float:
+        """The page's length in viewport heights."""
+        return self.height / self.viewport[1]
 
     def offsite_requests(self) -> list[str]:
         """Requests that tried to leave localhost (they were aborted)."""
@@ -92,7 +125,7 @@ def serve(directory: str | Path) -> Iterator[str]:
 
 
 def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), settle_ms: int = 500,
-              interact: Callable[[Any], None] | None = None) -> PageReport:
+              interact: Callable[[Any], None] | None = None, viewport: tuple[int, int] = SCREEN) -> PageReport:
     """Open ``url`` in headless chromium, wait for ``load``, each CSS selector in ``wait_for`` and
     ``settle_ms`` without a request in flight; return the DOM then, the requests and console errors.
 
@@ -117,7 +150,7 @@ def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), s
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
                                     timeout=timeout_ms)
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
             page.set_default_timeout(timeout_ms)
             page.on("request", lambda request: (requests.append(request.url), in_flight.add(request)))
             page.on("requestfinished", lambda request: in_flight.discard(request))
@@ -136,9 +169,12 @@ def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), s
             if interact is not None:
                 interact(page)
             dom = page.content()
+            height, width = page.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]")
+            overflowing = page.evaluate(OVERFLOW)
         finally:
             browser.close()
-    return PageReport(dom_html=dom, requests=requests, console_errors=errors, failed_requests=failed)
+    return PageReport(dom_html=dom, requests=requests, console_errors=errors, failed_requests=failed, height=height,
+                      width=width, viewport=viewport, overflowing=overflowing)
 
 
 def _wait_quiet(page, in_flight: set, quiet_ms: int, deadline: float) -> None:

@@ -17,10 +17,10 @@ import papermill
 import pytest
 import yaml
 
-from browser import explorable_results, load_page, require_chromium, serve
+from browser import PHONE, explorable_results, load_page, require_chromium, serve
 from oscbind_lite.config import SMOKE
 from oscbind_tools import chapter, sweep
-from oscbind_tools.sweep import CHAPTERS, SPLIT
+from oscbind_tools.sweep import SPLIT, chapters
 
 pytestmark = pytest.mark.book
 
@@ -30,19 +30,26 @@ NOTEBOOKS = ROOT / "book" / "notebooks"
 # What a reader must find on each page: matplotlib images, plotly figures and HTML tables (at least).
 PAGES = {
     "intro": dict(images=1, plotly=0, tables=0),
-    "notebooks/02_icons_and_tasks": dict(images=6, plotly=0, tables=0),
-    "notebooks/03_same_different": dict(images=1, plotly=0, tables=1),
-    "notebooks/04_rmts": dict(images=1, plotly=0, tables=1),
-    "notebooks/05_energy": dict(images=5, plotly=0, tables=6),
-    "notebooks/06_dynamics": dict(images=1, plotly=1, tables=1),
-    "notebooks/06_explorable": dict(images=0, plotly=0, tables=1),
-    "notebooks/07_generalisation": dict(images=1, plotly=0, tables=1),
-    "notebooks/08_evidence": dict(images=4, plotly=0, tables=11),
-    "notebooks/09_authors": dict(images=2, plotly=0, tables=6),
-    "notebooks/10_reproducing": dict(images=0, plotly=0, tables=2),
-    "notebooks/11_performance": dict(images=2, plotly=0, tables=2),
+    "notebooks/findings": dict(images=1, plotly=0, tables=2),
+    "notebooks/icons_and_tasks": dict(images=6, plotly=0, tables=0),
+    "notebooks/same_different": dict(images=1, plotly=0, tables=1),
+    "notebooks/rmts": dict(images=1, plotly=0, tables=1),
+    "notebooks/energy": dict(images=5, plotly=0, tables=6),
+    "notebooks/dynamics": dict(images=1, plotly=1, tables=1),
+    "notebooks/explorable": dict(images=0, plotly=0, tables=1),
+    "notebooks/generalisation": dict(images=1, plotly=0, tables=1),
+    "notebooks/mechanism": dict(images=2, plotly=0, tables=5),
+    "notebooks/authors": dict(images=2, plotly=0, tables=6),
+    "notebooks/few_icons": dict(images=3, plotly=0, tables=7),
+    "notebooks/reproducing": dict(images=0, plotly=0, tables=2),
+    "notebooks/performance": dict(images=2, plotly=0, tables=2),
+    "using": dict(images=0, plotly=0, tables=0),
+    "cluster": dict(images=0, plotly=0, tables=0),
+    "glossary": dict(images=0, plotly=0, tables=0),
+    "references": dict(images=0, plotly=0, tables=0),
 }
 BUILT_WITH = "This page was built with m = 95 training icons and seed 0"
+STAND_IN = "stand-in/oscbind-book"  # the repository the smoke build is told it is published from
 
 
 def tools(*args, env=None, timeout=900):
@@ -54,14 +61,14 @@ def tools(*args, env=None, timeout=900):
 def smoke(tmp_path_factory):
     """The whole book at the smoke setting: every chapter through papermill, then jupyter-book build -W."""
     root = tmp_path_factory.mktemp("smoke-book")
-    env = {**os.environ, "OSCBIND_CACHE": str(root / "cache")}
+    env = {**os.environ, "OSCBIND_CACHE": str(root / "cache"), "OSCBIND_REPOSITORY": STAND_IN}
     result = tools("sweep", "--smoke", "--runs", str(root / "runs"), "--build", "--site", str(root / "site"), env=env)
     return SimpleNamespace(root=root, runs=root / "runs", html=root / "site" / "_build" / "html", env=env, result=result)
 
 
 def test_smoke_build_runs_every_chapter_and_builds_with_warnings_as_errors(smoke):
     assert smoke.result.returncode == 0, smoke.result.stdout[-3000:] + smoke.result.stderr[-3000:]
-    for name, role in CHAPTERS:
+    for name, *_ in chapters(ROOT / "book"):
         assert (smoke.html / "notebooks" / f"{name}.html").exists(), name
     rows = [json.loads(p.read_text()) for p in smoke.runs.rglob("metrics.json")]
     assert sorted((r["task"], r["m"]) for r in rows) == sorted(
@@ -73,13 +80,13 @@ def test_smoke_build_runs_every_chapter_and_builds_with_warnings_as_errors(smoke
 
 
 def test_rerun_skips_what_is_up_to_date_and_reruns_what_is_stale(smoke):
-    stamp = smoke.runs / "07_generalisation" / "all" / "stamp.json"
+    stamp = smoke.runs / "generalisation" / "all" / "stamp.json"
     stale = json.loads(stamp.read_text()) | {"version": "0.0.0-older"}
     stamp.write_text(json.dumps(stale))
     result = tools("sweep", "--smoke", "--runs", str(smoke.runs), env=smoke.env)
     assert result.returncode == 0, result.stderr[-2000:]
     status = {(j["chapter"], j["tag"]): j["status"] for j in json.loads((smoke.runs / "sweep.json").read_text())["jobs"]}
-    assert status.pop(("07_generalisation", "all")) == "ok"
+    assert status.pop(("generalisation", "all")) == "ok"
     assert set(status.values()) == {"skipped (up to date)"}, status
 
 
@@ -92,10 +99,21 @@ def test_make_books_parameters_hold_no_path_of_the_machine():
                 assert (NOTEBOOKS / value).resolve().is_relative_to(ROOT), (job.chapter, name, value)
 
 
+def test_the_buttons_point_at_the_repository_the_build_runs_in(smoke):
+    """Built as the Pages workflow builds it (OSCBIND_REPOSITORY set), every chapter links its source, Binder and
+    Colab at that repository, and the reproducing chapter says where to clone it from."""
+    page = (smoke.html / "notebooks" / "same_different.html").read_text()
+    assert f"https://github.com/{STAND_IN}" in page
+    assert f"mybinder.org/v2/gh/{STAND_IN}/main?urlpath=lab/tree/book/notebooks/same_different.ipynb" in page
+    assert f"colab.research.google.com/github/{STAND_IN}/blob/main/book/notebooks/same_different.ipynb" in page
+    assert "github.com/oscbind/oscbind" not in page
+    assert f"git clone https://github.com/{STAND_IN}" in (smoke.html / "notebooks" / "reproducing.html").read_text()
+
+
 def test_glued_numbers_reach_the_generalisation_page(smoke):
     rows = [json.loads(p.read_text()) for p in smoke.runs.rglob("metrics.json")]
     sd95 = next(r for r in rows if r["task"] == "same-different" and r["m"] == 95)
-    page = (smoke.html / "notebooks" / "07_generalisation.html").read_text()
+    page = (smoke.html / "notebooks" / "generalisation.html").read_text()
     assert f"{100 * sd95['test_accuracy']:.1f} %" in page
 
 
@@ -136,9 +154,52 @@ def test_every_page_renders_offline_with_its_figures_and_tables(pages, name, smo
     assert "ParameterError" not in text and "Traceback" not in text
 
 
-@pytest.mark.parametrize("name", [n for n in PAGES if n.split("/")[-1][:2] in {"02", "03", "04", "05", "06"}])
+@pytest.mark.parametrize("name", [f"notebooks/{c.name}" for c in chapters(ROOT / "book") if c.role != "summary"])
 def test_chapters_say_in_words_what_they_were_built_with(pages, name):
     assert BUILT_WITH in visible_text(pages[name].dom_html)
+
+
+MAX_SCREENS = 10.5  # "a reader finishes a page in about ten screens": longer material is folded or its own page
+
+
+@pytest.fixture(scope="module")
+def phone_pages(smoke):
+    """Every page of the built book at a phone's width."""
+    require_chromium()
+    with serve(smoke.html) as base:
+        return {name: load_page(base + name + ".html", timeout_s=60, viewport=PHONE) for name in PAGES}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_nothing_is_cut_off_on_a_laptop_or_a_phone(pages, phone_pages, name):
+    """At 1280 px no code cell, table, output or equation is wider than the article column; at 400 px the page itself
+    never scrolls sideways (a wide table scrolls inside its own box, its first column kept)."""
+    assert pages[name].overflowing == [], name
+    phone = phone_pages[name]
+    assert phone.width <= PHONE[0], f"{name} scrolls sideways at {PHONE[0]} px: {phone.width} px wide"
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_page_is_longer_than_about_ten_screens(pages, name):
+    report = pages[name]
+    assert report.screens <= MAX_SCREENS, f"{name} is {report.screens:.1f} screens at {report.viewport}"
+
+
+def test_the_findings_come_first_and_their_table_is_on_the_first_two_screens(smoke):
+    """The page after the intro is the findings, and its claims table starts within the first two screens."""
+    require_chromium()
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    assert toc["parts"][0]["chapters"][0]["file"] == "notebooks/findings"
+
+    def where(page) -> None:
+        top = page.evaluate("document.querySelector('main table').getBoundingClientRect().top + window.scrollY")
+        page.evaluate(f"document.body.dataset.tableTop = {top}")
+
+    with serve(smoke.html) as base:
+        report = load_page(base + "notebooks/findings.html", interact=where)
+    top = float(re.search(r'data-table-top="([\d.]+)"', report.dom_html).group(1))
+    assert top < 2 * report.viewport[1], f"the claims table starts at {top:.0f} px"
+    assert "our verdict" in visible_text(report.dom_html)
 
 
 def test_tables_have_captions(pages):
@@ -164,7 +225,7 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
                                ".textContent.startsWith('step t = 0')", timeout=10_000)
 
     with serve(smoke.html) as base:
-        report = load_page(base + "notebooks/06_dynamics.html", timeout_s=60, interact=scrub,
+        report = load_page(base + "notebooks/dynamics.html", timeout_s=60, interact=scrub,
                            wait_for=[".plotly-graph-div .main-svg .slider-container",
                                      ".plotly-graph-div .updatemenu-container"])
     assert report.console_errors == [] and report.offsite_requests() == []
@@ -182,7 +243,7 @@ def test_the_built_explorable_runs_offline_and_computes_what_the_package_compute
 
     cases = [(m, a, b) for m in (95, 50, 15) for a, b in ((0, 0), (3, 7), (40, 85))]
     hashes = [f"#m={m}&a={a}&b={b}&T=25&gamma=0.5&jout=1&omega=1&start=shared&seed=0&place=0" for m, a, b in cases]
-    results, report = explorable_results(smoke.html, "notebooks/06_explorable.html", hashes)
+    results, report = explorable_results(smoke.html, "notebooks/explorable.html", hashes)
     assert report.offsite_requests() == [] and report.console_errors == [] and report.failed_requests == []
     served = {urlsplit(url).path for url in report.requests}
     assert {f"/_static/explorable-data/{name}.js" for name in ("icons", "m95", "m50", "m15")} <= served
@@ -198,7 +259,7 @@ def test_long_output_lines_wrap(smoke):
     """The book's stylesheet wraps printed output instead of cutting it at the right edge."""
     css = (smoke.html / "_static" / "oscbind.css").read_text()
     assert "pre-wrap" in css
-    assert "_static/oscbind.css" in (smoke.html / "notebooks" / "06_dynamics.html").read_text()
+    assert "_static/oscbind.css" in (smoke.html / "notebooks" / "dynamics.html").read_text()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -209,7 +270,7 @@ def test_long_output_lines_wrap(smoke):
 ])
 def test_papermill_with_a_bad_parameter_stops_with_one_line(args, message, tmp_path):
     env = {**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")}
-    result = subprocess.run([str(Path(sys.executable).with_name("papermill")), str(NOTEBOOKS / "03_same_different.ipynb"),
+    result = subprocess.run([str(Path(sys.executable).with_name("papermill")), str(NOTEBOOKS / "same_different.ipynb"),
                              str(tmp_path / "out.ipynb"), "-p", "smoke", "True", *args, "--cwd", str(NOTEBOOKS)],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode != 0
@@ -222,7 +283,7 @@ def test_papermill_with_a_bad_parameter_stops_with_one_line(args, message, tmp_p
 def test_a_config_field_declared_by_a_chapter_reaches_its_model(tmp_path):
     """A chapter may expose any config field: T set through papermill is the T the model trained with."""
     env = {**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")}
-    papermill.execute_notebook(str(NOTEBOOKS / "03_same_different.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
+    papermill.execute_notebook(str(NOTEBOOKS / "same_different.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
                                parameters={"smoke": True, "m": 50, "T": 3, "out_dir": str(tmp_path / "run")},
                                kernel_name="python3", progress_bar=False, execution_timeout=300)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["model"]["T"] == 3
@@ -241,7 +302,7 @@ def test_committed_notebooks_are_stripped_and_declare_their_parameters(path):
     assert list(inspected) == list(declared)  # papermill --help-notebook sees every parameter, with its help
     assert all(p["help"] for p in inspected.values())
     assert all(chapter.declared_type_matches(p) for p in declared.values())  # config fields keep their type
-    if dict(CHAPTERS).get(path.stem) in (SPLIT, "showcase"):
+    if {c.name: c.role for c in chapters(ROOT / "book")}.get(path.stem) in (SPLIT, "showcase"):
         assert {"m", "seed", "device", "smoke"} <= set(declared)
 
 
@@ -256,12 +317,12 @@ def test_chapters_open_with_their_question_and_narrate(path):
             assert "manual_seed" not in cell.source, f"{path.stem} seeds a generator by hand; use data.seeded"
 
 
-def test_toc_lists_the_intro_and_every_chapter_in_order():
+def test_toc_lists_the_intro_and_every_chapter_notebook_and_every_page_is_checked():
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert toc["root"] == "intro"
-    assert files == [f"notebooks/{name}" for name, _ in CHAPTERS]
-    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == [name for name, _ in CHAPTERS]
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(c.name for c in chapters(ROOT / "book"))
+    assert sorted(PAGES) == sorted(["intro", *files])  # the browser test knows what each page must show
 
 
 def test_parameter_checks_refuse_unknown_names_and_bad_types():

@@ -102,17 +102,19 @@ def test_papermill_keeps_plotly_json_and_widget_state(built_book):
     assert state["version_major"] == 2 and state["state"]
 
 
-def test_plotly_js_is_served_once_from_static(built_book):
-    """One plotly.min.js in the whole output, under _static, referenced by every page, in none inlined."""
+def test_plotly_js_is_served_once_from_static_and_only_where_a_figure_needs_it(built_book):
+    """One plotly.min.js in the whole output, under _static, referenced by the page that draws a plotly figure and by
+    no other (the intro and the search page do without its 4.8 MB), inlined in none."""
     copies = sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("plotly*.js"))
     assert copies == ["_static/plotly/plotly.min.js"]
     bundle_head = (built_book / copies[0]).read_text()[:300]
     for page in built_book.glob("*.html"):
         html = page.read_text()
-        if page.name != "index.html":  # index.html only redirects to the root page
-            assert '<script src="_static/plotly/plotly.min.js' in html, page.name
+        loads = '<script src="_static/plotly/plotly.min.js' in html
+        assert loads == ("Plotly.newPlot" in html), page.name
         assert bundle_head not in html, f"plotly.js inlined in {page.name}"
         assert len(html) < 1_000_000, f"{page.name} is {len(html)} bytes"
+    assert '<script src="_static/plotly/plotly.min.js' in (built_book / "demo.html").read_text()
 
 
 def test_demo_chapter_renders_offline(built_book, chromium):

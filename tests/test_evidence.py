@@ -16,7 +16,7 @@ import torch
 from oscbind_tools import evidence as evidence_module
 from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, REMEDIES, SYMMETRIC, Spec,
                                     choose, chosen, done, job_stamp, make_executor, plan, spec_config)
-from oscbind_tools.tables import Evidence, FewIcons, Mechanism, Remedies
+from oscbind_tools.studies import Evidence, FewIcons, Mechanism, Remedies
 
 
 def evidence(results, cache, *extra):
@@ -192,7 +192,7 @@ def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp
     from oscbind_lite.train import build_same_different
     from oscbind_tools import plotting
     from oscbind_tools.evidence import Spec, energy_study, tidy
-    from oscbind_tools.tables import EnergyStudy
+    from oscbind_tools.studies import EnergyStudy
 
     run = with_overrides(smoke_run, m=50)
     specs = [Spec("oscillator", 50, seed, {}, "energy") for seed in (0, 1)]
@@ -370,7 +370,7 @@ def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only
     assert {c["family"] for c in comparisons} == {2} and "Holm p (family of 2)" in few.comparison_table().header
     assert few.table("train_accuracy").rows[0][2] == "100.0\u00a0±\u00a00.0"
     fig = plotting.evidence_accuracy(few.evidence, few.models)
-    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["m = 95", "m = 15", "m = 5"]
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["95", "15", "5"]
 
 
 ESBN_DIR = evidence_module.Path(evidence_module.ESBN)
@@ -412,7 +412,7 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     from oscbind_lite.cache import write_csv
     from oscbind_tools import plotting
     from oscbind_tools.evidence import RUN_COLUMNS
-    from oscbind_tools.tables import Authors
+    from oscbind_tools.protocols import Authors
 
     def runs(variants, splits):
         return [{"run": f"{v}-{m}-{s}", "variant": v, "task": t, "m": m, "seed": s, "test_accuracy": 0.8 + 0.01 * s + 0.001 * k,

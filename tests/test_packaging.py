@@ -28,6 +28,13 @@ def test_environment_yml_agrees_with_pyproject():
     assert python == "python=" + PROJECT["requires-python"].removeprefix(">=")
 
 
+def test_binder_installs_this_package_with_the_book_and_the_cpu_torch_on_the_projects_python():
+    lines = [ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    assert lines == ["--extra-index-url https://download.pytorch.org/whl/cpu", "-e .[book]"]
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-" + PROJECT["requires-python"].removeprefix(">=")
+
+
 def test_submitit_belongs_to_the_book_extra_not_the_science_package():
     core = {name(d) for d in PROJECT["dependencies"]}
     book = {name(d) for d in PROJECT["optional-dependencies"]["book"]}

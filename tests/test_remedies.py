@@ -26,7 +26,10 @@ MAIN = {
     "forward": ("", [-0.8991093169897795, 0.8477199241461748, 0.14766288734897998, -1.2354838864206672, -0.5230782821250631]),
     "trained": ("", [104.4480453551314, 35.15041553764626, 23.358322164491987, -24.874301841011, 67.46158953066814]),
 }
-FLOAT_RTOL = {"trained": 1e-4}  # a short training can amplify rounding; everything else agrees far closer
+# The CNN's float32 kernels round differently on another CPU model: pinned on an AMD EPYC, an Intel Xeon moves the
+# forward pass by up to 1e-4 and the smoke training's sums by up to 6e-3 (relative), while a changed rendering,
+# sampling or model moves them by far more. The data themselves agree to 1e-13 on both.
+FLOAT_RTOL = {"forward": 1e-3, "trained": 2e-2}
 
 
 @pytest.fixture

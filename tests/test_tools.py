@@ -15,8 +15,9 @@ from oscbind_lite.config import RunConfig, smoke, with_overrides
 from oscbind_tools import chapter, cli, provenance
 from oscbind_tools.chapter import Declared, ParameterError
 from oscbind_tools.evidence import Spec, tidy
-from oscbind_tools.tables import (Evidence, Table, collect, effect_size_label, interval95, markdown_table, mean_by,
-                                  percent, verdict)
+from oscbind_tools.stats import effect_size_label, interval95, mean_by, verdict
+from oscbind_tools.studies import Evidence, collect
+from oscbind_tools.table import Table, markdown_table, percent
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "book" / "notebooks"
 
@@ -95,11 +96,11 @@ def test_a_bad_parameter_stops_the_chapter_with_one_line_naming_it(values, task,
 
 
 @pytest.mark.parametrize("m", [5, 2])
-@pytest.mark.parametrize("stem,task", [("03_same_different", "same-different"), ("04_rmts", "rmts")])
+@pytest.mark.parametrize("stem,task", [("same_different", "same-different"), ("rmts", "rmts")])
 def test_the_training_chapters_accept_five_and_two_training_icons(stem, task, m, monkeypatch):
     """The chapter's own parameters cell and setup call, with papermill's m: the run the chapter would train."""
     cells = [c.source for c in nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells if c.cell_type == "code"]
-    assert f'ch.setup(globals(), task="{task}")' in cells[1]
+    assert f'ch.setup(globals(), task="{task}")' in cells[2]  # after the parameters and the cell that installs the code
     monkeypatch.setattr(chapter, "_history", lambda: ["", cells[0], f"# Parameters\nm = {m}\nsmoke = True\n"])
     defaults = {name: ast.literal_eval(p.default) for name, p in chapter.declared_parameters(cells[0]).items()}
     ch = chapter.setup({**defaults, "m": m, "smoke": True, "device": "cpu"}, task)
@@ -271,7 +272,7 @@ def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tm
     low = min(100 * (mean - half) for model in MAIN for task in ("same-different", "rmts") for m in (5, 2)
               for mean, half, _ in [interval95(ev.accuracies(model, task, m))])
     assert low < 40 and fig.axes[0].get_ylim()[0] <= low
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["m = 5\n(95 held out)", "m = 2\n(98 held out)"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["5", "2"]
     bars = plotting.accuracy_bars({"rmts": {5: 0.6, 2: 0.3}, "same-different": {5: 0.8, 2: 0.55}})
     assert bars.axes[0].get_ylim()[0] <= 30 and [t.get_text() for t in bars.axes[0].get_xticklabels()] == ["m = 5", "m = 2"]
     assert plotting.accuracy_bars({"rmts": {95: 0.9, 15: 0.7}}).axes[0].get_ylim() == (40, 105)  # as before
@@ -314,7 +315,7 @@ def test_the_code_fingerprint_changes_with_an_edit_of_either_package(tmp_path, m
     lite, tools = provenance.PACKAGES
     fingerprint = provenance.code_fingerprint.__wrapped__  # the uncached computation
     versions = {}
-    for name, edit in (("original", None), ("science", "core.py"), ("tooling", "tables.py")):
+    for name, edit in (("original", None), ("science", "core.py"), ("tooling", "stats.py")):
         pair = (copy_sources(lite, tmp_path / name / "lite"), copy_sources(tools, tmp_path / name / "tools"))
         if edit:
             target = pair[0 if edit == "core.py" else 1] / edit
@@ -363,7 +364,7 @@ def test_bad_tooling_input_is_one_line_with_status_2(argv, message, tmp_path, ca
 
 
 def test_paired_p_matches_students_t_quantiles_and_a_hand_computation():
-    from oscbind_tools.tables import _T975, incomplete_beta, paired_p
+    from oscbind_tools.stats import _T975, incomplete_beta, paired_p
 
     for df in (1, 4, 10, 30):  # the 97.5 % quantile of t has two-sided p = 0.05
         t = _T975[df - 1]
@@ -374,7 +375,29 @@ def test_paired_p_matches_students_t_quantiles_and_a_hand_computation():
 
 
 def test_holm_adjusts_a_family_step_down_and_keeps_the_order():
-    from oscbind_tools.tables import holm
+    from oscbind_tools.stats import holm
 
     assert holm([0.01, 0.04, 0.03, 0.2]) == [0.04, 0.09, 0.09, 0.2]
     assert holm([0.5, 0.6]) == [1.0, 1.0]
+
+
+def test_welch_matches_a_hand_computation_and_reads_published_cells():
+    from oscbind_tools.stats import from_interval, welch_p, welch_summary
+
+    # means 3 and 1, sds 1 and 2, n 5 and 5: t = 2 / sqrt(0.2 + 0.8) = 2.0, df = 1 / (0.04 / 4 + 0.64 / 4) = 5.88
+    a, b = [1.5, 2.5, 3, 3.5, 4.5], [1 - 2.5 ** 0.5 * 1.2649, 1, 1, 1, 1 + 2.5 ** 0.5 * 1.2649]
+    assert abs(welch_summary((3, 0.2 ** 0.5, 5), (1, 0.8 ** 0.5, 5))[0] - 2.0) < 1e-12
+    assert abs(welch_summary((3, 0.2 ** 0.5, 5), (1, 0.8 ** 0.5, 5))[1] - 0.0935) < 2e-3  # t = 2 on 5.88 df
+    assert abs(welch_p(a, b) - welch_summary((3, (sum((x - 3) ** 2 for x in a) / 4 / 5) ** 0.5, 5),
+                                             (1, (sum((x - 1) ** 2 for x in b) / 4 / 5) ** 0.5, 5))[1]) < 1e-12
+    mean, se, n = from_interval(90.0, 2.776, 5)
+    assert (mean, n) == (90.0, 5) and abs(se - 1.0) < 1e-12
+
+
+def test_the_readme_is_short_and_its_findings_table_is_the_committed_results():
+    from oscbind_tools.findings import Findings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250  # the front door; detail lives in the book
+    block = readme.split("<!-- findings: python -m oscbind_tools findings -->\n")[1].split("<!-- /findings -->")[0]
+    assert block.strip() == Findings.load(Path(__file__).resolve().parents[1] / "results").markdown().strip()

@@ -368,6 +368,26 @@
   function labelled(text, input, note) {
     return el("label", { class: "ox-field" }, [el("span", { text: text }), input, note ? el("small", { text: note }) : null]);
   }
+  // A number field refuses a value out of its range with a message beside it; the dynamics keep the last valid value.
+  function checked(name, text, valid, message) {
+    ui.errors = ui.errors || {};
+    ui.errors[name] = el("small", { class: "ox-error", role: "alert", id: "ox-" + name + "-error" });
+    ui.inputs[name].setAttribute("aria-describedby", "ox-" + name + "-error");
+    ui.inputs[name].addEventListener("change", function () {
+      var v = valid(ui.inputs[name].value);
+      if (v === null) {
+        ui.errors[name].textContent = message + "; still running " + name + " = " + state[name] + ".";
+        ui.inputs[name].setAttribute("aria-invalid", "true");
+      } else {
+        clearError(name);
+        var change = {}; change[name] = v; set(change);
+      }
+    });
+    return el("div", { class: "ox-checked" }, [labelled(text, ui.inputs[name]), ui.errors[name]]);
+  }
+  function clearError(name) {
+    if (ui.errors && ui.errors[name]) { ui.errors[name].textContent = ""; ui.inputs[name].removeAttribute("aria-invalid"); }
+  }
   function canvas(w, h, label) {
     var c = el("canvas", { role: "img", "aria-label": label, class: "ox-canvas" });
     var r = window.devicePixelRatio || 1;
@@ -418,8 +438,8 @@
     padEvents(ui.pad);
     ui.useDrawing = el("button", { type: "button", onclick: useDrawing });
     ui.inputs = {
-      T: el("input", { type: "number", id: "ox-T", min: 1, max: 500, step: 1, onchange: function () { var v = Math.round(Number(ui.inputs.T.value)); if (v >= 1 && v <= 500) set({ T: v }); else refresh(); } }),
-      gamma: el("input", { type: "number", id: "ox-gamma", min: 0.01, max: 4, step: 0.05, onchange: function () { var v = Number(ui.inputs.gamma.value); if (v > 0 && v <= 4) set({ gamma: v }); else refresh(); } }),
+      T: el("input", { type: "number", id: "ox-T", min: 1, max: 500, step: 1 }),
+      gamma: el("input", { type: "number", id: "ox-gamma", min: 0.01, max: 4, step: 0.05 }),
       jout: el("input", { type: "checkbox", id: "ox-jout", onchange: function () { set({ jout: ui.inputs.jout.checked }); } }),
       omega: el("input", { type: "checkbox", id: "ox-omega", onchange: function () { set({ omega: ui.inputs.omega.checked }); } }),
       start: el("select", { id: "ox-start", onchange: function () { set({ start: ui.inputs.start.value }); } },
@@ -452,7 +472,10 @@
       el("section", { class: "ox-panel", "aria-label": "the dynamics" }, [
         el("h3", { text: "2. The oscillators" }),
         el("div", { class: "ox-controls" }, [
-          labelled("steps T", ui.inputs.T), labelled("step size gamma", ui.inputs.gamma),
+          checked("T", "steps T", function (text) { var v = Number(text); return text.trim() !== "" && Number.isInteger(v) && v >= 1 && v <= 500 ? v : null; },
+                  "T must be a whole number from 1 to 500"),
+          checked("gamma", "step size gamma", function (text) { var v = Number(text); return text.trim() !== "" && v > 0 && v <= 4 ? v : null; },
+                  "gamma must be above 0 and at most 4"),
           labelled("coupling between objects J_OUT", ui.inputs.jout), labelled("natural frequencies Omega", ui.inputs.omega),
           labelled("start phases", ui.inputs.start)]),
         el("div", { class: "ox-row" }, [button("New random start", function () { set({ seed: 1 + Math.floor(Math.random() * 1e9) }); }),
@@ -550,6 +573,7 @@
     ui.splitNote.textContent = "Model trained on " + state.m + " icons" + (model.accuracy != null ?
       "; " + (100 * model.accuracy).toFixed(1) + " % correct on pairs of its " + (icons.shape[0] - state.m) + " held-out icons." : ".");
     ui.inputs.T.value = state.T; ui.inputs.gamma.value = state.gamma; ui.inputs.jout.checked = state.jout;
+    clearError("T"); clearError("gamma");
     ui.inputs.omega.checked = state.omega; ui.inputs.start.value = state.start; ui.inputs.place.checked = state.place > 0;
     ui.time.max = state.T;
     ui.cells.forEach(function (btn, n) {

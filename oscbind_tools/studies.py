@@ -1,25 +1,22 @@
-"""Reading results back and presenting them: runs, intervals, paired comparisons, tables for the pages.
+"""Reading the evidence studies back: each committed study (``results/<study>/``) as an object whose methods give
+the chapters their tables and paired comparisons.
 
 * ``collect`` reads every ``metrics.json`` under a folder (the sweep's runs, or the CLI's).
-* ``Evidence.load`` reads the evidence study's committed CSVs with their types.
-* ``interval95``, ``paired``, ``verdict`` and ``effect_size_label`` are the statistics the chapters quote.
-* ``Table`` is what a chapter displays: a real HTML ``<table>`` with a caption on the book's pages and
-  in JupyterLab, plain text in a terminal. ``markdown_table`` is for the command line.
+* ``Evidence.load`` reads one study's ``runs.csv`` and ``fidelity.csv`` with their types.
+* ``EnergyStudy``, ``Mechanism``, ``FewIcons`` and ``Remedies`` read the energy, mechanism, fewest-icons and
+  few-icon remedies studies; ``protocols`` reads the authors' protocol, the ladder and the coupling study.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-PM = "\u00a0±\u00a0"  # " ± " with no-break spaces: a table cell never breaks a value from its interval
-COLUMNS = ("task", "m", "seed", "test_accuracy", "train_accuracy", "steps", "wall_seconds", "device")
-
+from .stats import holm, interval95, median, paired_p, resolve
+from .table import PM, TASKS, Table, comparison_table, percent, signed, signed_points
 
 REQUIRED = {"task": str, "m": int, "seed": int, "test_accuracy": (int, float)}
 
@@ -45,67 +42,16 @@ def collect(root: str | Path) -> list[dict]:
     return sorted(rows, key=lambda r: (r["task"], -r["m"], r["seed"]))
 
 
-def _cell(row: dict, col: str) -> str:
-    v = row.get(col, "")
-    if col.endswith("accuracy"):
-        return f"{100 * v:.1f} %" if isinstance(v, (int, float)) else "n/a"
-    return f"{v:.0f}" if col == "wall_seconds" and isinstance(v, (int, float)) else str(v)
-
-
-def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
-    """A markdown table of the given columns; accuracies as percentages (the ``summary`` command's output)."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(r, c) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def mean_by(rows: list[dict], keys: tuple[str, ...], value: str) -> dict[tuple, dict]:
-    """Group rows by keys; for each group the mean of ``value``, the count n and the values themselves."""
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        groups.setdefault(tuple(r[k] for k in keys), []).append(r[value])
-    return {k: {"mean": sum(v) / len(v), "n": len(v), "values": v} for k, v in groups.items()}
-
-
-# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (beyond 30, the normal 1.96 is
-# within 2 % of the true value).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def interval95(values) -> tuple[float, float, int]:
-    """Mean, half-width of its 95 % t-interval (nan for one value), and n."""
-    v = [float(x) for x in values]
-    n = len(v)
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    mean = sum(v) / n
-    if n < 2:
-        return mean, float("nan"), n
-    sd = (sum((x - mean) ** 2 for x in v) / (n - 1)) ** 0.5
-    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
-    return mean, t * sd / n**0.5, n
-
-
-def percent(values) -> str:
-    """Mean ± 95 % half-width of fractions, in percent ("97.5 ± 1.2"); one value alone; "n/a" for none."""
-    mean, half, n = interval95(values)
-    if n == 0:
-        return "n/a"
-    return f"{100 * mean:.1f}{PM}{100 * half:.1f}" if n > 1 else f"{100 * mean:.1f}"
-
-
-def verdict(differences) -> str:
-    """What a 95 % interval of paired differences resolves: "better", "worse", "indistinguishable"."""
-    return direction(differences, "worse", "better", "indistinguishable")
-
-
-def effect_size_label(d: float) -> str:
-    """Cohen's conventional words for |d|: negligible (< 0.2), small (< 0.5), medium (< 0.8), large; nan: undefined."""
-    if d != d:  # nan: no spread to standardise by
-        return "undefined"
-    return next(word for limit, word in ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (float("inf"), "large"))
-                if abs(d) < limit)
+def _number(text: str):
+    """A CSV cell as int, float or None (empty); text otherwise."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
 
 
 @dataclass
@@ -160,27 +106,6 @@ class Evidence:
         return (f"{len(self.runs)} rows from {len({r['run'] for r in self.runs})} runs, seeds {self.seeds}; profile "
                 f"{p['profile']!r}, {p['jobs']} jobs, last run {p['wall_seconds'] / 3600:.2f} h with {p['workers']} "
                 f"workers x {p['threads']} thread(s); package {sorted({r['version'] for r in self.runs})}, commits {commits}")
-
-
-@dataclass
-class Table:
-    """A table for a page: an HTML ``<table>`` with a caption (book and JupyterLab), text elsewhere."""
-
-    header: list[str]
-    rows: list[list]
-    caption: str = ""
-
-    def _repr_html_(self) -> str:
-        esc = lambda v: html.escape(str(v))  # noqa: E731
-        head = "".join(f"<th>{esc(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in self.rows)
-        caption = f"<caption>{esc(self.caption)}</caption>" if self.caption else ""
-        return f'<table class="oscbind-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-    def __repr__(self) -> str:
-        widths = [max(len(str(v)) for v in col) for col in zip(self.header, *self.rows)]
-        line = lambda vals: "  ".join(str(v).ljust(w) for v, w in zip(vals, widths))  # noqa: E731
-        return "\n".join(([self.caption] if self.caption else []) + [line(self.header)] + [line(r) for r in self.rows])
 
 
 # Short names of the energy study's models, for table cells.
@@ -275,114 +200,11 @@ class EnergyStudy:
                              "half-width over runs")
 
 
-def _number(text: str):
-    """A CSV cell as int, float or None (empty); text otherwise."""
-    if text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"True": True, "False": False}.get(text, text)
-
-
-def median(values) -> float:
-    v = sorted(float(x) for x in values)
-    return float("nan") if not v else (v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2)
-
-
-def signed(values, digits: int = 3) -> str:
-    """Mean ± 95 % half-width of plain numbers ("-0.166 ± 0.025"), one value alone, "n/a" for none."""
-    mean, half, n = interval95(values)
-    if n == 0:
-        return "n/a"
-    return f"{mean:+.{digits}f}{PM}{half:.{digits}f}" if n > 1 else f"{mean:+.{digits}f}"
-
-
-def direction(values, lower: str, higher: str, neither: str) -> str:
-    """Which words a 95 % interval of values supports: below 0, above 0, or neither."""
-    mean, half, n = interval95(values)
-    if n < 2:
-        return "not measured"
-    return lower if mean + half < 0 else higher if mean - half > 0 else neither
-
-
-def column(rows: list[dict], key: str) -> list[float]:
-    """One column of rows, missing values left out."""
-    return [r[key] for r in rows if r.get(key) is not None]
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz), converging for x < (a+1)/(a+b+2)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def incomplete_beta(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _beta_fraction(a, b, x) / a
-    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def paired_p(differences) -> float:
-    """Two-sided p-value of the paired t-test that the mean of per-seed differences is 0 (nan below 2 values)."""
-    v = [float(x) for x in differences]
-    n = len(v)
-    if n < 2:
-        return float("nan")
-    mean = sum(v) / n
-    sd = (sum((x - mean) ** 2 for x in v) / (n - 1)) ** 0.5
-    if sd == 0:
-        return 0.0 if mean != 0 else 1.0
-    t = mean / (sd / n**0.5)
-    df = n - 1
-    return incomplete_beta(df / 2, 0.5, df / (df + t * t))
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjustment of a family of p-values (same order as given)."""
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted, running = [0.0] * len(pvalues), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def resolve(family: list[dict], higher: str, lower: str) -> list[dict]:
-    """One family of comparisons (each a dict with its per-seed "differences"), each given its paired-t p, Holm's
-    p over the family, the family's size, and what it says at Holm p < 0.05: higher, lower, or "not resolved"."""
-    pvalues = [paired_p(row["differences"]) for row in family]
-    for row, p, adjusted in zip(family, pvalues, holm(pvalues)):
-        said = (higher if sum(row["differences"]) > 0 else lower) if adjusted < 0.05 else "not resolved"
-        row.update(p=p, holm=adjusted, family=len(family), said=said)
-    return family
-
-
 # The mechanism study's models in the order the tables show them: the poster's model, its coupling taken
 # away step by step, then the baselines from the most to the least relational.
 MECHANISM_ORDER = ("oscillator", "J_OUT = 0", "no coupling", "comparator", "CoRelNet", "difference", "concat")
-TASKS = (("same-different", "same/different"), ("rmts", "RMTS"))
+
+
 MAIN_SEEDS = (0, 1, 2, 3, 4)  # the seeds every model ran; m = 95 adds folds 5..19 for two models only
 
 
@@ -531,18 +353,9 @@ class Mechanism:
                              f"paired difference, mean{PM}95 % half-width over folds")
 
 
-def comparison_table(comparisons: list[dict]) -> Table:
-    """Oscillator minus each other model (``resolve``'d rows with "other", "task", "m"): one row per comparison."""
-    rows = [[c["other"], c["task"], c["m"], len(c["differences"]), signed_points(c["differences"]), f"{c['p']:.3f}",
-             f"{c['holm']:.3f}", c["said"]] for c in comparisons]
-    family = max((c["family"] for c in comparisons), default=0)
-    return Table(["oscillator minus", "task", "m", "seeds", "difference (points)", "p (paired t)",
-                  f"Holm p (family of {family})", "after Holm"], rows,
-                 caption="Paired differences in held-out accuracy, oscillator minus each model, mean"
-                         f"{PM}95 % half-width over seeds; Holm's correction within each task's family")
-
-
 FEW_MODELS = ("oscillator", "difference", "concat")  # evidence.MAIN: the models make few runs
+
+
 FEWEST = (5, 2)  # the splits make few adds
 
 
@@ -609,17 +422,6 @@ class FewIcons:
         return comparison_table(self.comparisons())
 
 
-def signed_points(differences) -> str:
-    """Accuracy differences (fractions) as signed percentage points with their 95 % half-width ("+3.9 ± 1.5")."""
-    return signed([100 * d for d in differences], 1)
-
-
-def approx_difference(a: tuple[float, float], b: tuple[float, float]) -> str:
-    """a - b of two independent (mean, 95 % half-width) cells, with the half-widths added in quadrature:
-    an approximate 95 % interval for the difference of two unpaired means, in points."""
-    return f"{a[0] - b[0]:+.1f}{PM}{math.hypot(a[1], b[1]):.1f}"
-
-
 @dataclass
 class Remedies:
     """Issue 13's remedies for the few-icon gap (``make gap``): each candidate minus the default model, paired by seed,
@@ -673,168 +475,12 @@ class Remedies:
                              "half-width over seeds; differences paired by seed, Holm within each task's family")
 
 
-@dataclass
-class Authors:
-    """The authors' protocol in our code (``make authors``, ``make ladder``) beside their published numbers."""
-
-    runs: list[dict]  # the authors profile's runs
-    ladder: list[dict]  # the ladder profile's runs
-    published: list[dict]  # their CSV, summarised per cell (results/published/osc-network.csv)
-    energies: list[dict]  # the poster's E and the released quantity per run (two_energies.csv)
-    curves: dict
-    ours: Mechanism | None = None  # our defaults, from the mechanism study
-
-    @classmethod
-    def load(cls, authors: str | Path, ladder: str | Path | None, published: str | Path, ours: Mechanism | None = None) -> Authors:
-        """ladder: the ladder profile's folder, or None for the authors profile alone."""
-        authors = Path(authors)
-        with open(published, newline="") as f:
-            pub = [dict(r, m=int(r["m"]), mean=float(r["mean"]), half_width=float(r["half_width"]), n=int(r["n"]))
-                   for r in csv.DictReader(f)]
-        with open(authors / "two_energies.csv", newline="") as f:
-            energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-        return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs if ladder is not None else [], pub, energies,
-                   json.loads((authors / "curves.json").read_text()), ours)
-
-    def scores(self, runs: list[dict], variant: str, task: str, m: int, field: str = "test_accuracy") -> dict[int, float]:
-        """Seed -> one column (held-out accuracy unless told) of a variant's runs at one task and split."""
-        return {r["seed"]: r[field] for r in runs if r["variant"] == variant and r["task"] == task and r["m"] == m}
-
-    def theirs(self, variant: str, task: str, m: int) -> tuple[float, float]:
-        row = next(r for r in self.published if r["variant"] == variant and r["task"] == task and r["m"] == m)
-        return row["mean"], row["half_width"]
-
-    def mine(self, variant: str, task: str, m: int) -> tuple[float, float]:
-        mean, half, _ = interval95(self.scores(self.runs, variant, task, m).values())
-        return 100 * mean, 100 * half
-
-    def splits(self) -> list[int]:
-        return sorted({r["m"] for r in self.runs}, reverse=True)
-
-    def headline_table(self) -> Table:
-        """Their CSV / our code with their protocol / our defaults, both tasks, three splits."""
-        rows = []
-        for task, short in TASKS:
-            rows.append([short, "their code and protocol (their CSV)"] + [f"{a:.1f}{PM}{h:.1f}" for a, h in
-                                                                         (self.theirs("default", task, m) for m in self.splits())])
-            rows.append([short, "our code, their protocol"] + [percent(self.scores(self.runs, "default", task, m).values())
-                                                               for m in self.splits()])
-            if self.ours is not None:
-                rows.append([short, "our code, our defaults"] + [percent(self.ours.scores("oscillator", task, m).values())
-                                                                 for m in self.splits()])
-        return Table(["task", "source"] + [f"m = {m}" for m in self.splits()], rows,
-                     caption=f"The default model's held-out accuracy (%), mean{PM}95 % half-width over 5 seeds each")
-
-    def variants_table(self) -> Table:
-        """Each of their five variants: their CSV, our code with their protocol, and the (unpaired) difference."""
-        rows = []
-        for variant in dict.fromkeys(r["variant"] for r in self.published):
-            for m in self.splits():
-                row = [variant, m]
-                for task, _ in TASKS:
-                    a, b = self.mine(variant, task, m), self.theirs(variant, task, m)
-                    row += [f"{b[0]:.1f}{PM}{b[1]:.1f}", f"{a[0]:.1f}{PM}{a[1]:.1f}", approx_difference(a, b)]
-                rows.append(row)
-        header = ["variant", "m"] + [f"{short} {what}" for short in ("S/D", "RMTS") for what in ("theirs", "ours", "ours - theirs")]
-        return Table(header, rows, caption="Their CSV and our code on their protocol, per variant (%; S/D: same/different), mean"
-                                           f"{PM}95 % half-width over 5 seeds; the difference is unpaired, its interval "
-                                           "approximate (half-widths added in quadrature)")
-
-    def j_out_table(self) -> Table:
-        """Does removing J_OUT cost accuracy under their protocol? Paired by seed in our code; unpaired in theirs."""
-        rows = []
-        for task, short in TASKS:
-            ds = []
-            for m in self.splits():
-                mine, without = self.scores(self.runs, "default", task, m), self.scores(self.runs, "no J_OUT", task, m)
-                ds.append([mine[s] - without[s] for s in mine if s in without])
-            rows += [[short, m, approx_difference(self.theirs("default", task, m), self.theirs("no J_OUT", task, m)),
-                      signed_points(d), f"{paired_p(d):.3f}", f"{adj:.3f}"]
-                     for m, d, adj in zip(self.splits(), ds, holm([paired_p(d) for d in ds]))]
-        return Table(["task", "m", "their CSV: default - no J_OUT (points)", "our code, their protocol (points, paired)",
-                      "p (paired t)", f"Holm p (family of {len(self.splits())})"], rows,
-                     caption=f"The cost of removing J_OUT, mean{PM}95 % half-width over 5 seeds; Holm's correction "
-                             "within each task, over the splits")
-
-    def rungs(self) -> list[str]:
-        return sorted({r["variant"] for r in self.ladder})
-
-    def fitted(self, rung: str, task: str, m: int) -> list[float]:
-        """A rung's accuracy on its training icons, per seed: separates a rung that fails to fit from one that
-        fits and fails to generalise."""
-        return list(self.scores(self.ladder, rung, task, m, "train_accuracy").values())
-
-    def ladder_steps(self) -> list[tuple[str, int, str, list[float], float]]:
-        """Each rung's step from the rung below, paired by seed: (task, m, rung, differences, Holm p), with Holm
-        applied within each task's family (every step at every split)."""
-        out, splits = [], sorted({r["m"] for r in self.ladder}, reverse=True)
-        for task, _ in TASKS:
-            steps = []
-            for m in splits:
-                for below, rung in zip(self.rungs(), self.rungs()[1:]):
-                    a, b = self.scores(self.ladder, rung, task, m), self.scores(self.ladder, below, task, m)
-                    steps.append((task, m, rung, [a[s] - b[s] for s in a if s in b]))
-            out += [(*step, adj) for step, adj in zip(steps, holm([paired_p(d) for *_, d in steps]))]
-        return out
-
-    def ladder_table(self) -> Table:
-        """Each rung's accuracy, and its step from the rung below, paired by seed, Holm within each task's family."""
-        rows, steps = [], self.ladder_steps()
-        for task, short in TASKS:
-            for m in sorted({r["m"] for r in self.ladder}, reverse=True):
-                bottom = self.rungs()[0]
-                rows.append([short, m, bottom, percent(self.scores(self.ladder, bottom, task, m).values()),
-                             percent(self.fitted(bottom, task, m)), "", ""])
-                rows += [[short, m, rung, percent(self.scores(self.ladder, rung, task, m).values()),
-                          percent(self.fitted(rung, task, m)), signed_points(d), f"{adj:.3f}"]
-                         for t, mm, rung, d, adj in steps if t == task and mm == m]
-        family = 2 * (len(self.rungs()) - 1)
-        return Table(["task", "m", "rung", "held-out accuracy (%)", "training accuracy (%)", "step (points, paired)",
-                      f"Holm p (family of {family})"],
-                     rows, caption=f"From their protocol to our defaults, one change at a time, mean{PM}95 % half-width "
-                                   "over 5 seeds; each step paired by seed against the rung below")
-
-    # The ladder's rungs in four groups, by index into evidence.LADDER: (label, rung below the group, its last rung).
-    SEGMENTS = (("the data: augmentation, split", 0, 2),
-                ("the oscillators: D, gamma, Omega, start, initialisation, readout", 2, 8),
-                ("the training: optimisation, CNN", 8, 10),
-                ("the icons", 10, 11))
-
-    def segments(self) -> list[dict]:
-        """Each segment's net change (its last rung minus the rung below it), paired by seed, Holm within each
-        task's family (every segment at every split); ``resolve`` adds p, holm, family and what it says."""
-        rungs, splits, out = self.rungs(), sorted({r["m"] for r in self.ladder}, reverse=True), []
-        for task, short in TASKS:
-            family = []
-            for m in splits:
-                for label, below, last in self.SEGMENTS:
-                    a, b = self.scores(self.ladder, rungs[last], task, m), self.scores(self.ladder, rungs[below], task, m)
-                    family.append({"task": short, "m": m, "segment": label, "differences": [a[s] - b[s] for s in a if s in b]})
-            out += resolve(family, "gain", "loss")
-        return out
-
-    def segments_table(self) -> Table:
-        segments = self.segments()
-        rows = [[c["task"], c["m"], c["segment"], signed_points(c["differences"]), f"{c['holm']:.3f}", c["said"]]
-                for c in segments]
-        family = max((c["family"] for c in segments), default=0)
-        return Table(["task", "m", "changes", "net step (points, paired)", f"Holm p (family of {family})", "after Holm"],
-                     rows, caption=f"The climb from their protocol to our defaults in four groups of rungs, mean{PM}95 % "
-                                   "half-width over 5 seeds, each group's last rung minus the rung below it")
-
-    def energy_curves(self, variant: str = "default") -> list[dict]:
-        """``TwoEnergies.curves`` of each run of one variant, for ``plotting.two_energies``."""
-        return [c["curves"] for c in self.curves.values() if c["variant"] == variant]
-
-    def energy_table(self) -> Table:
-        """Same minus different at t = T, per variant and quantity, over all runs."""
-        rows = []
-        for variant in dict.fromkeys(r["variant"] for r in self.energies):
-            for quantity, label in (("poster", "the poster's E"), ("released", "the released code's quantity")):
-                here = [r for r in self.energies if r["variant"] == variant and r["quantity"] == quantity]
-                rows.append([variant, label, len(here), signed([r["difference"] for r in here]),
-                             signed([r["cohens_d"] for r in here], 2),
-                             f"{sum(r['difference'] < 0 for r in here)} of {len(here)}"])
-        return Table(["variant", "energy", "runs", "same - different at t = T", "Cohen's d", "runs with same lower"], rows,
-                     caption=f"Energy of same minus different held-out pairs at the end of the dynamics, mean{PM}95 % "
-                             "half-width over runs (3 splits x 5 seeds), both quantities on the same trajectories")
+def five_seed(results: str | Path, task: str, m: int, variant: str = "oscillator") -> str | None:
+    """The mechanism study's held-out accuracy of a model at split m ("93.2 ± 0.9 % over 5 seeds"), for a one-seed
+    chapter to set beside its own number; None where the study did not run that split."""
+    folder = Path(results)
+    if not (folder / "mechanism" / "runs.csv").exists():
+        return None
+    mech = Mechanism.load(folder / "mechanism", folder / "validation")
+    scores = mech.scores(variant, task, m)
+    return f"{percent(list(scores.values()))} % over {len(scores)} seeds" if len(scores) > 1 else None
