@@ -152,7 +152,8 @@ def two_energies(model: SameDifferent, tasks: IconTasks, split: str, n: int, see
     binding = copy.deepcopy(model.binding).double()
     released = {kind: released_energies(binding, getattr(dyn, kind)) for kind in ("same", "different")}
     poster = {kind: getattr(dyn, kind).energies for kind in ("same", "different")}
-    curves = {name: {kind: e.mean(1).tolist() for kind, e in by.items()} for name, by in (("poster", poster), ("released", released))}
+    curves = {name: {kind: e.mean(1).tolist() for kind, e in by.items()}
+              for name, by in (("poster", poster), ("released", released))}
     return TwoEnergies(energy_gap(poster["same"][-1], poster["different"][-1]),
                        energy_gap(released["same"][-1], released["different"][-1]), curves)
 
@@ -202,6 +203,9 @@ class PartnerSwap(NamedTuple):
 def partner_swap(model: SameDifferent, tasks: IconTasks, split: str, n: int, seed: int,
                  dtype: torch.dtype = torch.float64) -> PartnerSwap:
     """The partner-swap energies of n groups of held-out icon pairs (see ``PartnerSwap``)."""
+    if model.cfg.context_norm:  # each encoding depends on its partner: a swapped pair must be encoded anew
+        raise ValueError("context_norm: the partner-swap design reuses each image's encoding in two pairs, which a "
+                         "model that normalises over the pair does not have")
     model = model.eval()
     gen = seeded(seed, f"partner-swap:{split}")
     pool = tasks.pool(split)
@@ -272,7 +276,8 @@ def coupling_inside(model: SameDifferent, tasks: IconTasks, split: str, n: int, 
     displacement = []
     for kind in ("same", "different"):
         dyn = {way: getattr(pairs, kind) for way, pairs in runs.items()}
-        row = {"pairs": kind, "moved_by_j_out": angle(dyn["learned"].states[-1], dyn["J_OUT = 0"].states[-1]).mean().item()}
+        row = {"pairs": kind,
+               "moved_by_j_out": angle(dyn["learned"].states[-1], dyn["J_OUT = 0"].states[-1]).mean().item()}
         for way, key in (("learned", "learned"), ("J_OUT = 0", "without")):
             drive = dyn[way].c / dyn[way].c.norm(dim=-1, keepdim=True).clamp_min(1e-12)
             row[f"from_drive_{key}"] = angle(dyn[way].states[-1], drive).mean().item()

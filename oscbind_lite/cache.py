@@ -9,6 +9,10 @@ A checkpoint is one dict of plain values and tensors (loadable with ``weights_on
      "digest": <sha256 of the weights>, "meta_digest": <sha256 of key, config, history and metrics>,
      "state_dict": {...}, "history": {...}, "metrics": {...}}
 
+The key covers the config, the icons, the package version, the training code and compilation, not the device or
+the thread count (they change float rounding only: either model serves its config); an RMTS head's key also
+covers the digest of the stage-1 weights it was trained on (``train._stage2_key``).
+
 It is written to a temporary file in the same folder and renamed into place, so a reader sees
 either the old file or the new one. On load, a file that does not unpickle, was made for another
 config, or whose weights or stored metrics do not hash to their digests raises ``CheckpointError``.
@@ -17,6 +21,7 @@ config, or whose weights or stored metrics do not hash to their digests raises `
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import hashlib
 import io
@@ -162,12 +167,16 @@ def meta_digest(key: str, config: dict, history: dict, metrics: dict) -> str:
 
 
 def save_checkpoint(path: str | Path, key: str, config: dict, state_dict: dict, history: dict, metrics: dict) -> None:
-    """Write a checkpoint atomically (see the module docstring for its layout)."""
+    """Write a checkpoint atomically (see the module docstring for its layout). A write that fails, a full disk
+    included, raises OSError: torch.save reports a short write as a RuntimeError of its own, turned into one here."""
     state = {k: v.detach().cpu() for k, v in state_dict.items()}
     payload = {"format": FORMAT, "key": key, "version": __version__, "config": config,
                "digest": weights_digest(state), "meta_digest": meta_digest(key, config, history, metrics),
                "state_dict": state, "history": history, "metrics": metrics}
-    atomic_write(path, lambda f: torch.save(payload, f))
+    try:
+        atomic_write(path, lambda f: torch.save(payload, f))
+    except RuntimeError as err:  # PytorchStreamWriter's "file write failed": the disk is full or gone
+        raise OSError(errno.EIO, f"the write failed ({str(err).splitlines()[0][:120]})") from None
 
 
 def load_checkpoint(path: str | Path, key: str | None = None) -> dict:
@@ -185,6 +194,8 @@ def load_checkpoint(path: str | Path, key: str | None = None) -> dict:
         raise CheckpointError(f"checkpoint: {path} was made for another config or package version")
     if weights_digest(payload["state_dict"]) != payload.get("digest"):
         raise CheckpointError(f"checkpoint: {path} is corrupt (its weights do not match their stored digest)")
-    if meta_digest(payload["key"], payload["config"], payload["history"], payload["metrics"]) != payload.get("meta_digest"):
-        raise CheckpointError(f"checkpoint: {path} is corrupt (its stored metrics or history do not match their digest)")
+    if meta_digest(payload["key"], payload["config"], payload["history"],
+                   payload["metrics"]) != payload.get("meta_digest"):
+        raise CheckpointError(f"checkpoint: {path} is corrupt (its stored metrics or history do not match "
+                              "their digest)")
     return payload

@@ -13,6 +13,7 @@ leaving no half-written file.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import types
 import typing
@@ -21,11 +22,28 @@ from pathlib import Path
 from .config import TASKS, RunConfig, Setting, settings, type_name, with_overrides
 
 
+NEGATIVE = re.compile(r"^-(\d|\.\d|inf\b|infinity\b|nan\b)", re.IGNORECASE)  # -1e-3, -.5, -inf: a value, not an option
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (no usage dump) and exit status 2."""
+    """argparse, but a usage error is one line on stderr (no usage dump) and exit status 2, and an option followed by
+    a negative number takes it as its value (``--lr -1e-3`` reads as ``--lr=-1e-3``, then fails the option's own
+    check with its name), where argparse alone would say "expected one argument"."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        joined, i = [], 0
+        while i < len(args):
+            if args[i].startswith("--") and "=" not in args[i] and i + 1 < len(args) and NEGATIVE.match(args[i + 1]):
+                joined.append(f"{args[i]}={args[i + 1]}")
+                i += 2
+            else:
+                joined.append(args[i])
+                i += 1
+        return super().parse_known_args(joined, namespace)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -59,11 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m oscbind_lite", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     p = sub.add_parser("train", help="train one task for one split and seed; write metrics.json")
-    p.add_argument("--task", choices=TASKS, default="same-different", help="which task (rmts trains stage 1 first if needed)")
+    p.add_argument("--task", choices=TASKS, default="same-different",
+                   help="which task (rmts trains stage 1 first if needed)")
     p.add_argument("--out", type=Path, required=True, help="folder for metrics.json and history.json")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps")
-    p.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
-    p.add_argument("--retrain", action="store_true", help="train even if a matching checkpoint exists")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
+    p.add_argument("--retrain", action="store_true", help="train even if a matching checkpoint exists (for rmts: "
+                                                          "stage 1 and the RMTS head)")
+    p.add_argument("--overwrite", action="store_true", help="replace the metrics.json and history.json of an earlier "
+                                                            "run in --out (without it such a folder is refused)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     groups = {"data": p.add_argument_group("data"), "model": p.add_argument_group("model"),
@@ -98,9 +121,17 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         resolve_device(args.device)
         writable_folder(args.out, "out")  # before training: its metrics must have somewhere to go
+        if (args.out / "metrics.json").exists() and not args.overwrite:
+            earlier = _describe(args.out / "metrics.json")
+            raise ValueError(f"out: {args.out} already holds a run's metrics.json{earlier}; give another folder, or "
+                             "--overwrite to replace it")
         if args.cache is not None:
             args.cache = writable_folder(args.cache, "cache").resolve()
         trainer = train_same_different if args.task == "same-different" else train_rmts
+        if args.retrain:
+            print("retrain: "
+                  f"{'stage 1 (same/different)' if args.task == 'same-different' else 'stage 1 and the RMTS head'}"
+                  " trained afresh, the cached checkpoints replaced", file=sys.stderr)
         result = trainer(run, args.device, args.cache, progress=not args.quiet, retrain=args.retrain)
     except (ValueError, GlyphError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -111,9 +142,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was written (files are replaced atomically)", file=sys.stderr)
         return 130
-    path = save_metrics(result, args.out)
     m = result.metrics
-    print(f"{m['task']} m={m['m']} seed={m['seed']}: test accuracy {m['test_accuracy']:.3f}, "
-          f"train accuracy {m['train_accuracy']:.3f}, {m['wall_seconds']:.0f} s on {m['device']}"
-          f"{' (loaded from cache)' if result.cached else ''} -> {path}")
+    line = (f"{m['task']} m={m['m']} seed={m['seed']}: test accuracy {m['test_accuracy']:.3f}, "
+            f"train accuracy {m['train_accuracy']:.3f}, {m['wall_seconds']:.0f} s on {m['device']}"
+            f"{' (loaded from cache)' if result.cached else ''}")
+    try:
+        path = save_metrics(result, args.out)
+    except OSError as err:  # a full disk: the numbers are printed, and the model is in the cache unless it said not
+        print(line)
+        print(f"error: {err.strerror}", file=sys.stderr)
+        return 1
+    print(f"{line} -> {path}")
     return 0
+
+
+def _describe(metrics: Path) -> str:
+    """" (same-different, m = 95, seed 0)" for an earlier run's metrics.json, "" when it cannot be read."""
+    import json
+
+    try:
+        m = json.loads(metrics.read_text())
+        return f" ({m['task']}, m = {m['m']}, seed {m['seed']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""

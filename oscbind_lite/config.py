@@ -52,22 +52,23 @@ class DataConfig:
     scale_min: float = param(0.7, "smallest random scale of a glyph")
     scale_max: float = param(1.3, "largest random scale of a glyph")
     glyph_size: float = param(0.6, "glyph box / image side at scale 1")
-    crop: bool = param(True, "crop each glyph image to its ink (off: keep the image's own frame, as the authors' code does)")
+    crop: bool = param(True, "crop each glyph image to its ink (off: keep the image's own frame, as the authors' code "
+                       "does)")
     split: str = param("random", "test icons: a seeded random set; fold (seed mod F) of F = K / (K - m) disjoint "
                        "folds of one fixed order of the K icons; or first (icons 0..m-1 train, the rest test)", SPLITS)
     holdout: str = param("test", "what held-out accuracy is measured on: the test icons, or validation icons carved "
-                         "out of the m training icons (a fifth, at least 5, so m >= 10; the test icons are then never used)",
-                         HOLDOUTS)
+                         "out of the m training icons (a fifth, at least 5, so m >= 10; the test icons are then never "
+                         "used)", HOLDOUTS)
     rotation: float = param(0.0, "largest random rotation of a glyph, degrees: each rendering turns it by U(-rotation, "
-                            "rotation) (0: upright, as before)")
+                            "rotation) (0: always upright)")
     shear: float = param(0.0, "largest random shear of a glyph: each rendering slants it, x moving by k y with k "
-                         "uniform in [-shear, shear] (0: unslanted, as before)")
+                         "uniform in [-shear, shear] (0: never slanted)")
     stroke: int = param(0, "largest random change of stroke width, half-pixels of the 32-pixel icon image: each "
                         "rendering thickens (k > 0) or thins (k < 0) every stroke by |k| half-pixels a side, k uniform "
-                        "in -stroke..stroke (0: strokes as drawn, as before)")
+                        "in -stroke..stroke (0: strokes as drawn)")
     hard_negatives: float = param(0.0, "share of stage 1's 'different' training pairs whose second icon is one of the "
-                                  f"first's {NEAREST} most similar training icons (cosine of the icon images); the rest "
-                                  "uniform, as before")
+                                  f"first's {NEAREST} most similar training icons (cosine of the icon images); "
+                                  "the rest drawn uniformly")
 
     def validate(self) -> DataConfig:
         _check_choices(self)
@@ -76,7 +77,8 @@ class DataConfig:
             check_validation(self.m)
         _check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         _check(0 < self.scale_max, "scale_max", "a finite number > 0", self.scale_max)
-        _check(0 < self.scale_min <= self.scale_max, "scale_min", f"in (0, scale_max = {self.scale_max}]", self.scale_min)
+        _check(0 < self.scale_min <= self.scale_max, "scale_min", f"in (0, scale_max = {self.scale_max}]",
+               self.scale_min)
         _check(0 < self.glyph_size * self.scale_max <= 1, "glyph_size",
                f"such that glyph_size * scale_max is in (0, 1] (scale_max = {self.scale_max})", self.glyph_size)
         _check(self.image_size >= 8, "image_size", "an integer >= 8", self.image_size)
@@ -96,31 +98,37 @@ class ModelConfig:
     T: int = param(25, "Kuramoto steps")
     gamma: float = param(0.5, "Euler step size")
     start: str = param("shared", "start phases: shared by both objects of a feature, independent, or drive (each "
-                       "oscillator starts at its own normalised drive plus noise of SD 0.01, as the authors' code does)",
-                       STARTS)
+                       "oscillator starts at its own normalised drive plus noise of SD 0.01, as the authors' "
+                       "code does)", STARTS)
     learn_omega: bool = param(True, "learn natural frequencies Omega_d (off: Omega = 0, or fixed, see fixed_omega)")
-    fixed_omega: bool = param(False, "Omega_d fixed, not learned: frequencies drawn once per seed from a von Mises(0, 2) "
-                              "(the authors' code); needs learn_omega off")
+    fixed_omega: bool = param(False, "Omega_d fixed, not learned: frequencies drawn once per seed from a "
+                              "von Mises(0, 2) (the authors' code); needs learn_omega off")
     learn_j_in: bool = param(True, "learn the within-object coupling J_IN (off: J_IN = 0)")
     learn_j_out: bool = param(True, "learn the between-object coupling J_OUT (off: J_OUT = 0)")
-    symmetric: bool = param(False, "constrain J_IN and J_OUT to symmetric matrices (the energy is then a Lyapunov function)")
-    channels: tuple[int, ...] = param((16, 32, 64), "CNN widths, one conv block each (comma-separated on the command line)")
+    symmetric: bool = param(False, "constrain J_IN and J_OUT to symmetric matrices (the energy is then a Lyapunov "
+                            "function)")
+    channels: tuple[int, ...] = param((16, 32, 64), "CNN widths, one conv block each (comma-separated on the command "
+                                      "line)")
     hidden: int = param(64, "width of the MLP heads")
-    encoder: str = param("pooled", "CNN: pooled (3x3 conv, max-pool, BatchNorm, ReLU blocks, global average) or strided "
-                         "(two 5x5 stride-2 convolutions with ReLU, no normalisation, a linear map: the authors' CNN)", ENCODERS)
+    encoder: str = param("pooled", "CNN: pooled (3x3 conv, max-pool, BatchNorm, ReLU blocks, global average) or "
+                         "strided (two 5x5 stride-2 convolutions with ReLU, no normalisation, a linear map: the "
+                         "authors' CNN)", ENCODERS)
     init: str = param("ours", "initial W, b and J: ours (Gaussian W and b, small J) or xavier (Xavier-uniform W and J, "
                       "b = 0: the authors' code)", INITS)
     readout: str = param("chord", "what the classifier reads of rho: the chord sqrt(4 - rho^2) or rho itself", READOUTS)
     bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or baselines: difference "
-                            "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T), projection "
-                            "(coherence of normalised linear projections, no dynamics: the authors' baseline)",
-                            BOTTLENECKS)
+                            "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T), "
+                            "projection (coherence of normalised linear projections, no dynamics: the authors' "
+                            "baseline)", BOTTLENECKS)
     dropout: float = param(0.0, "dropout on the encodings z in stage-1 training: a feature is dropped for both objects "
                            "of a pair together (dropped for one alone, a same pair would look different)")
+    context_norm: bool = param(False, "normalise each feature over the pair's two objects (their mean and scale, then "
+                               "a learned gain and bias per feature) before the relational step: temporal context "
+                               "normalisation (Webb et al. 2021) over a pair; each pair of an RMTS trial on its own")
     T_eval: int = param(0, "Kuramoto steps in eval mode (evaluation, and the frozen features the RMTS head trains and "
                         "tests on); 0: T")
     votes: int = param(1, "eval mode: logits averaged over this many draws of the random start (shared or independent "
-                       "start; 1: one draw, as before)")
+                       "start; 1: a single draw)")
     readout_steps: int = param(1, "the classifier reads the coherence averaged over the last k states of a run, "
                                "x(T-k+1), ..., x(T): a readout of the trajectory's end (1: x(T) alone, the poster's)")
 
@@ -130,7 +138,8 @@ class ModelConfig:
         _check(self.N >= 2, "N", "an integer >= 2", self.N)
         _check(self.T >= 1, "T", "an integer >= 1", self.T)
         _check(self.gamma > 0, "gamma", "a finite number > 0", self.gamma)
-        _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels", "one or more positive integers", self.channels)
+        _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels", "one or more positive integers",
+               self.channels)
         _check(self.hidden >= 1, "hidden", "an integer >= 1", self.hidden)
         _check(not (self.fixed_omega and self.learn_omega), "fixed_omega", "False while learn_omega is True "
                "(a fixed Omega is not learned: set learn_omega False too)", self.fixed_omega)
@@ -171,8 +180,8 @@ class TrainConfig:
     eval_size: int = param(2000, "pairs or trials in each fixed evaluation set")
     patience: int = param(0, "stop once the mean training-batch accuracy of this many eval_every windows in a row "
                           "has not risen 0.5 points above its best (0: run all steps)")
-    pool: int = param(0, "training examples: 0 draws fresh pairs (trials) for every batch; n > 0 draws a fixed set of n "
-                         "once per run and goes through it in shuffled epochs, each rendering drawn afresh")
+    pool: int = param(0, "training examples: 0 draws fresh pairs (trials) for every batch; n > 0 draws a fixed set of "
+                         "n once per run and goes through it in shuffled epochs, each rendering drawn afresh")
     schedule: str = param("cosine", "learning rate: cosine (10 % linear warm-up from 0, cosine to 0), authors (5 % "
                           "warm-up from lr / 25, cosine to lr / 1000) or constant", SCHEDULES)
     optimizer: str = param("adamw", "adamw (decoupled weight decay) or adam (weight decay as an L2 term)", OPTIMIZERS)
@@ -188,6 +197,10 @@ class TrainConfig:
         _check(self.pool == 0 or self.pool >= self.batch_size, prefix + "pool", f"0 or at least batch_size = "
                f"{self.batch_size}", self.pool)
         _check(self.weight_decay >= 0, prefix + "weight_decay", "a finite number >= 0", self.weight_decay)
+        if self.lr * self.weight_decay >= 1:  # each step would scale the weights by 1 - lr x weight_decay <= 0
+            name, other = ("lr", "weight_decay") if self.lr != TrainConfig.lr else ("weight_decay", "lr")
+            _check(False, prefix + name, f"below 1 / {prefix}{other} = {1 / getattr(self, other):.3g} (each step "
+                   "scales the weights by 1 - lr x weight_decay)", getattr(self, name))
         return self
 
 
@@ -229,6 +242,7 @@ class RunConfig:
         if have and need > have:
             raise ValueError(f"D, N: the coupling matrices and their optimiser state need about {need / 2**30:.0f} GiB "
                              f"for D = {self.model.D}, N = {self.model.N}; this machine has {have / 2**30:.0f} GiB")
+        self.check_sizes(task, have)
         if n_icons is not None:
             check_m(self.data.m, n_icons, task)
             held = n_icons - self.data.m
@@ -237,12 +251,68 @@ class RunConfig:
         return self
 
 
+    def memory_needs(self, task: str) -> list[tuple[tuple[str, ...], float]]:
+        """The largest allocations of a run, in bytes (float32), each with the parameters that scale it: a training
+        batch through the CNN, the oscillators' states kept for the backward pass, a fixed evaluation set, the MLP
+        heads and the CNN's weights with their gradients and Adam moments. Estimates, within a small factor."""
+        d, mdl = self.data, self.model
+        side = d.image_size
+        # per image: the input and, per block, the conv output, its normalisation, activation and pooling
+        per_image = 4 * (side * side + 4 * sum(c * (side / 2 ** (k if mdl.encoder == "pooled" else k + 1)) ** 2
+                                               for k, c in enumerate(mdl.channels)))
+        oscillators = 4 * 8 * 2 * mdl.D * mdl.N * max(mdl.T, mdl.T_eval)  # per pair
+        conv = 16 * sum(a * b * 9 for a, b in zip((1, *mdl.channels), mdl.channels))  # weights, gradients, 2 moments
+        stages = [(self.stage1, "", 2)] + ([(self.stage2, STAGE2_PREFIX, 6)] if task == "rmts" else [])
+        needs = [(("hidden",), 16.0 * mdl.hidden * (3 * mdl.D + 2)), (("channels",), float(conv))]
+        for stage, prefix, images in stages:
+            pairs = images // 2
+            needs.append(((prefix + "batch_size", "image_size", "channels"),
+                          stage.batch_size * (images * per_image + pairs * oscillators)))
+            needs.append(((prefix + "eval_size", "image_size"), 4.0 * stage.eval_size * images * side * side))
+            needs.append(((prefix + "batch_size", "T", "T_eval", "D", "N"),
+                          float(stage.batch_size * pairs * oscillators)))
+        return needs
+
+    def check_sizes(self, task: str, have: int | None = None) -> None:
+        """Refuse, before anything is allocated, a run whose sizes cannot fit this machine's memory (``memory_needs``;
+        one line naming the parameters that set the largest allocation) or run for longer than MAX_STEPS / MAX_T."""
+        for stage, prefix in ((self.stage1, ""), (self.stage2, STAGE2_PREFIX)):
+            _check(stage.steps <= MAX_STEPS, prefix + "steps", f"at most {MAX_STEPS:,} (a run that long would not end)",
+                   stage.steps)
+        _check(self.model.T <= MAX_T, "T", f"at most {MAX_T:,} Kuramoto steps (the dynamics settle in tens)",
+               self.model.T)
+        _check(self.model.T_eval <= MAX_T, "T_eval", f"at most {MAX_T:,} Kuramoto steps", self.model.T_eval)
+        have = physical_memory() if have is None else have
+        if not have:
+            return
+        defaults = {**asdict(DataConfig()), **asdict(ModelConfig()), **asdict(TrainConfig()),
+                    **{STAGE2_PREFIX + k: v for k, v in asdict(RunConfig().stage2).items()}}
+        values = {**asdict(self.data), **asdict(self.model), **asdict(self.stage1),
+                  **{STAGE2_PREFIX + k: v for k, v in asdict(self.stage2).items()}}
+        limit = MEMORY_SHARE * have
+        for names, need in sorted(self.memory_needs(task), key=lambda item: -item[1]):
+            if need > limit:
+                # the parameters that alone make it too big: at their default, the allocation would fit
+                alone = [n for n in names if values[n] != defaults[n] and
+                         dict(with_overrides(self, **{n: defaults[n]}).memory_needs(task))[names] <= limit]
+                named = alone or [n for n in names if values[n] != defaults[n]] or list(names[:1])
+                said = ", ".join(f"{n} = {values[n]}" for n in named)
+                raise ValueError(f"{', '.join(named)}: {said} needs about {need / 2**30:,.0f} GiB of memory; this "
+                                 f"machine has {have / 2**30:,.0f} GiB (a smaller value fits)")
+
+
+MAX_STEPS = 10_000_000  # optimiser steps of one stage: about a month at the default's speed here
+MAX_T = 100_000  # Kuramoto steps of one run
+MEMORY_SHARE = 0.8  # a run may plan to use this share of the machine's memory
+
+
 def _check_choices(cfg, prefix: str = "") -> None:
     """Every field with a list of allowed values holds one of them."""
     for f in fields(cfg):
         choices = f.metadata.get("choices")
         if choices is not None:
-            _check(getattr(cfg, f.name) in choices, prefix + f.name, f"one of {', '.join(choices)}", getattr(cfg, f.name))
+            _check(getattr(cfg, f.name) in choices, prefix + f.name, f"one of {', '.join(choices)}",
+                   getattr(cfg, f.name))
 
 
 def _check(ok: bool, name: str, allowed: str, value) -> None:
@@ -284,9 +354,9 @@ def check_validation(m: int) -> None:
     """
     need = 2 * RMTS_TEST_ICONS
     if m < need:
-        raise ValueError(f"holdout: validation needs m >= {need} ({RMTS_TEST_ICONS} of the m training icons held out to "
-                         f"validate on, at least {RMTS_TEST_ICONS} left to fit), got m = {m}; tune at a larger m and run "
-                         f"m = {m} with holdout test")
+        raise ValueError(f"holdout: validation needs m >= {need} ({RMTS_TEST_ICONS} of the m training icons held out "
+                         f"to validate on, at least {RMTS_TEST_ICONS} left to fit), got m = {m}; tune at a larger m "
+                         f"and run m = {m} with holdout test")
 
 
 # ---- one name per field, for with_overrides, the command line and the book's parameters ----

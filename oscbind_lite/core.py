@@ -281,11 +281,7 @@ def integrate_last(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Te
             return torch.stack(integrate(x0, c, omega, J_in, J_out, gamma, T)[T + 1 - k:])
         B, _, D, N = x0.shape
         M = fused_coupling(omega, J_in, J_out)
-        xs = _LastStates.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(), M, gamma, T, k)
+        xs = _LastStates.apply(x0.reshape(B, 2 * D, N).contiguous(), c.reshape(B, 2 * D, N).contiguous(),
+                               M, gamma, T, k)
         return xs.view(k, B, 2, D, N)
 
-
-def integrate_final(x0: Tensor, c: Tensor, omega: Tensor, J_in: Tensor, J_out: Tensor, gamma: float,
-                    T: int) -> Tensor:
-    """``integrate(...)[-1]``, the state x(T) after T steps: ``integrate_last`` with k = 1."""
-    return integrate_last(x0, c, omega, J_in, J_out, gamma, T)[0]

@@ -46,7 +46,8 @@ class GlyphError(ValueError):
 
 
 def _fit(ink: np.ndarray, size: int = BASE, crop: bool = True) -> np.ndarray:
-    """Crop an ink image (1 = ink) to its ink (unless crop is off), pad it to a centred square, resize to size x size."""
+    """Crop an ink image (1 = ink) to its ink (unless crop is off), pad it to a centred square,
+    resize to size x size."""
     from PIL import Image
 
     rows, cols = np.nonzero(ink > 0.1 * max(float(ink.max()), 1e-6))
@@ -119,7 +120,8 @@ def load_glyphs(path: str | Path, crop: bool = True) -> np.ndarray:
         raise GlyphError(f"glyphs: {path} does not exist; give a folder of images or a .npy file")
     if path.is_dir():
         named = []
-        for file in sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name)):
+        for file in sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                           key=lambda p: natural_key(p.name)):
             try:
                 named.append((str(file), _gray(file)))
             except (OSError, UnidentifiedImageError, ValueError) as err:
@@ -153,7 +155,8 @@ def load_glyphs(path: str | Path, crop: bool = True) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def glyph_bank(glyphs: str | None, crop: bool = True) -> np.ndarray:
-    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set, always cropped), read once per process."""
+    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set, always cropped),
+    read once per process."""
     bank = render_default_glyphs() if glyphs is None else load_glyphs(glyphs, crop)
     bank.setflags(write=False)
     return bank

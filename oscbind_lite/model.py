@@ -124,7 +124,8 @@ class KuramotoBinding(nn.Module):
         """c_{i,d} = W_d z_i[d] + b_d: encodings ``(B, 2, D) -> (B, 2, D, N)``."""
         return z[..., None] * self.W + self.b
 
-    def initial_state(self, batch: int, gen: torch.Generator | None = None, device=None, c: Tensor | None = None) -> Tensor:
+    def initial_state(self, batch: int, gen: torch.Generator | None = None, device=None,
+                      c: Tensor | None = None) -> Tensor:
         """Uniform random points on S^{N-1}, ``(B, 2, D, N)``; shared across the two objects if cfg.start == "shared";
         with cfg.start == "drive", each oscillator's own drive c (given) plus Gaussian noise of SD 0.01, normalised.
 
@@ -165,6 +166,32 @@ class KuramotoBinding(nn.Module):
         states = torch.stack(core.integrate(start, c, omega, J_in, J_out, self.cfg.gamma, self.cfg.T))
         terms = torch.stack([torch.stack(core.energy_terms(x, c, J_in, J_out)) for x in states])
         return Dynamics(states, terms.sum(1), c, terms)
+
+
+class ContextNorm(nn.Module):
+    """Temporal context normalisation (TCN; Webb, Sinha and Cohen 2021) over the two objects of a pair, per feature d:
+
+        z_i[d] <- g_d (z_i[d] - mu_d) / sqrt(s_d^2 + eps) + b_d,   mu_d = (z_1[d] + z_2[d]) / 2,
+        s_d^2 = ((z_1[d] - z_2[d]) / 2)^2
+
+    with a learned gain g and bias b. A same pair with identical encodings gets identical normalised ones (b); swapping
+    the objects swaps them; each feature then says only how the two objects differ in it, relative to EPS. Renderings
+    of one icon never encode identically, so eps is not tiny: with eps near 0 every difference, however small, would
+    become +-1 and a same pair would look as different as any other.
+    """
+
+    EPS = 1e-2
+
+    def __init__(self, D: int):
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(D))
+        self.bias = nn.Parameter(torch.zeros(D))
+
+    def forward(self, z: Tensor) -> Tensor:
+        """``(B, 2, D) -> (B, 2, D)``."""
+        mu = z.mean(1, keepdim=True)
+        var = (z - mu).pow(2).mean(1, keepdim=True)
+        return (z - mu) / (var + self.EPS).sqrt() * self.gain + self.bias
 
 
 def readout(rho: Tensor, kind: str) -> Tensor:
@@ -239,6 +266,7 @@ class SameDifferent(nn.Module):
         self.binding = KuramotoBinding(cfg) if cfg.bottleneck == "oscillator" else None
         self.comparator = Comparator(cfg.D) if cfg.bottleneck == "comparator" else None
         self.projection = nn.Linear(cfg.D, cfg.D * cfg.N) if cfg.bottleneck == "projection" else None
+        self.context_norm = ContextNorm(cfg.D) if cfg.context_norm else None
         self.head = mlp(self.relation_size, cfg.hidden, 1)
 
     @property
@@ -247,9 +275,12 @@ class SameDifferent(nn.Module):
         return {"concat": 2 * self.cfg.D, "corelnet": 4}.get(self.cfg.bottleneck, self.cfg.D)
 
     def encode(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
-        """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call; feature dropout in training."""
+        """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call, normalised over the pair when
+        cfg.context_norm (``ContextNorm``); feature dropout in training."""
         B = images.shape[0]
         z = self.encoder(images.flatten(0, 1)).view(B, 2, -1)
+        if self.context_norm is not None:
+            z = self.context_norm(z)
         return self.drop_features(z, gen) if self.training and self.cfg.dropout else z
 
     def drop_features(self, z: Tensor, gen: torch.Generator | None) -> Tensor:

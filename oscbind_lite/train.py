@@ -26,8 +26,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import __version__, core
-from .cache import CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, writable_folder, write_json
-from .config import ModelConfig, RunConfig, TrainConfig
+from .cache import (CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, weights_digest,
+                    writable_folder, write_json)
+from .config import STAGE2_PREFIX, ModelConfig, RunConfig, TrainConfig
 from .data import Epochs, IconTasks, Trials, glyph_bank, icons_digest, seeded
 from .model import RMTS, SameDifferent
 
@@ -87,9 +88,12 @@ def _stage1_key(run: RunConfig) -> tuple[str, dict]:
     return config_key(cfg), cfg
 
 
-def _stage2_key(run: RunConfig) -> tuple[str, dict]:
-    cfg = {"kind": "rmts", "features": _stage1_key(run)[0], "eval": eval_settings(run.model.to_dict()),
-           "train": asdict(run.stage2)}
+def _stage2_key(run: RunConfig, features: nn.Module) -> tuple[str, dict]:
+    """The RMTS head's key: what it was derived from, the stage-1 weights themselves (their digest) beside stage 1's
+    key. A stage-1 model retrained under the same key (its file was corrupt, ``retrain``, another thread count) is
+    another model whenever its weights differ, so a head trained on the old one is never served on top of it."""
+    cfg = {"kind": "rmts", "features": _stage1_key(run)[0], "weights": weights_digest(features.state_dict()),
+           "eval": eval_settings(run.model.to_dict()), "train": asdict(run.stage2)}
     return config_key(cfg), cfg
 
 
@@ -98,12 +102,13 @@ def stage_config(run: RunConfig, task: str) -> TrainConfig:
     return run.stage1 if task == "same-different" else run.stage2
 
 
-def eval_sets(run: RunConfig, task: str, device: torch.device) -> dict[str, Trials]:
-    """Fixed "test" (held-out icons) and "train" (training icons, fresh scales and positions) sets.
+def eval_sets(run: RunConfig, task: str, device: torch.device, tasks: IconTasks | None = None) -> dict[str, Trials]:
+    """Fixed "test" (held-out icons) and "train" (training icons, fresh scales and positions) sets (``tasks``: the
+    run's icons and split when already built).
 
     Drawn from purpose-named generators, so every call (and every chapter) gets the same trials.
     """
-    tasks, size = IconTasks.from_config(run.data, device), stage_config(run, task).eval_size
+    tasks, size = tasks or IconTasks.from_config(run.data, device), stage_config(run, task).eval_size
     return {split: tasks.trials(task, split, size, seeded(run.data.seed, f"{task}:eval:{split}"))
             for split in ("test", "train")}
 
@@ -153,13 +158,14 @@ def lr_factor(schedule: str, step: int, steps: int) -> float:
 
 
 def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tensor]], cfg: TrainConfig,
-        evaluate: Callable[[], dict], gen: torch.Generator, desc: str, progress: bool = True) -> dict:
+        evaluate: Callable[[], dict], gen: torch.Generator, desc: str, progress: bool = True, prefix: str = "") -> dict:
     """The training loop shared by both stages; returns the history as plain lists.
 
     history: per batch ``loss`` and ``accuracy``; every ``eval_every`` steps ``eval_step`` and
     each key of ``evaluate()`` (e.g. ``test_accuracy``). With ``cfg.patience`` > 0 training stops
     early once the mean training-batch accuracy of ``patience`` windows in a row has not risen
-    PLATEAU_RISE above its best: a rule that reads only training icons, the same for every model.
+    PLATEAU_RISE above its best: a rule that reads only training icons, the same for every model. ``prefix`` names
+    the stage's settings in messages ("" for stage 1, "rmts_" for the RMTS head).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -179,9 +185,16 @@ def fit(model: nn.Module, batch: Callable[[torch.Generator], tuple[Tensor, Tenso
         value = loss.item()
         if not (math.isfinite(value) and math.isfinite(norm)):  # before the step spoils the weights
             what, bad = ("loss", value) if not math.isfinite(value) else ("gradient norm", norm)
-            raise Diverged(f"lr, gamma, T: the {what} became {bad} at step {step} of {cfg.steps} (lr {cfg.lr}); "
-                           "training stopped and nothing was cached: try a smaller lr or gamma")
-        opt.step()
+            raise Diverged(f"{prefix}lr, gamma, T: the {what} became {bad} at step {step} of {cfg.steps} ({prefix}lr "
+                           f"{cfg.lr}); training stopped and nothing was cached: try a smaller {prefix}lr or gamma")
+        try:
+            opt.step()
+        except RuntimeError as err:  # an update too large for float32 ("cannot be converted ... without overflow")
+            if "overflow" not in str(err):
+                raise
+            raise Diverged(f"{prefix}lr: the optimiser step overflowed float32 at step {step} of {cfg.steps} "
+                           f"({prefix}lr {cfg.lr}); training stopped and nothing was cached: "
+                           f"try a smaller {prefix}lr") from None
         sched.step()
         history["loss"].append(value)
         history["accuracy"].append(correct.item() / len(labels))
@@ -252,7 +265,8 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
             weights.load_state_dict(ckpt["state_dict"])
             metrics = {**ckpt["metrics"], "loaded_on": str(dev)}
             if eval_settings(metrics["config"]["model"]) != eval_settings(run.model.to_dict()):  # measured again
-                sets, tasks = eval_sets(run, task, dev), IconTasks.from_config(run.data, dev)
+                tasks = IconTasks.from_config(run.data, dev)
+                sets = eval_sets(run, task, dev, tasks)
                 metrics = {**_finish(task, run, dev, model.eval(), sets, metrics["wall_seconds"], key, metrics["steps"],
                                      tasks), "loaded_on": str(dev), "remeasured": eval_settings(run.model.to_dict())}
             return Trained(model.eval(), ckpt["history"], metrics, path, True)
@@ -260,7 +274,8 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
             print(f"warning: checkpoint: {path} does not fit this model ({str(err).splitlines()[0]}); retraining",
                   file=sys.stderr)
     writable_folder(path.parent, "cache")  # before training, never after: a model is not trained to be lost
-    stage, tasks, sets = stage_config(run, task), IconTasks.from_config(run.data, dev), eval_sets(run, task, dev)
+    stage, tasks = stage_config(run, task), IconTasks.from_config(run.data, dev)
+    sets = eval_sets(run, task, dev, tasks)
     start = time.perf_counter()
     if stage.pool:  # a fixed training set, drawn once, in shuffled epochs
         epochs = Epochs(tasks, task, stage.pool, seeded(run.data.seed, f"{task}:pool"))
@@ -269,7 +284,8 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
         batch = lambda g: tasks.training(task, stage.batch_size, g)[:2]  # noqa: E731
     history = fit(model, batch, stage,
                   lambda: {"test_accuracy": accuracy(model, sets["test"], run.data.seed)},
-                  seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress)
+                  seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress,
+                  "" if task == "same-different" else STAGE2_PREFIX)
     metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key, len(history["loss"]), tasks)
     if metrics["train_accuracy"] < CHANCE_WARNING[task]:
         print(f"warning: {task} m={run.data.m} seed={run.data.seed}: accuracy on training icons is "
@@ -277,7 +293,7 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
               file=sys.stderr)
     try:
         save_checkpoint(path, key, cfg, weights.state_dict(), history, metrics)
-    except OSError as err:  # the trained model is still returned, and said to be uncached
+    except OSError as err:  # a full or read-only disk: the trained model is still returned, and said to be uncached
         print(f"warning: cache: could not save the checkpoint {path} ({err.strerror or err}); the model is "
               "returned but not cached", file=sys.stderr)
     return Trained(model.eval(), history, metrics, path, False)
@@ -302,8 +318,8 @@ def train_rmts(run: RunConfig = RunConfig(), device: str = "auto", cache: Path |
     """Stage 2, train-or-load: a new MLP on frozen coherence vectors (stage 1 reused or trained first)."""
     run = prepare(run, "rmts")
     dev = resolve_device(device)
-    features = train_same_different(run, device, cache, progress).model
-    key, cfg = _stage2_key(run)
+    features = train_same_different(run, device, cache, progress, retrain).model
+    key, cfg = _stage2_key(run, features)
     path = Path(cache or cache_dir()) / f"rmts-{key[:20]}.pt"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seeded(run.data.seed, "rmts:init").initial_seed())
@@ -315,15 +331,22 @@ def load_same_different(path: str | Path) -> SameDifferent:
     """A stage-1 model rebuilt from a checkpoint file alone: its stored config, then its weights (verified)."""
     ckpt = load_checkpoint(path)
     if ckpt["metrics"].get("task") != "same-different":
-        raise CheckpointError(f"checkpoint: {path} holds a {ckpt['metrics'].get('task')} head, not a same/different model")
+        raise CheckpointError(f"checkpoint: {path} holds a {ckpt['metrics'].get('task')} head, not a same/different "
+                              "model")
     model = SameDifferent(RunConfig.from_dict(ckpt["metrics"]["config"]).model)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
 
 def save_metrics(result: Trained, folder: str | Path) -> Path:
-    """Write FOLDER/metrics.json (the metrics, and whether they were loaded from the cache) and history.json."""
+    """Write FOLDER/history.json, then FOLDER/metrics.json (the metrics, and whether they were loaded from the cache):
+    a metrics.json is only ever there with its history. Raises OSError naming the folder if it cannot be written."""
     folder = Path(folder)
-    write_json(folder / "metrics.json", {**result.metrics, "cached": result.cached})
-    write_json(folder / "history.json", result.history)
+    try:
+        write_json(folder / "history.json", result.history)
+        write_json(folder / "metrics.json", {**result.metrics, "cached": result.cached})
+    except OSError as err:
+        (folder / "history.json").unlink(missing_ok=True)
+        raise OSError(err.errno, f"out: could not write metrics.json and history.json to {folder} "
+                                 f"({err.strerror or err})") from None
     return folder / "metrics.json"

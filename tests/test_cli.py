@@ -9,7 +9,7 @@ import pytest
 from oscbind_lite.cli import build_parser, flag, main, parse_run
 from oscbind_lite.config import SMOKE, RunConfig, settings, smoke, with_overrides
 
-OWN_OPTIONS = {"command", "task", "out", "device", "cache", "retrain", "threads", "quiet"}  # not config fields
+OWN_OPTIONS = {"command", "task", "out", "device", "cache", "retrain", "overwrite", "threads", "quiet"}  # not config fields
 
 
 def as_args(values: dict) -> list[str]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from oscbind_lite import coherence, energy, kuramoto_step
 from oscbind_lite.config import ModelConfig
-from oscbind_lite.core import (compile_enabled, couple, energy_terms, fused_coupling, integrate, integrate_final,
+from oscbind_lite.core import (compile_enabled, couple, energy_terms, fused_coupling, integrate,
                                integrate_last, natural_rotation, normalize)
 from oscbind_lite.model import KuramotoBinding, SameDifferent
 
@@ -248,7 +248,7 @@ def test_independent_start_draws_separate_points_for_the_two_objects():
 
 
 def test_hand_written_backward_matches_autograd_through_the_steps():
-    """integrate_final (used for training) has the value and every gradient of autograd through integrate."""
+    """integrate_last with k = 1 (what training runs) has the value and every gradient of autograd through integrate."""
     g = torch.Generator().manual_seed(4)
     B, D, N, T = 3, 4, 3, 7
     x0 = normalize(torch.randn(B, 2, D, N, generator=g)).requires_grad_(True)
@@ -258,13 +258,13 @@ def test_hand_written_backward_matches_autograd_through_the_steps():
     J_out = torch.randn(D, N, D, N, generator=g, requires_grad=True)
     # gradcheck perturbs one entry at a time, which would break omega's skew symmetry (refused by
     # fused_coupling): check the gradient through omega = A - A', as KuramotoBinding builds it
-    skew = lambda x, c, A, J_in, J_out: integrate_final(x, c, A - A.transpose(1, 2), J_in, J_out, 0.3, T)  # noqa: E731
+    skew = lambda x, c, A, J_in, J_out: integrate_last(x, c, A - A.transpose(1, 2), J_in, J_out, 0.3, T)[0]  # noqa: E731
     assert torch.autograd.gradcheck(skew, (x0, c, A, J_in, J_out))
     omega = (A - A.transpose(1, 2)).detach().requires_grad_(True)
     inputs = (x0, c, omega, J_in, J_out)
     weights = torch.randn(B, 2, D, N, generator=g)
     ref = torch.autograd.grad((integrate(*inputs, 0.3, T)[-1] * weights).sum(), inputs)
-    fast = torch.autograd.grad((integrate_final(*inputs, 0.3, T) * weights).sum(), inputs)
+    fast = torch.autograd.grad((integrate_last(*inputs, 0.3, T)[0] * weights).sum(), inputs)
     for a, b in zip(ref, fast):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
@@ -390,10 +390,10 @@ def test_the_oscillators_run_in_float32_under_mixed_precision():
     omega = (A - A.transpose(1, 2)).requires_grad_(True)
     J_in = torch.randn(D, N, D, N, generator=g, dtype=f32, requires_grad=True)
     J_out = torch.randn(D, N, D, N, generator=g, dtype=f32, requires_grad=True)
-    plain = integrate_final(x0, c, omega, J_in, J_out, 0.3, T)
+    plain = integrate_last(x0, c, omega, J_in, J_out, 0.3, T)[0]
     plain_grads = torch.autograd.grad(plain.sum(), (c, omega, J_in, J_out))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        mixed = integrate_final(x0, c.bfloat16(), omega, J_in, J_out, 0.3, T)
+        mixed = integrate_last(x0, c.bfloat16(), omega, J_in, J_out, 0.3, T)[0]
     assert mixed.dtype == torch.float32
     assert torch.equal(mixed, plain)
     grads = torch.autograd.grad(mixed.sum(), (c, omega, J_in, J_out))

@@ -178,3 +178,36 @@ def test_authors_baseline_reads_the_coherence_of_normalised_projections(pairs):
         torch.testing.assert_close(net.relation(pairs), (4 - rho**2).clamp_min(1e-6).sqrt(), atol=1e-3, rtol=0)
         same = torch.cat([pairs[:, :1], pairs[:, :1]], 1)
         assert net.relation(same).abs().max() < 1e-2  # an identical pair: rho = 2, chord 0
+
+
+def test_context_norm_makes_a_same_pair_identical_and_swaps_with_the_objects():
+    """TCN over a pair: identical encodings give identical normalised ones (the bias); swapping the objects swaps the
+    normalised encodings; each feature ends at the pair's own scale (about +-1 when the two differ by far more than
+    sqrt(eps)), before the learned gain and bias."""
+    from oscbind_lite.model import ContextNorm
+
+    norm = ContextNorm(6)
+    with torch.no_grad():
+        norm.gain.copy_(torch.linspace(0.5, 2, 6))
+        norm.bias.copy_(torch.linspace(-1, 1, 6))
+    z = torch.randn(5, 2, 6, generator=torch.Generator().manual_seed(0))
+    same = torch.stack([z[:, 0], z[:, 0]], 1)
+    out = norm(same)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.allclose(out[:, 0], norm.bias.expand(5, 6))
+    assert torch.allclose(norm(z.flip(1)), norm(z).flip(1))
+    far = torch.stack([torch.full((1, 6), -50.0), torch.full((1, 6), 50.0)], 1)
+    plain = ContextNorm(6)(far)
+    assert torch.allclose(plain, torch.tensor([-1.0, 1.0]).view(1, 2, 1).expand(1, 2, 6), atol=1e-5)
+
+
+def test_context_norm_is_a_setting_that_changes_the_model_and_its_cache_key(smoke_run):
+    from oscbind_lite.config import with_overrides
+    from oscbind_lite.train import _stage1_key, build_same_different
+
+    tcn = with_overrides(smoke_run, context_norm=True)
+    assert build_same_different(smoke_run).context_norm is None and build_same_different(tcn).context_norm is not None
+    assert _stage1_key(tcn)[0] != _stage1_key(smoke_run)[0]
+    images = torch.rand(3, 2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    model = build_same_different(tcn).eval()
+    swapped = model.encode(images.flip(1))
+    assert torch.allclose(swapped, model.encode(images).flip(1), atol=1e-6)

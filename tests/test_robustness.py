@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,7 +61,20 @@ CASES = [
     ("lr not a number", ["--lr", "nan"], 2, "lr: must be a finite number"),
     ("gamma infinite", ["--gamma", "inf"], 2, "gamma: must be a finite number"),
     ("rmts lr infinite", ["--task", "rmts", "--rmts-lr", "inf"], 2, "rmts_lr: must be a finite number"),
-    ("lr that diverges", ["--lr", "1e6"], 1, "lr, gamma, T: the loss became nan"),
+    ("lr that diverges", ["--lr", "1e38", "--weight-decay", "0"], 1, "lr: the optimiser step overflowed"),
+    ("lr negative, as a user types it", ["--lr", "-1e-3"], 2, "lr: must be a finite number > 0, got -0.001"),
+    ("gamma minus infinity", ["--gamma", "-inf"], 2, "gamma: must be a finite number > 0, got -inf"),
+    ("rmts lr that would overflow", ["--task", "rmts", "--rmts-lr", "1e300"], 2, "rmts_lr: must be below 1 / rmts_weight_decay"),
+    ("weight decay that flips the weights", ["--weight-decay", "1e300"], 2, "weight_decay: must be below 1 / lr"),
+    ("weight decay 1e38", ["--weight-decay", "1e38"], 2, "weight_decay: must be below 1 / lr"),
+    ("a batch beyond memory", ["--batch-size", "5000000"], 2, "batch_size: batch_size = 5000000 needs about"),
+    ("an evaluation set beyond memory", ["--eval-size", "20000000"], 2, "eval_size: eval_size = 20000000 needs about"),
+    ("an MLP beyond memory", ["--hidden", "2000000000"], 2, "hidden: hidden = 2000000000 needs about"),
+    ("images beyond memory", ["--image-size", "60000"], 2, "image_size: image_size = 60000 needs about"),
+    ("a CNN beyond memory", ["--channels", "60000,60000"], 2, "channels: channels = (60000, 60000) needs about"),
+    ("an RMTS batch beyond memory", ["--task", "rmts", "--rmts-batch-size", "5000000"], 2, "rmts_batch_size: "),
+    ("T beyond any run", ["--T", "1000000000000000000000"], 2, "T: must be at most 100,000"),
+    ("steps beyond any run", ["--steps", "100000000000000"], 2, "steps: must be at most 10,000,000"),
     ("seed negative", ["--seed", "-1"], 2, "seed: must be an integer >= 0"),
     ("out is a file", ["--out", "{a_file}"], 2, "out: "),
     ("out under a file", ["--out", "{a_file}/sub"], 2, "out: "),
@@ -157,15 +171,15 @@ def test_a_smoke_profile_never_writes_into_the_paper_results(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"error: results: {results} holds the paper profile's results; give the smoke profile its own folder "
-        "(--results runs/evidence-smoke)"]
+        "(--results results/smoke)"]
     assert (results / "runs.csv").read_text() == "the paper's table\n"
 
 
 def test_profiles_have_their_own_default_folders():
-    from oscbind_tools.evidence import default_results
+    from oscbind_tools.design import results_folder as default_results
 
     assert default_results("paper") == Path("results")
-    assert default_results("smoke") == Path("runs/evidence-smoke")
+    assert default_results("smoke") == Path("results/smoke")
 
 
 def test_a_sweep_with_an_impossible_split_stops_before_any_kernel(tmp_path):
@@ -252,3 +266,139 @@ def test_a_failed_jobs_report_names_its_error_not_only_its_log(tmp_path):
     log.write_text("Traceback (most recent call last):\n  File x\nOSError: [Errno 28] No space left on device\n"
                    "submitit WARNING: job failed\n")
     assert _reason(RuntimeError("job 12 failed, see log"), log) == "OSError: [Errno 28] No space left on device"
+
+
+def test_an_earlier_runs_folder_is_refused_unless_overwrite(tmp_path, capsys):
+    from oscbind_lite.cli import main
+
+    base = ["train", *SMOKE_ARGS, "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
+    assert main(base) == 0
+    before = (tmp_path / "out" / "metrics.json").read_text()
+    capsys.readouterr()
+    assert main([*base, "--task", "rmts"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: out: {tmp_path / 'out'} already holds a run's metrics.json (same-different, m = 95, seed 0); "
+                   "give another folder, or --overwrite to replace it"]
+    assert (tmp_path / "out" / "metrics.json").read_text() == before  # nothing replaced
+    assert main([*base, "--task", "rmts", "--overwrite"]) == 0
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["task"] == "rmts"
+
+
+def test_a_stale_rmts_head_is_never_served_on_a_retrained_stage_1(tmp_path, capsys):
+    """The RMTS head is keyed by the stage-1 weights it was trained on: when stage 1 is retrained under its key into
+    other weights (its file was corrupt, another thread count), the old head is not loaded on top of it."""
+    import torch
+
+    from oscbind_lite.cli import main
+
+    cache, before = tmp_path / "cache", torch.get_num_threads()
+    base = ["train", *SMOKE_ARGS, "--task", "rmts", "--cache", str(cache)]
+    try:
+        assert main([*base, "--threads", "1", "--out", str(tmp_path / "o1")]) == 0
+        for stage1 in cache.glob("same-different-*.pt"):
+            os.truncate(stage1, 1000)
+        assert main([*base, "--threads", "2", "--out", str(tmp_path / "o2")]) == 0
+    finally:
+        torch.set_num_threads(before)
+    first, second = (json.loads((tmp_path / o / "metrics.json").read_text()) for o in ("o1", "o2"))
+    heads = sorted(cache.glob("rmts-*.pt"))
+    assert not second["cached"] and "loaded from cache" not in capsys.readouterr().out
+    assert len(heads) == 2 and first["key"] != second["key"]  # another stage 1, another head
+
+
+def tmpfs(path: Path, size: str):
+    """A real, small file system mounted at path (as root), or a skip saying why not."""
+    if os.geteuid() != 0:
+        pytest.skip("a real full disk needs a tmpfs, which only root can mount here")
+    path.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("mount -t tmpfs is not allowed in this environment")
+    return path
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """An 8 kB tmpfs: too small for a checkpoint, big enough for a metrics.json. Unmounted afterwards."""
+    disk = tmpfs(tmp_path / "full", "8k")
+    yield disk
+    subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_full_cache_disk_loses_no_finished_training(tmp_path, full_disk):
+    """On a real full disk torch.save fails with a RuntimeError of its own: the trained model is reported uncached in
+    one warning, and its metrics and history are written."""
+    r = subprocess.run([sys.executable, "-m", "oscbind_lite", "train", *SMOKE_ARGS, "--out", str(tmp_path / "out"),
+                        "--cache", str(full_disk)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("warning: cache: could not save")]
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["cached"] is False
+    assert (tmp_path / "out" / "history.json").exists()
+    assert not list(full_disk.glob(".*.tmp")) and not list(full_disk.glob("*.pt"))
+
+
+def test_a_full_output_disk_is_one_line_and_prints_the_numbers(tmp_path, full_disk):
+    """--out on a full disk: the accuracy is printed, one error line names out, and no metrics.json stands without its
+    history."""
+    filler = full_disk / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1k", "count=8"], capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "oscbind_lite", "train", *SMOKE_ARGS, "--out", str(full_disk / "out"),
+                        "--cache", str(tmp_path / "cache")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(errors) == 1 and "out: could not write" in errors[0]
+    assert "test accuracy" in r.stdout
+    assert not (full_disk / "out" / "metrics.json").exists() or (full_disk / "out" / "history.json").exists()
+
+
+def test_interrupting_a_sweep_is_one_line_and_leaves_no_kernel(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group, kernel included) while a chapter runs: the finished notebooks
+    are kept, the sweep says so in one line and exits 130, and the kernel's own dying words stay in its log."""
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "oscbind_tools", "sweep", "--smoke", "--runs", str(runs)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 300
+    while not list(runs.glob("same_different/*/stamp.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip() and not ln.startswith("sweep:")]
+    assert proc.returncode == 130, err[-2000:]
+    assert lines[-1].startswith("interrupted: ") and "rerun the command to resume" in lines[-1]
+    assert not any(word in err for word in ("Traceback", "KeyboardInterrupt", "ZMQError")), err[-2000:]
+    assert all(ln.endswith("s)") and ": ok (" in ln for ln in lines[:-1]), lines  # the finished chapters only
+    assert list(runs.glob("same_different/*/same_different.ipynb"))  # kept
+
+
+def test_a_chapter_that_is_not_a_notebook_is_one_line_before_any_kernel(tmp_path):
+    book = tmp_path / "book"
+    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "checkpoints", "_vendor"))
+    (book / "notebooks" / "rmts.ipynb").write_text('{"cells": [')
+    r = run("oscbind_tools", "sweep", "--smoke", "--book", book, "--runs", tmp_path / "runs")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(f"error: book: {book / 'notebooks' / 'rmts.ipynb'}"
+                                                                              " is not a notebook that can be read")
+    assert "failed.ipynb" not in r.stderr and not (tmp_path / "runs" / "icons_and_tasks").exists()
+
+
+def test_a_full_results_disk_keeps_the_finished_runs_and_says_so(tmp_path, full_disk):
+    """The evidence engine writing its tables on a real full disk: one line naming results, status 1, no traceback,
+    and the finished run file untouched."""
+    from dataclasses import asdict
+
+    from oscbind_tools import evidence
+
+    spec = evidence.plan("smoke")[0]
+    rows = [{"run": spec.id, "variant": spec.variant, "task": t, "m": spec.m, "seed": spec.seed, "test_accuracy": 0.5,
+             "train_accuracy": 0.5, "wall_seconds": 1.0} for t in ("same-different", "rmts")]
+    saved = json.dumps({"spec": asdict(spec), "rows": rows, "fidelity": {}, "stamp": evidence.job_stamp(spec, True)})
+    (full_disk / "runs").mkdir()
+    (full_disk / "runs" / f"{spec.id}.json").write_text(saved)
+    (full_disk / "profile.json").write_text('{"profile": "smoke"}')
+    subprocess.run(["dd", "if=/dev/zero", f"of={full_disk / 'filler'}", "bs=1k", "count=8"], capture_output=True)
+    r = run("oscbind_tools", "evidence", "--profile", "smoke", "--results", full_disk, "--tidy")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith(f"error: results: could not write the tables in {full_disk}")
+    assert (full_disk / "runs" / f"{spec.id}.json").read_text() == saved

@@ -1,7 +1,6 @@
 """Trainers and the checkpoint cache: determinism, train-or-load, atomic and verified checkpoints."""
 
 import json
-import math
 
 import pytest
 import torch
