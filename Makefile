@@ -8,7 +8,7 @@ SEED := 0
 RUNS := runs
 CACHE ?= $(CURDIR)/.cache/oscbind
 
-.PHONY: book checkpoints test lab vendor browser slurm bench results energy validation mechanism gap few authors ladder coupling venv clean-venv
+.PHONY: book checkpoints test lab vendor browser slurm bench results energy validation mechanism gap few authors ladder coupling tcn venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -93,7 +93,7 @@ mechanism: $(VENV)/.installed results/validation/choice.json
 results/validation/choice.json:
 	$(MAKE) validation
 
-# Issue 13, the few-icon gap: the default model and each candidate remedy alone (rotation, shear, stroke width,
+# The few-icon gap: the default model and each candidate remedy alone (rotation, shear, stroke width,
 # feature dropout, hard negatives, T_eval, votes over starts, weight decay, a smaller CNN, longer and shorter
 # training) at m = 15, 5 seeds, on validation icons carved out of the training icons (the test icons unused): 75 jobs;
 # resumes. GAP=gap-50: the same at m = 50; GAP=gap-combined: the three leaning candidates together against the
@@ -128,6 +128,14 @@ ladder: $(VENV)/.installed
 COUPLING ?= coupling
 coupling: $(VENV)/.installed
 	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(COUPLING) --results results/$(COUPLING) --workers 2 --threads 1
+
+# What the encoder hands the oscillators, at m = 15 on validation icons: context normalisation over the pair (TCN) for the
+# oscillator model and the difference baseline, and three encoder-side candidates, 5 seeds (35 jobs); keeps by the gap
+# study's rule. TCN=tcn-test: what it kept, for both models at m = 95, 50, 15, 5 and 2 on the test icons (and, with TCN
+# kept, J_OUT = 0 with it at m = 50 and 15).
+TCN ?= tcn
+tcn: $(VENV)/.installed
+	OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(TCN) --results results/$(TCN) --workers 2 --threads 1
 
 clean-venv:
 	rm -rf $(VENV)

@@ -29,23 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--m", type=int, nargs="+", default=[95, 50, 15], help="training-icon splits (default 95 50 15)")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
     sw.add_argument("--showcase-m", type=int, default=None,
-                    help="split shown by the icon, energy, dynamics and explorable chapters (default: the first of --m)")
+                    help="split shown by the icon, energy, dynamics and explorable chapters "
+                         "(default: the first of --m)")
     sw.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     sw.add_argument("--smoke", action="store_true", help="shrink every training to seconds (oscbind_lite.config.SMOKE)")
     sw.add_argument("--book", type=Path, default=Path("book"), help="book source folder (default book)")
-    sw.add_argument("--runs", type=Path, default=Path("runs/book"), help="where executed notebooks go (default runs/book)")
+    sw.add_argument("--runs", type=Path, default=Path("runs/book"),
+                    help="where executed notebooks go (default runs/book)")
     sw.add_argument("--build", action="store_true", help="then build the book with jupyter-book -W")
     sw.add_argument("--site", type=Path, default=None, help="build output: SITE/_build/html (default: the book folder)")
     sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
     sw.add_argument("--retrain", action="store_true",
-                    help="train every model afresh (in CACHE/retrain; committed and cached models unused) and rerun every notebook")
-    sw.add_argument("--freeze", action="store_true", help="with --retrain: then replace book/checkpoints by the models it trained")
+                    help="train every model afresh (in CACHE/retrain; committed and cached models unused) "
+                         "and rerun every notebook")
+    sw.add_argument("--freeze", action="store_true",
+                    help="with --retrain: then replace book/checkpoints by the models it trained")
     ev = sub.add_parser("evidence", help="run a profile of seeds, baselines and ablations as submitit jobs")
     ev.add_argument("--profile", default="paper", help="paper (everything) or smoke (seconds-long runs)")
     ev.add_argument("--results", type=Path, default=None,
-                    help="where run files and CSVs go (default: results for the paper profile, runs/evidence-PROFILE else)")
-    ev.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
-    ev.add_argument("--executor", default="auto", help="auto (Slurm where a controller answers, else local), local or slurm")
+                    help="where run files and CSVs go "
+                         "(default: results/ for the paper profile, results/PROFILE for any other)")
+    ev.add_argument("--cache", type=Path, default=None,
+                    help="checkpoint folder (default $OSCBIND_CACHE or ~/.cache/oscbind_lite)")
+    ev.add_argument("--executor", default="auto",
+                    help="auto (Slurm where a controller answers, else local), local or slurm")
     ev.add_argument("--workers", type=int, default=2, help="jobs at a time (local) or array parallelism (Slurm)")
     ev.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -56,21 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def tidy_finished(profile: str, results: Path) -> int:
     """Rewrite a profile's CSVs from its finished, current jobs alone; trains nothing."""
-    from .evidence import PROFILES, SMOKE_PROFILES, done, plan, tidy
+    from .design import STUDIES, plan
+    from .evidence import done, tidy
 
-    if profile not in PROFILES:
-        print(f"error: profile: must be one of {', '.join(PROFILES)}, got {profile!r}", file=sys.stderr)
+    if profile not in STUDIES:
+        print(f"error: profile: must be one of {', '.join(STUDIES)}, got {profile!r}", file=sys.stderr)
         return 2
     try:
         specs = plan(profile)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    finished = [s for s in specs if done(s, results, profile in SMOKE_PROFILES)]
+    finished = [s for s in specs if done(s, results, STUDIES[profile].smoke)]
     if not finished:
         print(f"error: results: no finished {profile} jobs in {results}", file=sys.stderr)
         return 2
-    tidy(results, finished)
+    try:
+        tidy(results, finished)
+    except OSError as err:  # a full disk: the run files stay as they are
+        print(f"error: results: could not write the tables in {results} ({err.strerror or err}); the {len(finished)} "
+              "finished run files are kept", file=sys.stderr)
+        return 1
     print(f"{profile}: {len(finished)} of {len(specs)} jobs finished; tables rewritten in {results}", file=sys.stderr)
     return 0
 
@@ -80,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "evidence":
         from oscbind_lite.cache import cache_dir
 
-        from .evidence import default_results, run_profile
+        from .design import results_folder
+        from .evidence import run_profile
 
         if args.tidy:
-            return tidy_finished(args.profile, args.results or default_results(args.profile))
-        return run_profile(args.profile, args.results or default_results(args.profile), args.cache or cache_dir(),
+            return tidy_finished(args.profile, args.results or results_folder(args.profile))
+        return run_profile(args.profile, args.results or results_folder(args.profile), args.cache or cache_dir(),
                            args.executor, args.workers, args.threads, args.device)
     if args.command == "findings":
         from .findings import Findings

@@ -76,11 +76,15 @@ def _tensor(t: Tensor | np.ndarray) -> dict:
 
 
 def check_exportable(model: SameDifferent) -> None:
-    """Raise ValueError unless the page can run this model: the oscillator bottleneck on the pooled CNN."""
+    """Raise ValueError unless the page can run this model: the oscillator bottleneck on the pooled CNN, read at x(T)
+    (the page computes neither a trajectory readout nor context normalisation)."""
     cfg = model.cfg
     if cfg.bottleneck != "oscillator" or cfg.encoder != "pooled":
         raise ValueError(f"model: the explorable runs the oscillator model on the pooled CNN, got bottleneck "
                          f"{cfg.bottleneck!r} with encoder {cfg.encoder!r}")
+    if cfg.readout_steps != 1 or cfg.context_norm:
+        raise ValueError(f"model: the explorable reads the coherence of x(T) of encodings as the CNN gives them, got "
+                         f"readout_steps {cfg.readout_steps} and context_norm {cfg.context_norm}")
 
 
 def weights(model: SameDifferent) -> dict[str, dict]:
@@ -127,7 +131,8 @@ def icon_payload(bank: np.ndarray) -> dict:
     exact = np.array_equal(as_bytes.astype(np.float32) / np.float32(255), bank)
     names = [f"U+{cp:04X}" for cp in DEFAULT_CODEPOINTS] if len(bank) == len(DEFAULT_CODEPOINTS) else []
     return {"kind": "icons", "format": FORMAT, "shape": list(bank.shape), "names": names,
-            "dtype": "uint8" if exact else "float32", "data": _b64(as_bytes if exact else bank, "u1" if exact else "<f4")}
+            "dtype": "uint8" if exact else "float32",
+            "data": _b64(as_bytes if exact else bank, "u1" if exact else "<f4")}
 
 
 def split_payload(m: int, model: SameDifferent, tasks: IconTasks, seed: int, accuracy: float | None) -> dict:
@@ -156,14 +161,15 @@ class Exported(NamedTuple):
     def table(self, opening: int) -> Table:
         """The page weight, file by file, for the chapter; ``opening``: the split the page opens with."""
         kb = lambda n: f"{n / 1000:.0f} kB"  # noqa: E731
-        rows = [[f"{STATIC}/{f.name}", "the page's code", kb(f.stat().st_size)] for f in sorted(STATIC_FOLDER.iterdir())]
+        rows = [[f"{STATIC}/{f.name}", "the page's code", kb(f.stat().st_size)]
+                for f in sorted(STATIC_FOLDER.iterdir())]
         rows.append([f"{DATA}/{ICONS}", "the icon images", kb(self.sizes[ICONS])])
         rows += [[f"{DATA}/{name}", f"the trained model of m = {name[1:-3]}" + (", loaded when chosen" if name !=
                   split_file(opening) else ", loaded with the page"), kb(size)]
                  for name, size in self.sizes.items() if name != ICONS]
         return Table(["file (under _static/)", "what it holds", "size"], rows,
-                     caption=f"What the explorable loads: {kb(self.split_weight(opening))} when it opens (its code, the "
-                             f"icons and the model of m = {opening}), each other split's file when it is chosen")
+                     caption=f"What the explorable loads: {kb(self.split_weight(opening))} when it opens (its code, "
+                             f"the icons and the model of m = {opening}), each other split's file when it is chosen")
 
 
 def code_bytes() -> int:
@@ -196,7 +202,8 @@ def parse_splits(text: str, m: int) -> list[int]:
     return [int(p) for p in parts]
 
 
-def export_trained(run: RunConfig, splits: list[int], device: str | torch.device, folder: str | Path | None) -> Exported:
+def export_trained(run: RunConfig, splits: list[int], device: str | torch.device,
+                   folder: str | Path | None) -> Exported:
     """Train-or-load the same/different model of each split (the ones the training chapters left in the cache)
     and export them with ``run``'s seed; folder None only measures the files."""
     models, tasks, accuracies = {}, {}, {}

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from oscbind_lite.config import RunConfig, with_overrides
 
-from .evidence import FIT, authors_protocol
+from .ladder import FIT, authors_protocol
 from .protocols import Authors
 from .stats import holm, interval95, paired_p
-from .studies import EnergyStudy, FewIcons, Mechanism
+from .energy_study import EnergyStudy
+from .studies import FewIcons, Mechanism
 from .table import PM, TASKS, Link, Table, percent, signed, signed_points
 
 CHANCE = 0.5
@@ -53,7 +54,8 @@ class Findings:
         results = Path(results)
         mech = Mechanism.load(results / "mechanism", results / "validation")
         return cls(mech, FewIcons.load(results / "few", mech),
-                   Authors.load(results / "authors", results / "ladder", results / "published" / "osc-network.csv", mech),
+                   Authors.load(results / "authors", results / "ladder",
+                                results / "published" / "osc-network.csv", mech),
                    EnergyStudy.load(results / "energy"))
 
     # ---- the claims ----
@@ -63,7 +65,8 @@ class Findings:
         the number is the hardest of the poster's splits, m = 15."""
         by_m = {k: list(self.few.ev.by_seed("oscillator", task, k).values()) for k in self.few.splits()}
         above = [k for k in by_m if interval95(by_m[k])[0] - interval95(by_m[k])[1] > CHANCE]
-        number = f"{percent(by_m[m])} % at m = {m} ({len(by_m[m])} seeds; {percent(by_m[min(by_m)])} at m = {min(by_m)})"
+        number = (f"{percent(by_m[m])} % at m = {m} ({len(by_m[m])} seeds; "
+                  f"{percent(by_m[min(by_m)])} at m = {min(by_m)})")
         verdict = ("holds at every split, falling with fewer icons" if len(above) == len(by_m) else
                    f"holds down to m = {min(above)}" if above else "not supported: no split above chance")
         claim = "Generalises to new icons" if task == "same-different" else "Transfers to RMTS from frozen coherence"
@@ -75,7 +78,8 @@ class Findings:
                     and c["other"] not in ("J_OUT = 0", "no coupling")]
         above = sorted({c["other"] for c in resolved if c["said"] == "oscillator higher"})
         below = sorted({c["other"] for c in resolved if c["said"] == "oscillator lower"})
-        best = max((c for c in resolved if c["said"] == "oscillator higher"), key=lambda c: sum(c["differences"]), default=None)
+        best = max((c for c in resolved if c["said"] == "oscillator higher"), key=lambda c: sum(c["differences"]),
+                   default=None)
         number = (f"{best['task']} {signed_points(best['differences'])} points over {best['other']} at m = {best['m']} "
                   f"({len(best['differences'])} seeds)" if best else "no comparison resolved")
         power = self.mech.power()
@@ -91,8 +95,8 @@ class Findings:
         ours = [c for c in self.mech.comparisons() if c["other"] == "J_OUT = 0" and c["said"] != "not resolved"]
         task = TASKS[0][0]
         theirs, mine = self.authors.j_out_effect(task, m), self.mech.paired("oscillator", "J_OUT = 0", task, m)
-        number = (f"removing J_OUT costs {signed_points(theirs)} points under the authors' protocol, {signed_points(mine)} "
-                  f"under ours (same/different, m = {m}, 5 seeds)")
+        number = (f"removing J_OUT costs {signed_points(theirs)} points under the authors' protocol, "
+                  f"{signed_points(mine)} under ours (same/different, m = {m}, 5 seeds)")
         if resolved and not ours:
             verdict = f"only under the authors' protocol, at m = {', '.join(map(str, sorted(resolved, reverse=True)))}"
         elif ours:
@@ -113,10 +117,12 @@ class Findings:
                                     if r["rtol"] > 0]
         trained, fine = rows(0.5, "trained"), rows(0.05, "curve")
         mono = lambda rs: percent([r["monotone_share"] for r in rs])  # noqa: E731
-        number = f"monotone trajectories: {mono(fine)} % at gamma = 0.05, {mono(trained)} % at 0.5 ({len(trained)} models)"
+        number = (f"monotone trajectories: {mono(fine)} % at gamma = 0.05, {mono(trained)} % at 0.5 "
+                  f"({len(trained)} models)")
         fine_ok = min(r["monotone_share"] for r in fine) >= 0.99
         trained_ok = min(r["monotone_share"] for r in trained) >= 0.99
-        verdict = ("holds" if fine_ok and trained_ok else "only for small Euler steps, not at the trained one" if fine_ok
+        verdict = ("holds" if fine_ok and trained_ok
+                   else "only for small Euler steps, not at the trained one" if fine_ok
                    else "not supported, even for small steps")
         return Claim("Energy descends (symmetric J, Omega = 0)", verdict, number, "energy")
 
@@ -125,13 +131,14 @@ class Findings:
         the poster's E under the authors' protocol."""
         v01, v05 = "symmetric J, Omega = 0, gamma = 0.1", "symmetric J, Omega = 0"
         swap = {v: [r["mean"] for r in self.energy.select("swap", variant=v, dynamics="converged")] for v in (v01, v05)}
-        side = {v: ("lower" if interval95(x)[0] + interval95(x)[1] < 0 else "higher" if interval95(x)[0] - interval95(x)[1] > 0
-                    else "neither") for v, x in swap.items()}
+        side = {v: ("lower" if interval95(x)[0] + interval95(x)[1] < 0
+                    else "higher" if interval95(x)[0] - interval95(x)[1] > 0 else "neither") for v, x in swap.items()}
         poster = [r for r in self.authors.energies if r["quantity"] == "poster" and r["variant"] != "no J_OUT"]
         higher = sum(r["difference"] > 0 for r in poster)
         number = (f"same minus different: {signed(swap[v01], 2)} trained at gamma = 0.1, {signed(swap[v05], 2)} at 0.5 "
                   f"({len(swap[v01])} models each); same higher in {higher} of {len(poster)} authors'-protocol runs")
-        verdict = ("not as a rule: lower only after training with a small step" if side[v01] == "lower" and side[v05] == "higher"
+        verdict = ("not as a rule: lower only after training with a small step"
+                   if side[v01] == "lower" and side[v05] == "higher"
                    else f"at gamma = 0.1 {side[v01]}, at 0.5 {side[v05]}")
         return Claim("Same pairs settle lower", verdict, number, "energy")
 
@@ -143,10 +150,10 @@ class Findings:
                               / sum(r["features"] for r in rows if keep(r)))
         agree, disagree = share(lambda r: r["angle_high"] <= AGREE), share(lambda r: r["angle_low"] >= DISAGREE)
         runs = len({r["run"] for r in rows})
-        number = (f"different pairs: {100 * agree:.0f} % of features with agreeing drives lock, {100 * disagree:.0f} % of "
-                  f"disagreeing ones ({runs} models)")
-        verdict = ("mostly: locking follows the drives" if agree > 0.8 and disagree < 0.3 else "holds" if disagree < 0.05
-                   else "not supported")
+        number = (f"different pairs: {100 * agree:.0f} % of features with agreeing drives lock, "
+                  f"{100 * disagree:.0f} % of disagreeing ones ({runs} models)")
+        verdict = ("mostly: locking follows the drives" if agree > 0.8 and disagree < 0.3
+                   else "holds" if disagree < 0.05 else "not supported")
         return Claim("Only shared features lock", verdict, number, "energy")
 
     def claims(self) -> list[Claim]:
@@ -158,13 +165,14 @@ class Findings:
         return Table(["the poster's claim", "our verdict", "the number that carries it", "evidence"],
                      [[c.claim, c.verdict, c.number, Link(titles.get(c.chapter, c.chapter), f"{c.chapter}.html")]
                       for c in self.claims()],
-                     caption=f"Table 1. The poster's claims against our evidence; numbers are mean{PM}95 % half-width over "
-                             "seeds (or models), on held-out icons")
+                     caption=f"Table 1. The poster's claims against our evidence; numbers are mean{PM}95 % half-width "
+                             "over seeds (or models), on held-out icons")
 
     def markdown(self, link: str = "book/notebooks/{}.ipynb") -> str:
         """The claims as a markdown table for the README, each linked to its chapter (``link`` formats the stem)."""
         lines = ["| the poster's claim | our verdict | the number that carries it |", "|---|---|---|"]
-        lines += [f"| {c.claim} ([{c.chapter}]({link.format(c.chapter)})) | {c.verdict} | {c.number} |" for c in self.claims()]
+        lines += [f"| {c.claim} ([{c.chapter}]({link.format(c.chapter)})) | {c.verdict} | {c.number} |"
+                  for c in self.claims()]
         return "\n".join(lines).replace("\u00a0", " ")
 
     # ---- how our model differs ----
@@ -182,7 +190,8 @@ class Findings:
         (10, "CNN", lambda r: r.model.encoder, "faster and more accurate on this CPU"),
         (9, "training", lambda r: (f"{r.stage1.pool:,} fixed pairs" if r.stage1.pool else "fresh pairs") +
          f", lr {r.stage1.lr:g}", "new renderings every batch; lr chosen on validation icons"),
-        (1, "rendering", lambda r: f"{'ink-cropped' if r.data.crop else 'framed'}, scale {r.data.scale_min:g}-{r.data.scale_max:g}",
+        (1, "rendering", lambda r: f"{'ink-cropped' if r.data.crop else 'framed'}, "
+                                   f"scale {r.data.scale_min:g}-{r.data.scale_max:g}",
          "size never gives the answer away"),
         (2, "split", lambda r: "first m" if r.data.split == "first" else "random",
          "results do not hang on one set of test icons"),
@@ -201,6 +210,7 @@ class Findings:
             worth = " / ".join(signed_points(steps[(t, rungs[k])]) for t, _ in TASKS)
             rows.append([what, f"{show(theirs)} \u2192 {show(ours)}", why, worth + (" *" if fails else "")])
         return Table(["", "authors' \u2192 ours", "why", f"worth at m = {m}, S/D / RMTS (points)"], rows,
-                     caption="Table 2. How our model and protocol differ from the authors' released ones. Worth: the ladder's step to "
-                             "that rung from the rung below, mean" + PM + "95 % half-width over 5 seeds, paired; each rung "
-                             "keeps the changes below it, so the order matters; *: seeds fail to fit next to it")
+                     caption="Table 2. How our model and protocol differ from the authors' released ones. Worth: the "
+                             "ladder's step to that rung from the rung below, mean" + PM + "95 % half-width over 5 "
+                             "seeds, paired; each rung keeps the changes below it, so the order matters; *: seeds fail "
+                             "to fit next to it")

@@ -13,7 +13,7 @@ from pathlib import Path
 from oscbind_lite.config import ModelConfig
 
 from .stats import from_interval, holm, interval95, paired_p, resolve, welch_p, welch_summary
-from .evidence import j_out_effects
+from .ladder import j_out_effects
 from .studies import Evidence, Mechanism, _number
 from .table import PM, TASKS, Table, approx_difference, percent, signed, signed_points
 
@@ -29,18 +29,21 @@ class Authors:
     ours: Mechanism | None = None  # our defaults, from the mechanism study
 
     @classmethod
-    def load(cls, authors: str | Path, ladder: str | Path | None, published: str | Path, ours: Mechanism | None = None) -> Authors:
+    def load(cls, authors: str | Path, ladder: str | Path | None, published: str | Path,
+             ours: Mechanism | None = None) -> Authors:
         """ladder: the ladder profile's folder, or None for the authors profile alone."""
         authors = Path(authors)
         with open(published, newline="") as f:
             pub = [dict(r, m=int(r["m"]), mean=float(r["mean"]), half_width=float(r["half_width"]), n=int(r["n"]))
                    for r in csv.DictReader(f)]
         with open(authors / "two_energies.csv", newline="") as f:
-            energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+            energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()}
+                        for r in csv.DictReader(f)]
         return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs if ladder is not None else [], pub, energies,
                    json.loads((authors / "curves.json").read_text()), ours)
 
-    def scores(self, runs: list[dict], variant: str, task: str, m: int, field: str = "test_accuracy") -> dict[int, float]:
+    def scores(self, runs: list[dict], variant: str, task: str, m: int,
+               field: str = "test_accuracy") -> dict[int, float]:
         """Seed -> one column (held-out accuracy unless told) of a variant's runs at one task and split."""
         return {r["seed"]: r[field] for r in runs if r["variant"] == variant and r["task"] == task and r["m"] == m}
 
@@ -59,13 +62,13 @@ class Authors:
         """Their CSV / our code with their protocol / our defaults, both tasks, three splits."""
         rows = []
         for task, short in TASKS:
-            rows.append([short, "their code and protocol (their CSV)"] + [f"{a:.1f}{PM}{h:.1f}" for a, h in
-                                                                         (self.theirs("default", task, m) for m in self.splits())])
-            rows.append([short, "our code, their protocol"] + [percent(self.scores(self.runs, "default", task, m).values())
-                                                               for m in self.splits()])
+            rows.append([short, "their code and protocol (their CSV)"]
+                        + [f"{a:.1f}{PM}{h:.1f}" for a, h in (self.theirs("default", task, m) for m in self.splits())])
+            rows.append([short, "our code, their protocol"]
+                        + [percent(self.scores(self.runs, "default", task, m).values()) for m in self.splits()])
             if self.ours is not None:
-                rows.append([short, "our code, our defaults"] + [percent(self.ours.scores("oscillator", task, m).values())
-                                                                 for m in self.splits()])
+                rows.append([short, "our code, our defaults"]
+                            + [percent(self.ours.scores("oscillator", task, m).values()) for m in self.splits()])
         return Table(["task", "source"] + [f"m = {m}" for m in self.splits()], rows,
                      caption=f"The default model's held-out accuracy (%), mean{PM}95 % half-width over 5 seeds each")
 
@@ -79,10 +82,12 @@ class Authors:
                     a, b = self.mine(variant, task, m), self.theirs(variant, task, m)
                     row += [f"{b[0]:.1f}{PM}{b[1]:.1f}", f"{a[0]:.1f}{PM}{a[1]:.1f}", approx_difference(a, b)]
                 rows.append(row)
-        header = ["variant", "m"] + [f"{short} {what}" for short in ("S/D", "RMTS") for what in ("theirs", "ours", "ours - theirs")]
-        return Table(header, rows, caption="Their CSV and our code on their protocol, per variant (%; S/D: same/different), mean"
-                                           f"{PM}95 % half-width over 5 seeds; the difference is unpaired, its interval "
-                                           "approximate (half-widths added in quadrature)")
+        header = ["variant", "m"] + [f"{short} {what}" for short in ("S/D", "RMTS")
+                                     for what in ("theirs", "ours", "ours - theirs")]
+        return Table(header, rows,
+                     caption="Their CSV and our code on their protocol, per variant (%; S/D: same/different), mean"
+                             f"{PM}95 % half-width over 5 seeds; the difference is unpaired, its interval "
+                             "approximate (half-widths added in quadrature)")
 
     def j_out_table(self) -> Table:
         """Does removing J_OUT cost accuracy under their protocol? Paired by seed in our code; unpaired in theirs."""
@@ -95,8 +100,9 @@ class Authors:
             rows += [[short, m, approx_difference(self.theirs("default", task, m), self.theirs("no J_OUT", task, m)),
                       signed_points(d), f"{paired_p(d):.3f}", f"{adj:.3f}"]
                      for m, d, adj in zip(self.splits(), ds, holm([paired_p(d) for d in ds]))]
-        return Table(["task", "m", "their CSV: default - no J_OUT (points)", "our code, their protocol (points, paired)",
-                      "p (paired t)", f"Holm p (family of {len(self.splits())})"], rows,
+        return Table(["task", "m", "their CSV: default - no J_OUT (points)",
+                      "our code, their protocol (points, paired)", "p (paired t)",
+                      f"Holm p (family of {len(self.splits())})"], rows,
                      caption=f"The cost of removing J_OUT, mean{PM}95 % half-width over 5 seeds; Holm's correction "
                              "within each task, over the splits")
 
@@ -135,10 +141,10 @@ class Authors:
         family = 2 * (len(self.rungs()) - 1)
         return Table(["task", "m", "rung", "held-out accuracy (%)", "training accuracy (%)", "step (points, paired)",
                       f"Holm p (family of {family})"],
-                     rows, caption=f"From their protocol to our defaults, one change at a time, mean{PM}95 % half-width "
-                                   "over 5 seeds; each step paired by seed against the rung below")
+                     rows, caption=f"From their protocol to our defaults, one change at a time, mean{PM}95 % "
+                                   "half-width over 5 seeds; each step paired by seed against the rung below")
 
-    # The ladder's rungs in four groups, by index into evidence.LADDER: (label, rung below the group, its last rung).
+    # The ladder's rungs in four groups, by index into ladder.LADDER: (label, rung below the group, its last rung).
     SEGMENTS = (("the data: augmentation, split", 0, 2),
                 ("the oscillators: D, gamma, Omega, start, initialisation, readout", 2, 8),
                 ("the training: optimisation, CNN", 8, 10),
@@ -152,8 +158,10 @@ class Authors:
             family = []
             for m in splits:
                 for label, below, last in self.SEGMENTS:
-                    a, b = self.scores(self.ladder, rungs[last], task, m), self.scores(self.ladder, rungs[below], task, m)
-                    family.append({"task": short, "m": m, "segment": label, "differences": [a[s] - b[s] for s in a if s in b]})
+                    a, b = (self.scores(self.ladder, rungs[last], task, m),
+                            self.scores(self.ladder, rungs[below], task, m))
+                    family.append({"task": short, "m": m, "segment": label,
+                                   "differences": [a[s] - b[s] for s in a if s in b]})
             out += resolve(family, "gain", "loss")
         return out
 
@@ -162,9 +170,11 @@ class Authors:
         rows = [[c["task"], c["m"], c["segment"], signed_points(c["differences"]), f"{c['holm']:.3f}", c["said"]]
                 for c in segments]
         family = max((c["family"] for c in segments), default=0)
-        return Table(["task", "m", "changes", "net step (points, paired)", f"Holm p (family of {family})", "after Holm"],
-                     rows, caption=f"The climb from their protocol to our defaults in four groups of rungs, mean{PM}95 % "
-                                   "half-width over 5 seeds, each group's last rung minus the rung below it")
+        return Table(["task", "m", "changes", "net step (points, paired)", f"Holm p (family of {family})",
+                      "after Holm"],
+                     rows, caption=f"The climb from their protocol to our defaults in four groups of rungs, "
+                                   f"mean{PM}95 % half-width over 5 seeds, each group's last rung minus the rung "
+                                   "below it")
 
     def energy_curves(self, variant: str = "default") -> list[dict]:
         """``TwoEnergies.curves`` of each run of one variant, for ``plotting.two_energies``."""
@@ -179,7 +189,8 @@ class Authors:
                 rows.append([variant, label, len(here), signed([r["difference"] for r in here]),
                              signed([r["cohens_d"] for r in here], 2),
                              f"{sum(r['difference'] < 0 for r in here)} of {len(here)}"])
-        return Table(["variant", "energy", "runs", "same - different at t = T", "Cohen's d", "runs with same lower"], rows,
+        return Table(["variant", "energy", "runs", "same - different at t = T", "Cohen's d",
+                      "runs with same lower"], rows,
                      caption=f"Energy of same minus different held-out pairs at the end of the dynamics, mean{PM}95 % "
                              "half-width over runs (3 splits x 5 seeds), both quantities on the same trajectories")
 
@@ -220,9 +231,11 @@ class Authors:
         """How our code on their protocol compares with their CSV, cell by cell (variant x task x split): for the
         oscillator variants and for their baseline, (cells where ours is lower, cells in all)."""
         out = {}
-        for kind, variants in (("oscillator", [v for v in dict.fromkeys(r["variant"] for r in self.published) if v != "baseline"]),
+        for kind, variants in (("oscillator", [v for v in dict.fromkeys(r["variant"] for r in self.published)
+                                               if v != "baseline"]),
                                ("baseline", ["baseline"])):
-            cells = [(self.mine(v, t, m)[0], self.theirs(v, t, m)[0]) for v in variants for t, _ in TASKS for m in self.splits()]
+            cells = [(self.mine(v, t, m)[0], self.theirs(v, t, m)[0])
+                     for v in variants for t, _ in TASKS for m in self.splits()]
             out[kind] = (sum(mine < theirs for mine, theirs in cells), len(cells))
         return out
 
@@ -249,7 +262,8 @@ class Coupling:
 
     @classmethod
     def load(cls, results: str | Path) -> Coupling:
-        """Read RESULTS/coupling (with choice.json), and RESULTS/coupling-factorial and coupling-dose where they exist."""
+        """Read RESULTS/coupling (with choice.json), and RESULTS/coupling-factorial and coupling-dose where they
+        exist."""
         results = Path(results)
         rows = lambda folder: Evidence.load(folder).runs if (folder / "runs.csv").exists() else []  # noqa: E731
         factorial = results / "coupling-factorial"
@@ -268,7 +282,7 @@ class Coupling:
 
     def effects(self, runs: list[dict], rung: str, m: int) -> dict[str, dict[int, float]]:
         """J_OUT's effect at a rung: task -> seed -> accuracy with J_OUT learned minus with J_OUT = 0, over the seeds
-        whose two runs fit (``evidence.j_out_effects``)."""
+        whose two runs fit (``ladder.j_out_effects``)."""
         return j_out_effects(runs, rung, m)
 
     def along_ladder(self, m: int = 50) -> list[dict]:
@@ -278,22 +292,25 @@ class Coupling:
             family = [{"task": short, "rung": rung, "m": m,
                        "differences": list(self.effects(self.ladder, rung, m).get(task, {}).values())}
                       for rung in self.rungs()]
-            out += resolve([row for row in family if len(row["differences"]) >= MIN_PAIRS], "J_OUT helps", "J_OUT hurts")
+            out += resolve([row for row in family if len(row["differences"]) >= MIN_PAIRS],
+                           "J_OUT helps", "J_OUT hurts")
         return out
 
     def interaction(self) -> list[dict]:
-        """The factorial's planned test per task and split: J_OUT's effect with the change off minus with it on, per seed
-        over the seeds whose four runs fit; Holm over the (task x split) family. Each row also carries both effects."""
+        """The factorial's planned test per task and split: J_OUT's effect with the change off minus with it on, per
+        seed over the seeds whose four runs fit; Holm over the (task x split) family. Each row also carries both
+        effects."""
         if not self.factorial or not self.choice:
             return []
         off, on = self.choice["off_rung"], self.choice["on_rung"]
         family = []
         for task, short in TASKS:
             for m in sorted({r["m"] for r in self.factorial}, reverse=True):
-                a, b = self.effects(self.factorial, off, m).get(task, {}), self.effects(self.factorial, on, m).get(task, {})
+                a, b = (self.effects(self.factorial, off, m).get(task, {}),
+                        self.effects(self.factorial, on, m).get(task, {}))
                 seeds = sorted(set(a) & set(b))
-                family.append({"task": short, "m": m, "seeds": seeds, "off": [a[s] for s in seeds], "on": [b[s] for s in seeds],
-                               "differences": [a[s] - b[s] for s in seeds]})
+                family.append({"task": short, "m": m, "seeds": seeds, "off": [a[s] for s in seeds],
+                               "on": [b[s] for s in seeds], "differences": [a[s] - b[s] for s in seeds]})
         return resolve(family, "the change removes J_OUT's effect", "the change adds to J_OUT's effect")
 
     def change_effect(self, task: str, m: int) -> list[float]:
@@ -306,7 +323,8 @@ class Coupling:
 
     def widths(self) -> list[tuple[int, ...]]:
         """The dose's CNN widths, narrowest first, then the default (rung 11 of the coupling profile)."""
-        found = {tuple(int(c) for c in r["variant"].split("channels ")[1].split(" | ")[0].split("-")) for r in self.dose}
+        found = {tuple(int(c) for c in r["variant"].split("channels ")[1].split(" | ")[0].split("-"))
+                 for r in self.dose}
         return sorted(found) + [DEFAULT_WIDTH]
 
     def dose_effects(self, m: int = 50) -> dict[tuple[int, ...], dict[str, dict[int, float]]]:
@@ -328,7 +346,8 @@ class Coupling:
         for width in self.widths():
             variant = top if width == DEFAULT_WIDTH else f"{top} | channels {'-'.join(map(str, width))}"
             runs = self.ladder if width == DEFAULT_WIDTH else self.dose
-            out[width] = [r["test_accuracy"] for r in runs if r["variant"] == variant and r["task"] == task and r["m"] == m]
+            out[width] = [r["test_accuracy"] for r in runs
+                          if r["variant"] == variant and r["task"] == task and r["m"] == m]
         return out
 
     def dose_slopes(self, m: int = 50) -> list[dict]:

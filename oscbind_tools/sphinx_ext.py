@@ -53,7 +53,8 @@ STACK_ON_NARROW = """
   if (!below) return;
   var wide = {height: gd.layout.height, annotations: JSON.parse(JSON.stringify(gd.layout.annotations || []))};
   var axes = Object.keys(gd.layout).filter(function (k) { return /^xaxis\\d*$/.test(k); }).sort();
-  axes.forEach(function (k) { wide[k] = gd.layout[k].domain.slice(); wide['y' + k.slice(1)] = gd.layout['y' + k.slice(1)].domain.slice(); });
+  axes.forEach(function (k) { wide[k] = gd.layout[k].domain.slice(); \
+wide['y' + k.slice(1)] = gd.layout['y' + k.slice(1)].domain.slice(); });
   var stacked = null;
   function fit() {
     var narrow = gd.clientWidth < below;
@@ -121,7 +122,8 @@ def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: 
     for script in scripts:
         attributes = getattr(script, "attributes", {})
         # Sphinx stores an inline script's missing file as None or as "" depending on how it was added.
-        key = (getattr(script, "filename", str(script)) or "", tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        key = (getattr(script, "filename", str(script)) or "",
+               tuple(sorted((k, str(v)) for k, v in attributes.items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)

@@ -14,8 +14,9 @@
   version and code fingerprint, notebook hash, parameters, and for summaries a hash of their inputs).
   A run whose stamp matches is skipped; a stale one is rerun (the same rule as the evidence study).
 * Parameters that name folders are passed relative to the notebooks' folder (papermill's working
-  directory), so no executed notebook, and no page of the book, holds a path of the machine. Executed notebooks are written to a temporary name and renamed, so an
-  interrupted sweep never leaves a half-written notebook that counts as done.
+  directory), so no executed notebook, and no page of the book, holds a path of the machine. Executed
+  notebooks are written to a temporary name and renamed, so an interrupted sweep never leaves a
+  half-written notebook that counts as done.
 * Trained models are shared through the checkpoint cache: the RMTS and showcase chapters load the
   same/different model instead of training it again. The book's own models are committed in
   ``book/checkpoints`` and copied into the cache first, so a fresh clone trains nothing it has
@@ -32,12 +33,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from tqdm.auto import tqdm
 
@@ -88,13 +91,18 @@ def chapters(book: Path = Path("book")) -> list[Chapter]:
         path = book / f"{stem}.ipynb"
         if not path.is_file():  # a markdown page: nothing to run
             continue
-        notebook = json.loads(path.read_text())
+        try:
+            notebook = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"book: {path} is not a notebook that can be read ({type(err).__name__}: {err})") from None
         meta = notebook["metadata"].get("oscbind", {})
         if meta.get("role") not in ROLES:
-            raise ValueError(f"book: {path} must declare its role in its metadata, \"oscbind\": {{\"role\": one of {ROLES}}}")
+            raise ValueError(f"book: {path} must declare its role in its metadata, "
+                             f"\"oscbind\": {{\"role\": one of {ROLES}}}")
         cell = next((c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
         declared = tuple(declared_parameters("".join(cell["source"]))) if cell else ()
-        title = "".join(notebook["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip() if notebook["cells"] else ""
+        title = ("".join(notebook["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip()
+                 if notebook["cells"] else "")
         out.append(Chapter(Path(stem).name, meta["role"], meta.get("page_files", ""), declared, title))
     return out
 
@@ -146,7 +154,8 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
             jobs.append(Job(chapter.name, chapter.role, d.name, params, d, chapter.page_files))
         else:
             d = runs / chapter.name / "all"
-            jobs.append(Job(chapter.name, chapter.role, d.name, {"smoke": smoke, **inputs(chapter, notebooks, runs, splits, d)}, d))
+            jobs.append(Job(chapter.name, chapter.role, d.name,
+                            {"smoke": smoke, **inputs(chapter, notebooks, runs, splits, d)}, d))
     return jobs
 
 
@@ -173,7 +182,8 @@ def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
     inputs = {"notebook": _sha(notebooks / f"{job.chapter}.ipynb"), "parameters": job.parameters}
     if job.role == SUMMARY or "results_dir" in job.parameters:  # stale when anything it reads changed
         if "runs_dir" in job.parameters:  # every other run: its metrics, and its stamp for what it ran
-            files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}") if p.parent.name != "all"]
+            files = [p for name in ("metrics.json", "stamp.json") for p in runs.glob(f"*/*/{name}")
+                     if p.parent.name != "all"]
         else:  # the committed results or benchmark files
             folder = notebooks / (job.parameters.get("results_dir") or job.parameters["bench_dir"])
             files = [p for pattern in ("*.csv", "*.json", "*/*.csv", "*/*.json") for p in folder.glob(pattern)]
@@ -210,15 +220,19 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     saved = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"  # kernels inherit it: no progress-bar widgets saved into the book's pages
     try:
-        papermill.execute_notebook(str(notebooks / f"{job.chapter}.ipynb"), str(partial), parameters=job.parameters,
-                                   cwd=str(notebooks), kernel_name="python3", progress_bar=False,
-                                   execution_timeout=CELL_TIMEOUT_S)
+        with kernel_stderr(job.run_dir / "kernel.log"):
+            papermill.execute_notebook(str(notebooks / f"{job.chapter}.ipynb"), str(partial), parameters=job.parameters,
+                                       cwd=str(notebooks), kernel_name="python3", progress_bar=False,
+                                       execution_timeout=CELL_TIMEOUT_S)
     except Exception as err:  # papermill raises its own error types, plus kernel and IO errors
         failed = job.run_dir / f"{job.chapter}.failed.ipynb"
         if partial.exists():
             os.replace(partial, failed)
         first = str(err).strip().splitlines()
         reason = next((ln for ln in reversed(first) if ln.strip() and not ln.startswith("-")), type(err).__name__)
+        if not failed.exists():  # it never ran: the notebook itself could not be read
+            return False, time.perf_counter() - start, (f"{notebooks / f'{job.chapter}.ipynb'} is not a notebook "
+                                                         f"papermill can read ({type(err).__name__}: {reason[:120]})")
         return False, time.perf_counter() - start, f"{reason} (see {failed})"
     finally:
         if saved is None:
@@ -228,6 +242,27 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     os.replace(partial, job.output)
     write_json(job.run_dir / "stamp.json", stamp(job, notebooks, runs))
     return True, time.perf_counter() - start, "ok"
+
+
+@contextmanager
+def kernel_stderr(log: Path) -> Iterator[None]:
+    """While a notebook runs, the process's standard error (file descriptor 2, which the kernel it starts inherits) goes
+    to log: the kernel's own chatter, and its dying words when a sweep is interrupted, stay out of the console."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM handler: stop the way Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def for_the_page(executed: Path, staged: Path) -> None:
@@ -264,8 +299,8 @@ def repository(book: Path = Path("book")) -> str:
     settings = yaml.safe_load(config.read_text()) if config.is_file() else {}
     candidates = [os.environ.get("OSCBIND_REPOSITORY", ""), ((settings or {}).get("repository") or {}).get("url") or ""]
     try:
-        origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=book, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
+        origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=book, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         origin = ""
     candidates.append(origin if "github.com" in origin else "")
@@ -294,7 +329,8 @@ def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
     settings pointing at the book's repository (``repository``)."""
     staged = runs / "_book"
     shutil.rmtree(staged, ignore_errors=True)
-    shutil.copytree(book, staged, ignore=shutil.ignore_patterns("_build", "notebooks", "checkpoints", ".ipynb_checkpoints"))
+    shutil.copytree(book, staged,
+                    ignore=shutil.ignore_patterns("_build", "notebooks", "checkpoints", ".ipynb_checkpoints"))
     publish_settings(staged / "_config.yml", repository(book), os.environ.get("OSCBIND_BRANCH", "main"))
     (staged / "notebooks").mkdir()
     for job in jobs:
@@ -309,7 +345,8 @@ def build(staged: Path, output: Path) -> int:
     """``jupyter-book build -W --keep-going`` of the staged book into OUTPUT/_build/html; returns its status."""
     shutil.rmtree(output / "_build" / "html", ignore_errors=True)  # no page of a renamed or removed chapter survives
     jb = Path(sys.executable).with_name("jupyter-book")  # installed beside this Python (the book extra)
-    cmd = [str(jb if jb.exists() else "jupyter-book"), "build", "-W", "--keep-going", "--path-output", str(output), str(staged)]
+    cmd = [str(jb if jb.exists() else "jupyter-book"), "build", "-W", "--keep-going", "--path-output", str(output),
+           str(staged)]
     return subprocess.run(cmd).returncode
 
 
@@ -341,31 +378,43 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int | None = None, de
             cache = writable_folder(cache / "retrain", "cache")
         # Kernels start in the notebooks' folder: a relative or ~ cache would resolve there, a second cache.
         os.environ["OSCBIND_CACHE"] = str(cache)
+        jobs = plan(book / "notebooks", runs, splits, seeds, showcase_m, device, smoke)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not (smoke or retrain):
         copied, present, unused = checkpoints.seed(book / "checkpoints", cache)
-        print(f"book checkpoints: {copied} committed model(s) copied into the cache, {present} already there", file=sys.stderr)
+        print(f"book checkpoints: {copied} committed model(s) copied into the cache, {present} already there",
+              file=sys.stderr)
         for reason in unused:
             print(f"warning: {reason}; not used (make checkpoints retrains and replaces them)", file=sys.stderr)
     force = force or retrain
     notebooks = book / "notebooks"
-    jobs = plan(notebooks, runs, splits, seeds, showcase_m, device, smoke)
     failed, record = [], []
     start = time.perf_counter()
-    for job in tqdm(jobs, desc="sweep", unit="notebook", file=sys.stderr, mininterval=1):
-        if not force and up_to_date(job, notebooks, runs):
-            record.append({"chapter": job.chapter, "tag": job.tag, "status": "skipped (up to date)"})
-            continue
-        ok, seconds, message = execute(job, notebooks, runs)
-        record.append({"chapter": job.chapter, "tag": job.tag, "status": "ok" if ok else "failed", "seconds": round(seconds, 1)})
-        print(f"{job.chapter} [{job.tag}]: {message} ({seconds:.0f} s)", file=sys.stderr)
-        if not ok:
-            failed.append(job)
-    write_json(runs / "sweep.json", {"jobs": record, "seconds": round(time.perf_counter() - start, 1), "version": __version__})
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # kill and timeout stop the sweep as Ctrl-C does
+    try:
+        for job in tqdm(jobs, desc="sweep", unit="notebook", file=sys.stderr, mininterval=1):
+            if not force and up_to_date(job, notebooks, runs):
+                record.append({"chapter": job.chapter, "tag": job.tag, "status": "skipped (up to date)"})
+                continue
+            ok, seconds, message = execute(job, notebooks, runs)
+            record.append({"chapter": job.chapter, "tag": job.tag, "status": "ok" if ok else "failed",
+                           "seconds": round(seconds, 1)})
+            print(f"{job.chapter} [{job.tag}]: {message} ({seconds:.0f} s)", file=sys.stderr)
+            if not ok:
+                failed.append(job)
+    except KeyboardInterrupt:  # the notebook that was running is left as a partial file, never counted as done
+        print(f"\ninterrupted: {sum(r['status'] == 'ok' for r in record)} notebook(s) finished and kept; rerun the "
+              "command to resume", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    write_json(runs / "sweep.json",
+               {"jobs": record, "seconds": round(time.perf_counter() - start, 1), "version": __version__})
     if failed:
-        print(f"error: {len(failed)} notebook(s) failed: {', '.join(f'{j.chapter} [{j.tag}]' for j in failed)}", file=sys.stderr)
+        print(f"error: {len(failed)} notebook(s) failed: {', '.join(f'{j.chapter} [{j.tag}]' for j in failed)}",
+              file=sys.stderr)
         return 1
     if freeze:
         committed = checkpoints.freeze(cache, book / "checkpoints")

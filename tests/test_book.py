@@ -222,7 +222,14 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
         page.mouse.move(left["x"] + 2, grip["y"] + grip["height"] / 2, steps=8)
         page.mouse.up()
         page.wait_for_function("document.querySelector('.plotly-graph-div .slider-container')"
-                               ".textContent.startsWith('step t = 0')", timeout=10_000)
+                               ".textContent.startsWith('step t = 0 of')", timeout=10_000)
+        # the readout and the play/pause buttons do not overlap
+        boxes = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div .slider-currentvalue, '
+                                 + '.plotly-graph-div .updatemenu-button')].map(e => {
+                                   const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })""")
+        readout, buttons = boxes[0], boxes[1:]
+        assert buttons and all(b[2] <= readout[0] or b[0] >= readout[2] or b[3] <= readout[1] or b[1] >= readout[3]
+                               for b in buttons), boxes
 
     with serve(smoke.html) as base:
         report = load_page(base + "notebooks/dynamics.html", timeout_s=60, interact=scrub,
@@ -264,7 +271,8 @@ def test_long_output_lines_wrap(smoke):
 
 @pytest.mark.parametrize("args,message", [
     (["-p", "m", "200"], "ParameterError: m: must be between 2 and 98"),
-    (["-p", "bogus", "1"], "ParameterError: bogus: unknown parameter; this notebook takes m, seed, T, gamma, device, smoke, out_dir"),
+    (["-p", "bogus", "1"], "ParameterError: bogus: unknown parameter; this notebook takes m, seed, T, gamma, device, smoke, "
+                           "results_dir, out_dir, repository"),
     (["-p", "m", "1.5"], "ParameterError: m: must be int, got 1.5"),
     (["-p", "gamma", "-1"], "ParameterError: gamma: must be a finite number > 0, got -1"),
 ])
@@ -280,9 +288,40 @@ def test_papermill_with_a_bad_parameter_stops_with_one_line(args, message, tmp_p
     assert len(errors) == 1 and len(errors[0]["traceback"]) == 1  # one line in the notebook too, no traceback
 
 
-def test_a_config_field_declared_by_a_chapter_reaches_its_model(tmp_path):
-    """A chapter may expose any config field: T set through papermill is the T the model trained with."""
+def test_a_chapter_run_by_hand_loads_the_books_committed_models(tmp_path):
+    """Run All in a bare JupyterLab (no make book, an empty model cache): the chapter loads the model the book
+    committed in book/checkpoints instead of training it."""
     env = {**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "out.ipynb"
+    subprocess.run([str(Path(sys.executable).with_name("papermill")), str(NOTEBOOKS / "same_different.ipynb"), str(out),
+                    "-p", "out_dir", str(tmp_path / "run"), "--cwd", str(NOTEBOOKS)], check=True, capture_output=True,
+                   env=env, timeout=600)
+    text = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
+    assert text.startswith("loaded") or "\nloaded (" in text, text[:500]
+    committed = {p.name for p in (ROOT / "book" / "checkpoints").glob("*.pt")}
+    assert committed <= {p.name for p in (tmp_path / "cache").glob("*.pt")}
+
+
+def test_the_explorable_refuses_an_invalid_step_beside_its_field(smoke):
+    """gamma = 0 typed into the explorable: a message beside the field says what it accepts, the field keeps what the
+    reader typed, and the dynamics keep running with the last valid gamma."""
+    require_chromium()
+
+    def type_zero(page) -> None:
+        page.fill("#ox-gamma", "0")
+        page.dispatch_event("#ox-gamma", "change")
+        page.wait_for_function("document.querySelector('#ox-gamma-error').textContent.includes('gamma must be')",
+                               timeout=10_000)
+
+    with serve(smoke.html) as base:
+        report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=type_zero)
+    assert 'aria-invalid="true"' in report.dom_html and "still running gamma = 0.5" in report.dom_html
+    assert report.console_errors == []
+
+
+def test_a_config_field_declared_by_a_chapter_reaches_its_model(tmp_path, monkeypatch):
+    """A chapter may expose any config field: T set through papermill is the T the model trained with."""
+    monkeypatch.setenv("OSCBIND_CACHE", str(tmp_path / "cache"))  # the kernel inherits it
     papermill.execute_notebook(str(NOTEBOOKS / "same_different.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
                                parameters={"smoke": True, "m": 50, "T": 3, "out_dir": str(tmp_path / "run")},
                                kernel_name="python3", progress_bar=False, execution_timeout=300)

@@ -6,17 +6,21 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
 from oscbind_lite.cache import write_json
-from oscbind_tools import plotting, provenance
+from oscbind_tools import figures, provenance
 import pytest
 import torch
 
 from oscbind_tools import evidence as evidence_module
-from oscbind_tools.evidence import (ABLATIONS, AUTHORS, GRID, LADDER, MAIN, MECHANISM, PROFILES, REMEDIES, SYMMETRIC, Spec,
-                                    choose, chosen, done, job_stamp, make_executor, plan, spec_config)
-from oscbind_tools.studies import Evidence, FewIcons, Mechanism, Remedies
+from oscbind_tools import design, ladder
+from oscbind_tools.design import (ABLATIONS, AUTHORS, GRID, MAIN, MECHANISM, REMEDIES, STUDIES, SYMMETRIC, Spec, chosen,
+                                  plan)
+from oscbind_tools.ladder import LADDER
+from oscbind_tools.evidence import done, job_stamp, make_executor, spec_config
+from oscbind_tools.studies import Evidence, FewIcons, Mechanism, Paired
 
 
 def evidence(results, cache, *extra):
@@ -31,7 +35,7 @@ def test_paper_profile_covers_models_splits_seeds_and_ablations():
     specs = plan("paper")
     ids = {s.id for s in specs}
     assert len(ids) == len(specs)  # one file per job
-    splits, seeds, ablation_m = PROFILES["paper"]
+    splits, seeds, ablation_m = STUDIES["paper"].splits, STUDIES["paper"].seeds, 50
     assert len(seeds) >= 5
     for variant in ("oscillator", "difference", "concat", "symmetric J, Omega = 0"):
         assert {(s.m, s.seed) for s in specs if s.variant == variant} == {(m, k) for m in splits for k in seeds}
@@ -49,7 +53,7 @@ def test_few_profile_runs_the_main_models_at_five_and_two_training_icons():
     for s in specs:  # the paper profile's main models, tested on the held-out icons
         run = spec_config(s, False).validate("rmts", n_icons=100)
         assert run == with_overrides(RunConfig(), **MAIN[s.variant], m=s.m, seed=s.seed) and run.data.holdout == "test"
-    assert evidence_module.default_results("few").as_posix() == "runs/evidence-few"
+    assert design.results_folder("few").as_posix() == "results/few" and design.results_folder("paper").as_posix() == "results"
 
 
 def test_every_variant_is_a_valid_config_that_changes_only_what_it_names():
@@ -169,7 +173,7 @@ def test_energy_study_measures_descent_swap_and_locking_on_one_model(smoke_run):
     """The energy profile's measurements: every step size with both counts, both dynamics of the swap, both starts."""
     from oscbind_lite.data import IconTasks
     from oscbind_lite.train import build_same_different
-    from oscbind_tools.evidence import GAMMAS, RTOL, SPAN, energy_study, plan
+    from oscbind_tools.evidence import GAMMAS, RTOL, SPAN, energy_study
 
     run = with_overrides(smoke_run, m=50)
     study = energy_study(build_same_different(run), IconTasks.from_config(run.data), seed=0, pairs=8)
@@ -190,9 +194,8 @@ def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp
     """energy_study -> a run file -> tidy's CSVs -> tables.EnergyStudy -> the energy chapter's tables and figures."""
     from oscbind_lite.data import IconTasks
     from oscbind_lite.train import build_same_different
-    from oscbind_tools import plotting
-    from oscbind_tools.evidence import Spec, energy_study, tidy
-    from oscbind_tools.studies import EnergyStudy
+    from oscbind_tools.evidence import energy_study, tidy
+    from oscbind_tools.energy_study import EnergyStudy
 
     run = with_overrides(smoke_run, m=50)
     specs = [Spec("oscillator", 50, seed, {}, "energy") for seed in (0, 1)]
@@ -208,8 +211,8 @@ def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp
     assert len(loaded.descent_table().rows) == 5 and len(loaded.swap_table().rows) == 2
     assert [r[1] for r in loaded.locking_table().rows] == ["shared", "independent"]
     assert all(r[-1] == 2 for r in loaded.locking_table().rows)  # both runs in every cell
-    plotting.energy_over_time(loaded)
-    plotting.lock_by_angle(loaded)
+    figures.energy_over_time(loaded)
+    figures.lock_by_angle(loaded)
 
 
 def test_validation_profile_tries_the_same_grid_for_every_model_on_validation_icons_only():
@@ -228,18 +231,19 @@ def test_choice_picks_each_models_best_validation_setting_and_the_strongest_base
     rows = [{"variant": f"{name} | {label}", "test_accuracy": acc}
             for name, accs in {"oscillator": (0.9, 0.8), "difference": (0.7, 0.85), "concat": (0.6, 0.6),
                                "J_OUT = 0": (0.95, 0.1)}.items() for label, acc in zip(GRID, accs)]
-    got = choose(rows)
+    got = design.choose(rows, design.MECHANISM_BASELINES)
     assert got["setting"] == {"oscillator": "lr 1e-3", "difference": "lr 3e-3", "concat": "lr 1e-3", "J_OUT = 0": "lr 1e-3"}
     assert got["strongest_baseline"] == "difference"  # oscillator variants are not baselines, however well they score
 
 
-def test_mechanism_profile_uses_the_choices_folds_at_95_and_more_folds_for_two_models(tmp_path):
+def test_mechanism_profile_uses_the_choices_folds_at_95_and_more_folds_for_two_models(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="^profile: mechanism needs the validation profile's choices.*make validation"):
         chosen(tmp_path / "absent.json")
     choice = tmp_path / "choice.json"
     write_json(choice, {"setting": {name: "lr 1e-3" if name == "concat" else "lr 3e-3" for name in MECHANISM},
                         "strongest_baseline": "comparator"})
-    specs = plan("mechanism", choice)
+    monkeypatch.setattr(design, "CHOICE", choice)
+    specs = plan("mechanism")
     main = [s for s in specs if s.seed < 5]
     assert len(main) == len(MECHANISM) * 3 * 5 and len(specs) - len(main) == 2 * 15
     assert {s.variant for s in specs if s.seed >= 5} == {"oscillator", "comparator"}
@@ -284,7 +288,7 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
                                                 ("gap-trajectory", 15, range(5))])
 def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_only(profile, m, seeds):
     from oscbind_lite.data import IconTasks, split_icons
-    from oscbind_tools.evidence import COMBINED, TRAJECTORY
+    from oscbind_tools.design import COMBINED, TRAJECTORY
 
     # combined: fresh seeds, none of the gap study's
     candidates = {"gap-combined": COMBINED, "gap-trajectory": TRAJECTORY}.get(profile, REMEDIES)
@@ -319,7 +323,7 @@ def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_
     write_csv(tmp_path / "runs.csv", RUN_COLUMNS, rows)
     write_csv(tmp_path / "fidelity.csv", ["run"], [])
     write_json(tmp_path / "profile.json", {"profile": "gap", "jobs": 15, "wall_seconds": 1, "workers": 2, "threads": 1})
-    remedies = Remedies.load(tmp_path)
+    remedies = Paired.load(tmp_path)
     assert remedies.candidates == ["rotation 15", "votes 5", "steps 1000"]
     comparisons = remedies.comparisons()
     assert len(comparisons) == 6 and {c["family"] for c in comparisons} == {3}
@@ -331,7 +335,7 @@ def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_
     assert remedies.kept() == ["rotation 15"]  # higher somewhere and lower nowhere
     table = remedies.table()
     assert len(table.rows) == 6 and "<table" in table._repr_html_() and "Holm p (family of 3)" in table.header
-    fig = plotting.remedies(remedies)
+    fig = figures.remedies(remedies)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == remedies.candidates  # one row each, shared
     assert [len(ax.lines) > 0 for ax in fig.axes] == [True, True]  # a panel per task
 
@@ -369,11 +373,11 @@ def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only
     assert said[("RMTS", "concat")] == "oscillator higher" and said[("same/different", "difference")] == "not resolved"
     assert {c["family"] for c in comparisons} == {2} and "Holm p (family of 2)" in few.comparison_table().header
     assert few.table("train_accuracy").rows[0][2] == "100.0\u00a0±\u00a00.0"
-    fig = plotting.evidence_accuracy(few.evidence, few.models)
+    fig = figures.evidence_accuracy(few.evidence, few.models)
     assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["95", "15", "5"]
 
 
-ESBN_DIR = evidence_module.Path(evidence_module.ESBN)
+ESBN_DIR = design.Path(ladder.ESBN)
 needs_esbn = pytest.mark.skipif(not ESBN_DIR.is_dir(), reason=f"ESBN's icons are not at {ESBN_DIR} (set OSCBIND_ESBN to a "
                                 "clone's imgs/ folder of github.com/taylorwwebb/emergent_symbols)")
 
@@ -403,14 +407,13 @@ def test_the_ladder_climbs_from_their_protocol_to_our_defaults_one_change_at_a_t
 
 
 def test_the_authors_profile_without_esbn_says_where_to_get_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(evidence_module, "ESBN", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(ladder, "ESBN", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="^OSCBIND_ESBN: .* clone https://github.com/taylorwwebb/emergent_symbols"):
         plan("authors")
 
 
 def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     from oscbind_lite.cache import write_csv
-    from oscbind_tools import plotting
     from oscbind_tools.evidence import RUN_COLUMNS
     from oscbind_tools.protocols import Authors
 
@@ -448,7 +451,7 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     assert len(a.segments_table().rows) == 16
     energy = a.energy_table().rows
     assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
-    for fig in (plotting.ladder(a), plotting.two_energies(a.energy_curves(), "default", 256)):
+    for fig in (figures.ladder(a), figures.two_energies(a.energy_curves(), "default", 256)):
         assert fig.axes
 
 
@@ -500,21 +503,21 @@ def test_fitting_rungs_are_those_where_every_ladder_seed_fits_at_m50(tmp_path):
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    assert evidence_module.fitting_rungs(tmp_path / "runs.csv") == [k for k in range(len(LADDER)) if k != 4]
+    assert ladder.fitting_rungs(tmp_path / "runs.csv") == [k for k in range(len(LADDER)) if k != 4]
     with pytest.raises(ValueError, match="make ladder"):
-        evidence_module.fitting_rungs(tmp_path / "missing.csv")
+        ladder.fitting_rungs(tmp_path / "missing.csv")
 
 
 @needs_esbn
 def test_coupling_profile_removes_j_out_at_each_fitting_rung_and_changes_nothing_else():
-    fits = evidence_module.fitting_rungs()
+    fits = ladder.fitting_rungs()
     specs = plan("coupling")
-    ladder = {(s.variant, s.m, s.seed): s for s in plan("ladder")}
+    rungs = {(s.variant, s.m, s.seed): s for s in plan("ladder")}
     assert len({s.id for s in specs}) == len(specs) == 2 * 5 * len(fits) and {s.m for s in specs} == {50}
     for s in specs:
         rung, _, removed = s.variant.partition(" | ")
         assert removed in ("", "J_OUT = 0") and int(rung[:2]) in fits
-        ours, theirs = spec_config(s, False), spec_config(ladder[(rung, s.m, s.seed)], False)
+        ours, theirs = spec_config(s, False), spec_config(rungs[(rung, s.m, s.seed)], False)
         if removed:
             assert ours == dataclasses.replace(theirs, model=dataclasses.replace(theirs.model, learn_j_out=False))
         else:
@@ -536,7 +539,7 @@ def _coupling_rows(effects: dict[int, float], seeds=range(5), unfit: tuple = ())
 
 
 def test_choose_change_picks_the_step_across_which_j_outs_effect_falls_most_among_pairs_that_fit():
-    from oscbind_tools.evidence import choose_change, j_out_effects
+    from oscbind_tools.ladder import choose_change, j_out_effects
 
     rows = _coupling_rows({0: 0.05, 1: 0.04, 3: 0.05, 8: 0.01, 11: 0.0}, unfit=((8, 0), (8, 1)))
     assert j_out_effects(rows, "08 + chord readout")["rmts"] == pytest.approx({2: 0.01, 3: 0.01, 4: 0.01})
@@ -550,10 +553,10 @@ def test_choose_change_picks_the_step_across_which_j_outs_effect_falls_most_amon
 
 @needs_esbn
 def test_factorial_and_dose_profiles_cross_j_out_with_the_chosen_change_and_the_cnns_width(tmp_path, monkeypatch):
-    from oscbind_tools.evidence import DOSE_WIDTHS, FACTORIAL_SEEDS, chosen_change
+    from oscbind_tools.ladder import DOSE_WIDTHS, FACTORIAL_SEEDS, chosen_change
 
     choice = tmp_path / "choice.json"
-    monkeypatch.setattr(evidence_module, "COUPLING_CHOICE", choice)
+    monkeypatch.setattr(design, "COUPLING_CHOICE", choice)
     with pytest.raises(ValueError, match="make coupling"):
         plan("coupling-factorial")
     write_json(choice, {"off": 9, "on": 10})
@@ -623,3 +626,152 @@ def test_a_coupling_job_records_the_dynamics_and_the_test_time_lesion(tmp_path):
     lesion = tables["lesion"][0]
     assert lesion["learned"] == saved["rows"][0]["test_accuracy"]  # the recorded accuracy, measured again
     assert 0 <= lesion["without"] <= 1
+
+
+def test_the_evidence_tables_are_the_committed_ones():
+    """Every table the book's readers make from the committed results equals the snapshot taken before the studies were
+    declared in one place (tests/data/evidence_tables.json): restructuring the code changed no number and no order."""
+    from oscbind_tools.protocols import Authors
+    from oscbind_tools.energy_study import EnergyStudy
+
+    R = Path(__file__).resolve().parents[1] / "results"
+    mech = Mechanism.load(R / "mechanism", R / "validation")
+    few, energy = FewIcons.load(R / "few", mech), EnergyStudy.load(R / "energy")
+    authors = Authors.load(R / "authors", R / "ladder", R / "published" / "osc-network.csv", mech)
+    tables = {"mechanism.accuracy": mech.accuracy_table(), "mechanism.comparisons": mech.comparison_table(),
+              "mechanism.fit": mech.fit_table(95), "mechanism.power": mech.power_table(),
+              "mechanism.validation": mech.validation_table(), "few.test": few.table(), "few.train": few.table("train_accuracy"),
+              "few.comparisons": few.comparison_table(), "authors.headline": authors.headline_table(),
+              "authors.variants": authors.variants_table(), "authors.j_out": authors.j_out_table(),
+              "authors.ladder": authors.ladder_table(), "authors.segments": authors.segments_table(),
+              "authors.energy": authors.energy_table(), "energy.descent": energy.descent_table(),
+              "energy.swap": energy.swap_table(), "energy.locking": energy.locking_table(),
+              **{f"{name}.table": Paired.load(R / name).table() for name in ("gap", "gap-combined", "gap-trajectory")}}
+    snapshot = json.loads((Path(__file__).parent / "data" / "evidence_tables.json").read_text())
+    assert set(tables) == set(snapshot)
+    for name, table in tables.items():
+        got = {"header": list(map(str, table.header)), "rows": [list(map(str, r)) for r in table.rows], "caption": table.caption}
+        assert got == snapshot[name], name
+
+
+def test_a_study_and_a_baseline_are_each_one_declaration(tmp_path, monkeypatch):
+    """A throwaway study declared once reaches the plan, runs.csv and its table in its declared order; a throwaway
+    baseline added to the mechanism study's declaration reaches every mechanism table that lists models."""
+    from oscbind_tools.evidence import RUN_COLUMNS, tidy
+
+    toy = design.Study((50,), (0, 1), {"oscillator": {}, "toy baseline": {"bottleneck": "difference", "hidden": 8}},
+                       reference="oscillator", baselines=("toy baseline",))
+    monkeypatch.setitem(STUDIES, "toy", toy)
+    specs = plan("toy")
+    assert [(s.variant, s.seed) for s in specs] == [(v, k) for k in (0, 1) for v in ("oscillator", "toy baseline")]
+    assert spec_config(specs[1], False).model.bottleneck == "difference"
+
+    def write_runs(folder, specs, profile, accuracy):
+        for s in specs:
+            rows = [{**{c: "" for c in RUN_COLUMNS}, "run": s.id, "variant": s.variant, "task": t, "m": s.m, "seed": s.seed,
+                     "test_accuracy": accuracy(s), "train_accuracy": 0.99, "wall_seconds": 1.0, "steps": 100}
+                    for t in ("same-different", "rmts")]
+            write_json(folder / "runs" / f"{s.id}.json", {"spec": dataclasses.asdict(s), "rows": rows, "fidelity": {}})
+        write_json(folder / "profile.json", {"profile": profile, "jobs": len(specs), "wall_seconds": 1, "workers": 2,
+                                             "threads": 1})
+        tidy(folder, specs)
+
+    write_runs(tmp_path / "toy", specs, "toy", lambda s: 0.9 if s.variant == "oscillator" else 0.8 + 0.01 * s.seed)
+    with open(tmp_path / "toy" / "runs.csv", newline="") as f:
+        assert {r["variant"] for r in csv.DictReader(f)} == {"oscillator", "toy baseline"}
+    paired = Paired.load(tmp_path / "toy")
+    assert paired.candidates == ["toy baseline"] and [r[0] for r in paired.table().rows] == ["toy baseline"] * 2
+
+    # a throwaway baseline in the mechanism study: declared once, it is in every mechanism table that lists models
+    mechanism = dataclasses.replace(STUDIES["mechanism"], variants={**MECHANISM, "toy baseline": {"bottleneck": "difference"}})
+    monkeypatch.setitem(STUDIES, "mechanism", mechanism)
+    runs = [Spec(v, m, k, {}) for m in (15,) for k in mechanism.seeds for v in mechanism.variants]
+    write_runs(tmp_path / "mech", runs, "mechanism", lambda s: 0.9 - 0.01 * list(mechanism.variants).index(s.variant))
+    grid = [Spec(f"{v} | {label}", 50, 0, {}) for v in mechanism.variants for label in GRID]
+    write_runs(tmp_path / "validation", grid, "validation", lambda s: 0.9)
+    write_json(tmp_path / "validation" / "choice.json", design.choose(
+        [{"variant": s.variant, "test_accuracy": 0.9} for s in grid], mechanism.baselines + ("toy baseline",)))
+    mech = Mechanism.load(tmp_path / "mech", tmp_path / "validation")
+    assert mech.models[-1] == "toy baseline"
+    for table in (mech.accuracy_table(), mech.fit_table(15), mech.validation_table()):
+        assert "toy baseline" in [r[1] if table.header[0] == "task" else r[0] for r in table.rows], table.caption
+    assert "toy baseline" in {c["other"] for c in mech.comparisons()}
+
+
+def test_the_tcn_study_compares_each_candidate_with_its_own_model_and_keeps_by_the_gap_rule(tmp_path, monkeypatch):
+    tcn = STUDIES["tcn"]
+    specs = plan("tcn")
+    assert len(specs) == len(design.TCN) * 5 and all(spec_config(s, False).data.holdout == "validation" for s in specs)
+    assert tcn.compared_with("difference + TCN") == "difference" and tcn.compared_with("oscillator + TCN") == "oscillator"
+    assert "difference" not in tcn.candidates and "oscillator" not in tcn.candidates
+    # a candidate well above its own model on every seed is kept; one below is not; one level is not
+    lift = {"oscillator + TCN": 0.05, "difference + TCN": -0.05}
+    rows = [{"variant": s.variant, "task": t, "m": s.m, "seed": s.seed,
+             "test_accuracy": 0.8 + lift.get(s.variant, 0.0) + 0.001 * s.seed * (s.variant == "D = 64")}
+            for s in specs for t in ("same-different", "rmts")]
+    assert design.kept(rows, tcn)["kept"] == ["oscillator + TCN"]
+    choice = tmp_path / "choice.json"
+    monkeypatch.setattr(design, "TCN_CHOICE", choice)
+    write_json(choice, design.kept(rows, tcn))
+    test = plan("tcn-test")
+    assert {s.variant for s in test} == {"oscillator + TCN", "difference + TCN", "J_OUT = 0 + TCN"}
+    assert all(spec_config(s, False).model.context_norm for s in test)
+    assert {s.m for s in test if s.variant.startswith("J_OUT")} == {50, 15}
+    assert all(spec_config(s, False).data.split == ("folds" if s.m == 95 else "random") for s in test
+               if not s.variant.startswith("J_OUT"))
+    write_json(choice, {"kept": []})
+    assert plan("tcn-test") == []
+
+
+def coupling_rows(variants: dict[str, float], seeds, splits=(50,), unfit: tuple = ()) -> list[dict]:
+    """Run rows for the coupling reader: for each variant (and its " | J_OUT = 0" twin) at every split and seed, both
+    tasks, J_OUT learned scoring the given effect above J_OUT = 0 plus a small per-seed jitter; (variant, seed) in
+    unfit gets a same/different training accuracy below the fit threshold."""
+    rows = []
+    for variant, effect in variants.items():
+        for m in splits:
+            for seed in seeds:
+                for task in ("same-different", "rmts"):
+                    base = 0.7 + 0.01 * seed
+                    for name, acc in ((variant, base + effect + 0.002 * (seed % 3)), (f"{variant} | J_OUT = 0", base)):
+                        rows.append({"variant": name, "task": task, "m": m, "seed": seed, "test_accuracy": acc,
+                                     "train_accuracy": 0.5 if (name, seed) in unfit else 0.95})
+    return rows
+
+
+def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dose():
+    from oscbind_tools.protocols import DEFAULT_WIDTH, Coupling
+    top = "11 + our icons (our defaults)"
+    ladder_rows = coupling_rows({"03 + D = 32": 0.05, "08 + chord readout": 0.0, top: 0.0}, range(5),
+                                unfit={("08 + chord readout | J_OUT = 0", 4)})
+    factorial = coupling_rows({"03 + D = 32": 0.04, "08 + chord readout": 0.01}, range(5, 15), (50, 15))
+    dose = coupling_rows({f"{top} | channels {w}": e for w, e in (("2-4-8", 0.06), ("4-8-16", 0.04), ("8-16-32", 0.02))},
+                         range(5))
+    inside = {"displacement": [{"variant": v, "seed": s, "pairs": k, "moved_by_j_out": 10.0}
+                               for v in ("03 + D = 32", "08 + chord readout") for s in range(5, 15)
+                               for k in ("same", "different")],
+              "lock_by_angle": [{"variant": v, "seed": s, "coupling": way, "angle_low": 0, "angle_high": 30,
+                                 "locked": 0.9, "features": 4} for v in ("03 + D = 32", "08 + chord readout")
+                                for s in range(5, 15) for way in ("learned", "J_OUT = 0")],
+              "lesion": []}
+    c = Coupling(ladder_rows, {"off_rung": "03 + D = 32", "on_rung": "08 + chord readout"}, factorial, dose, inside)
+
+    along = {(r["rung"], r["task"]): r for r in c.along_ladder()}
+    assert {r["family"] for r in along.values()} == {3}  # Holm over the three rungs within each task
+    helps = along[("03 + D = 32", "same/different")]
+    assert helps["differences"] == pytest.approx([0.05 + 0.002 * (s % 3) for s in range(5)])
+    assert helps["said"] == "J_OUT helps" and along[("08 + chord readout", "same/different")]["said"] == "not resolved"
+    assert len(along[("08 + chord readout", "RMTS")]["differences"]) == 4  # the pair whose J_OUT = 0 run did not fit
+
+    interaction = c.interaction()
+    assert [(r["task"], r["m"]) for r in interaction] == [("same/different", 50), ("same/different", 15), ("RMTS", 50), ("RMTS", 15)]
+    assert all(r["seeds"] == list(range(5, 15)) and r["differences"] == pytest.approx([0.03] * 10) for r in interaction)
+    assert c.change_effect("same-different", 50) == pytest.approx([0.01 - 0.04] * 10)
+
+    assert c.widths() == [(2, 4, 8), (4, 8, 16), (8, 16, 32), DEFAULT_WIDTH]
+    slopes = c.dose_slopes()
+    # J_OUT's effect falls 2 points per doubling from 6 to 2 points, then to 0 at the default width (16 channels)
+    assert all(len(r["differences"]) == 5 and max(r["differences"]) < 0 for r in slopes)
+    assert slopes[0]["said"] == "J_OUT adds less with a wider CNN"
+    for fig in (figures.coupling_factorial(c), figures.coupling_dose(c), figures.coupling_inside(c)):
+        assert fig.axes and all(ax.has_data() for ax in fig.axes)

@@ -21,7 +21,6 @@ from browser import explorable_results, load_page, require_chromium, serve
 from oscbind_lite import core
 from oscbind_lite.config import RunConfig, smoke, with_overrides
 from oscbind_lite.data import IconTasks, glyph_bank, seeded
-from oscbind_lite.model import readout
 from oscbind_lite.train import train_same_different
 from oscbind_tools import explorable
 

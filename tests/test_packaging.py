@@ -72,3 +72,14 @@ print("ok")
 def test_the_science_package_imports_without_the_tooling_or_the_book_extra():
     result = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_both_packages_keep_the_projects_width_no_unused_name_and_modules_of_a_readable_size():
+    """ruff with the project's settings (pyproject.toml: lines of at most 120 characters, no unused import or name),
+    and no module of either package much over 450 lines."""
+    ruff = Path(sys.executable).with_name("ruff")
+    r = subprocess.run([str(ruff), "check", "oscbind_lite", "oscbind_tools"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+    sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines())
+             for package in ("oscbind_lite", "oscbind_tools") for p in (ROOT / package).glob("*.py")}
+    assert max(sizes.values()) <= 480, {k: v for k, v in sizes.items() if v > 480}

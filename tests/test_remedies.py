@@ -1,4 +1,4 @@
-"""Issue 13's candidate remedies for the few-icon gap: every option off by default changes nothing, and each one
+"""The candidate remedies for the few-icon gap: every option off by default changes nothing, and each one
 does what its help says (rotation, shear, stroke width, hard negatives, feature dropout, T_eval, votes, the
 trajectory readout)."""
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from oscbind_tools.evidence import done, plan
+from oscbind_tools.design import plan
+from oscbind_tools.evidence import done
 
 pytestmark = pytest.mark.slurm
 SCRIPT = Path(__file__).with_name("slurm_local.sh")

@@ -12,9 +12,10 @@ import pytest
 import oscbind_lite
 from oscbind_lite.cache import write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke, with_overrides
-from oscbind_tools import chapter, cli, provenance
+from oscbind_tools import chapter, cli, figures, provenance
 from oscbind_tools.chapter import Declared, ParameterError
-from oscbind_tools.evidence import Spec, tidy
+from oscbind_tools.design import Spec
+from oscbind_tools.evidence import tidy
 from oscbind_tools.stats import effect_size_label, interval95, mean_by, verdict
 from oscbind_tools.studies import Evidence, collect
 from oscbind_tools.table import Table, markdown_table, percent
@@ -108,7 +109,7 @@ def test_the_training_chapters_accept_five_and_two_training_icons(stem, task, m,
 
 
 def test_a_missing_glyph_folder_is_a_parameter_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(chapter, "_history", lambda: [PARAMETERS.replace("pairs:", f'glyphs: str | None = None  # icons\npairs:')])
+    monkeypatch.setattr(chapter, "_history", lambda: [PARAMETERS.replace("pairs:", 'glyphs: str | None = None  # icons\npairs:')])
     with pytest.raises(ParameterError, match="^glyphs: .* does not exist"):
         chapter.setup({**namespace(), "glyphs": str(tmp_path / "nope")})
 
@@ -259,7 +260,7 @@ def test_paired_differences_match_runs_by_seed(evidence_folder):
 def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tmp_path):
     """Splits 5 and 2, RMTS near or below chance: every split and every interval stays on the figures."""
     from oscbind_tools import plotting
-    from oscbind_tools.evidence import MAIN, plan
+    from oscbind_tools.design import MAIN, plan
 
     specs = plan("few")
     for k, spec in enumerate(specs):
@@ -268,14 +269,14 @@ def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tm
     write_json(tmp_path / "profile.json", {"profile": "few"})
     ev = Evidence.load(tmp_path)
     assert ev.splits() == [5, 2] and ev.seeds == [0, 1, 2, 3, 4] and len(ev.accuracies("concat", "rmts", 2)) == 5
-    fig = plotting.evidence_accuracy(ev, list(MAIN))
+    fig = figures.evidence_accuracy(ev, list(MAIN))
     low = min(100 * (mean - half) for model in MAIN for task in ("same-different", "rmts") for m in (5, 2)
               for mean, half, _ in [interval95(ev.accuracies(model, task, m))])
     assert low < 40 and fig.axes[0].get_ylim()[0] <= low
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["5", "2"]
     bars = plotting.accuracy_bars({"rmts": {5: 0.6, 2: 0.3}, "same-different": {5: 0.8, 2: 0.55}})
     assert bars.axes[0].get_ylim()[0] <= 30 and [t.get_text() for t in bars.axes[0].get_xticklabels()] == ["m = 5", "m = 2"]
-    assert plotting.accuracy_bars({"rmts": {95: 0.9, 15: 0.7}}).axes[0].get_ylim() == (40, 105)  # as before
+    assert plotting.accuracy_bars({"rmts": {95: 0.9, 15: 0.7}}).axes[0].get_ylim() == (40, 105)  # the default axis
 
 
 def test_evidence_load_reads_a_hand_written_csv(tmp_path):
