@@ -13,7 +13,7 @@ from pathlib import Path
 from oscbind_lite.config import RunConfig, with_overrides
 
 from .ladder import FIT, authors_protocol
-from .protocols import Authors
+from .protocols import Authors, Coupling
 from .stats import holm, interval95, paired_p
 from .energy_study import EnergyStudy
 from .studies import FewIcons, Mechanism
@@ -48,6 +48,7 @@ class Findings:
     few: FewIcons
     authors: Authors
     energy: EnergyStudy
+    coupled: Coupling | None = None  # the coupling study, where results/coupling exists
 
     @classmethod
     def load(cls, results: str | Path) -> Findings:
@@ -56,7 +57,8 @@ class Findings:
         return cls(mech, FewIcons.load(results / "few", mech),
                    Authors.load(results / "authors", results / "ladder",
                                 results / "published" / "osc-network.csv", mech),
-                   EnergyStudy.load(results / "energy"))
+                   EnergyStudy.load(results / "energy"),
+                   Coupling.load(results) if (results / "coupling" / "runs.csv").exists() else None)
 
     # ---- the claims ----
 
@@ -103,7 +105,18 @@ class Findings:
             verdict = "holds under our protocol too"
         else:
             verdict = "not supported under either protocol"
-        return Claim("Binds through the coupling J_OUT", verdict, number, "authors")
+        if self.coupled is None or not self.coupled.choice:
+            return Claim("Binds through the coupling J_OUT", verdict, number, "authors")
+        along = self.coupled.along_ladder(m)
+        helps = sorted({r["rung"][:2] for r in along if r["said"] == "J_OUT helps"})
+        tasks = sorted({r["task"] for r in along if r["said"] == "J_OUT helps"})
+        after = [r for r in along if int(r["rung"][:2]) >= self.coupled.choice["on"]]
+        if helps and all(r["said"] == "not resolved" for r in after):
+            verdict += (f"; along the ladder to ours it is resolved ({' and '.join(tasks)}) at rung{'s' * (len(helps) > 1)} "
+                        f"{' and '.join(helps)} "
+                        f"and at no rung from "
+                        f"the chord readout ({self.coupled.choice['on']:02d}) up")
+        return Claim("Binds through the coupling J_OUT", verdict, number, "coupling")
 
     def _their_j_out(self, task: str) -> list[tuple[int, list[float], float]]:
         rows = [(m, self.authors.j_out_effect(task, m)) for m in self.authors.splits()]

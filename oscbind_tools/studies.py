@@ -402,13 +402,13 @@ class Paired:
     def table(self) -> Table:
         comparisons = self.comparisons()
         rows = [[c["candidate"], c["task"], c["m"], len(c["differences"]), percent(c["default"]),
-                 percent(c["accuracies"]), signed_points(c["differences"]), f"{c['p']:.3f}", f"{c['holm']:.3f}",
+                 percent(c["accuracies"]), signed_points(c["differences"]), f"{c['holm']:.3f}",
                  c["said"]] for c in comparisons]
         family, ref = max((c["family"] for c in comparisons), default=0), self.study.reference
         what = ("Validation accuracy (held-out icons carved out of the training icons)"
                 if self.study.holdout == "validation" else "Held-out accuracy")
         return Table(["candidate", "task", "m", "seeds", f"{ref} (%)", "candidate (%)",
-                      f"candidate minus {ref} (points)", "p (paired t)", f"Holm p (family of {family})",
+                      f"candidate minus {ref} (points)", f"Holm p (family of {family})",
                       "after Holm"], rows,
                      caption=f"{what}, mean{PM}95 % half-width over seeds; differences paired by seed, Holm within "
                              "each task's family")

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .stats import interval95
 
-PM = "\u00a0±\u00a0"  # " ± " with no-break spaces: a table cell never breaks a value from its interval
+PM = " ±\u00a0"  # " ± ": a narrow table cell may break before the ±, never between the ± and its half-width
 
 
 TASKS = (("same-different", "same/different"), ("rmts", "RMTS"))

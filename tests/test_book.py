@@ -40,6 +40,7 @@ PAGES = {
     "notebooks/generalisation": dict(images=1, plotly=0, tables=1),
     "notebooks/mechanism": dict(images=2, plotly=0, tables=5),
     "notebooks/authors": dict(images=2, plotly=0, tables=6),
+    "notebooks/coupling": dict(images=3, plotly=0, tables=2),
     "notebooks/few_icons": dict(images=3, plotly=0, tables=7),
     "notebooks/reproducing": dict(images=0, plotly=0, tables=2),
     "notebooks/performance": dict(images=2, plotly=0, tables=2),

@@ -372,7 +372,7 @@ def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only
     said = {(c["task"], c["other"]): c["said"] for c in comparisons}
     assert said[("RMTS", "concat")] == "oscillator higher" and said[("same/different", "difference")] == "not resolved"
     assert {c["family"] for c in comparisons} == {2} and "Holm p (family of 2)" in few.comparison_table().header
-    assert few.table("train_accuracy").rows[0][2] == "100.0\u00a0±\u00a00.0"
+    assert few.table("train_accuracy").rows[0][2] == "100.0 ±\u00a00.0"
     fig = figures.evidence_accuracy(few.evidence, few.models)
     assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["95", "15", "5"]
 
@@ -629,8 +629,9 @@ def test_a_coupling_job_records_the_dynamics_and_the_test_time_lesion(tmp_path):
 
 
 def test_the_evidence_tables_are_the_committed_ones():
-    """Every table the book's readers make from the committed results equals the snapshot taken before the studies were
-    declared in one place (tests/data/evidence_tables.json): restructuring the code changed no number and no order."""
+    """Every table the book's readers make from the committed results equals the committed snapshot
+    (tests/data/evidence_tables.json): a change of the code that moves a number or an order fails here, and a deliberate
+    change of presentation rewrites the snapshot in the same commit."""
     from oscbind_tools.protocols import Authors
     from oscbind_tools.energy_study import EnergyStudy
 

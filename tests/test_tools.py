@@ -157,7 +157,7 @@ def test_interval95_matches_a_hand_computation():
 
 
 def test_percent_on_hand_values():
-    assert percent([0.9, 0.92, 0.94, 0.96, 0.98]) == "94.0\u00a0±\u00a03.9"  # no-break spaces keep a cell together
+    assert percent([0.9, 0.92, 0.94, 0.96, 0.98]) == "94.0 ±\u00a03.9"  # a break only before the ±
     assert percent([0.975]) == "97.5"
     assert percent([]) == "n/a"
 
