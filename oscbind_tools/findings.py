@@ -112,10 +112,9 @@ class Findings:
         tasks = sorted({r["task"] for r in along if r["said"] == "J_OUT helps"})
         after = [r for r in along if int(r["rung"][:2]) >= self.coupled.choice["on"]]
         if helps and all(r["said"] == "not resolved" for r in after):
-            verdict += (f"; along the ladder to ours it is resolved ({' and '.join(tasks)}) at rung{'s' * (len(helps) > 1)} "
-                        f"{' and '.join(helps)} "
-                        f"and at no rung from "
-                        f"the chord readout ({self.coupled.choice['on']:02d}) up")
+            rungs = f"rung{'s' * (len(helps) > 1)} {' and '.join(helps)}"
+            verdict += (f"; along the ladder to ours it is resolved ({' and '.join(tasks)}) at {rungs} and at no "
+                        f"rung from the chord readout ({self.coupled.choice['on']:02d}) up")
         return Claim("Binds through the coupling J_OUT", verdict, number, "coupling")
 
     def _their_j_out(self, task: str) -> list[tuple[int, list[float], float]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from oscbind_lite.config import ModelConfig
 
 from .stats import from_interval, holm, interval95, paired_p, resolve, welch_p, welch_summary
+from .design import STUDIES
 from .ladder import j_out_effects
 from .studies import Evidence, Mechanism, _number
 from .table import PM, TASKS, Table, approx_difference, percent, signed, signed_points
@@ -298,20 +299,28 @@ class Coupling:
 
     def interaction(self) -> list[dict]:
         """The factorial's planned test per task and split: J_OUT's effect with the change off minus with it on, per
-        seed over the seeds whose four runs fit; Holm over the (task x split) family. Each row also carries both
-        effects."""
+        seed over the seeds whose four runs fit; Holm over the planned (task x split) family, whatever ran. A cell
+        with fewer than MIN_PAIRS such seeds is shown, not tested: it stays in the family with p = 1, so an arm
+        that did not run cannot make the others easier to resolve. Each row also carries both effects."""
         if not self.factorial or not self.choice:
             return []
         off, on = self.choice["off_rung"], self.choice["on_rung"]
         family = []
         for task, short in TASKS:
-            for m in sorted({r["m"] for r in self.factorial}, reverse=True):
+            for m in sorted(STUDIES["coupling-factorial"].splits, reverse=True):
                 a, b = (self.effects(self.factorial, off, m).get(task, {}),
                         self.effects(self.factorial, on, m).get(task, {}))
                 seeds = sorted(set(a) & set(b))
                 family.append({"task": short, "m": m, "seeds": seeds, "off": [a[s] for s in seeds],
                                "on": [b[s] for s in seeds], "differences": [a[s] - b[s] for s in seeds]})
-        return resolve(family, "the change removes J_OUT's effect", "the change adds to J_OUT's effect")
+        tested = [len(row["seeds"]) >= MIN_PAIRS for row in family]
+        pvalues = [paired_p(row["differences"]) if ok else 1.0 for row, ok in zip(family, tested)]
+        for row, ok, p, adjusted in zip(family, tested, pvalues, holm(pvalues)):
+            said = ("not tested" if not ok else "not resolved" if adjusted >= 0.05
+                    else "the change removes J_OUT's effect" if sum(row["differences"]) > 0
+                    else "the change adds to J_OUT's effect")
+            row.update(p=p if ok else math.nan, holm=adjusted, family=len(family), said=said)
+        return family
 
     def change_effect(self, task: str, m: int) -> list[float]:
         """The chosen change's own effect on the full model (J_OUT learned): on minus off, per seed of the factorial."""

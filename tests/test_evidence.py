@@ -768,6 +768,12 @@ def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dos
     assert [(r["task"], r["m"]) for r in interaction] == [("same/different", 50), ("same/different", 15), ("RMTS", 50), ("RMTS", 15)]
     assert all(r["seeds"] == list(range(5, 15)) and r["differences"] == pytest.approx([0.03] * 10) for r in interaction)
     assert c.change_effect("same-different", 50) == pytest.approx([0.01 - 0.04] * 10)
+    # An arm stopped early: m = 15 with two seeds is shown, not tested, and still counts in Holm's family of four
+    stopped = Coupling(ladder_rows, c.choice, [r for r in factorial if r["m"] == 50 or r["seed"] < 7], dose, inside)
+    cells = {(r["task"], r["m"]): r for r in stopped.interaction()}
+    assert cells[("RMTS", 15)]["said"] == "not tested" and cells[("RMTS", 15)]["holm"] == 1.0
+    assert {r["family"] for r in cells.values()} == {4}
+    assert cells[("RMTS", 50)]["said"] == "the change removes J_OUT's effect" and cells[("RMTS", 15)]["p"] != cells[("RMTS", 15)]["p"]
 
     assert c.widths() == [(2, 4, 8), (4, 8, 16), (8, 16, 32), DEFAULT_WIDTH]
     slopes = c.dose_slopes()
