@@ -132,8 +132,27 @@ def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), s
     ``interact``, when given, is called with the playwright ``Page`` after those waits (to click a
     button, say); the DOM is read after it returns.
     """
+    return load_pages([url], timeout_s, wait_for, settle_ms, interact, viewport)[0]
+
+
+def load_pages(urls: Sequence[str], timeout_s: float = 30.0, wait_for: Sequence[str] = (), settle_ms: int = 500,
+               interact: Callable[[Any], None] | None = None, viewport: tuple[int, int] = SCREEN) -> list[PageReport]:
+    """``load_page`` for each url, in one chromium (a fresh context per page, so no page sees another's state):
+    starting a browser per page costs more than loading most pages."""
     from playwright.sync_api import sync_playwright
 
+    timeout_ms = timeout_s * 1000
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+                                    timeout=timeout_ms)
+        try:
+            return [_report(browser, url, timeout_s, wait_for, settle_ms, interact, viewport) for url in urls]
+        finally:
+            browser.close()
+
+
+def _report(browser, url: str, timeout_s: float, wait_for: Sequence[str], settle_ms: int,
+            interact: Callable[[Any], None] | None, viewport: tuple[int, int]) -> PageReport:
     requests: list[str] = []
     failed: list[str] = []
     errors: list[str] = []
@@ -145,34 +164,31 @@ def load_page(url: str, timeout_s: float = 30.0, wait_for: Sequence[str] = (), s
         else:
             route.abort("blockedbyclient")
 
-    timeout_ms = timeout_s * 1000
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-                                    timeout=timeout_ms)
-        try:
-            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-            page.set_default_timeout(timeout_ms)
-            page.on("request", lambda request: (requests.append(request.url), in_flight.add(request)))
-            page.on("requestfinished", lambda request: in_flight.discard(request))
-            page.on("requestfailed", lambda request: (in_flight.discard(request),
-                                                      failed.append(f"{request.url} ({request.failure})")))
-            page.on("response", lambda response: response.status >= 400 and failed.append(
-                f"{response.url} (HTTP {response.status})"))
-            page.on("console", lambda message: message.type == "error" and not urlsplit(
-                message.location.get("url", "")).path.endswith(IGNORED_CONSOLE_URLS) and errors.append(message.text))
-            page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-            page.route("**/*", route)
-            page.goto(url, wait_until="load")
-            for selector in wait_for:
-                page.wait_for_selector(selector, state="attached")
-            _wait_quiet(page, in_flight, settle_ms, deadline=time.monotonic() + timeout_s)
-            if interact is not None:
-                interact(page)
-            dom = page.content()
-            height, width = page.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]")
-            overflowing = page.evaluate(OVERFLOW)
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_s * 1000)
+        page.on("request", lambda request: (requests.append(request.url), in_flight.add(request)))
+        page.on("requestfinished", lambda request: in_flight.discard(request))
+        page.on("requestfailed", lambda request: (in_flight.discard(request),
+                                                  failed.append(f"{request.url} ({request.failure})")))
+        page.on("response", lambda response: response.status >= 400 and failed.append(
+            f"{response.url} (HTTP {response.status})"))
+        page.on("console", lambda message: message.type == "error" and not urlsplit(
+            message.location.get("url", "")).path.endswith(IGNORED_CONSOLE_URLS) and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+        page.route("**/*", route)
+        page.goto(url, wait_until="load")
+        for selector in wait_for:
+            page.wait_for_selector(selector, state="attached")
+        _wait_quiet(page, in_flight, settle_ms, deadline=time.monotonic() + timeout_s)
+        if interact is not None:
+            interact(page)
+        dom = page.content()
+        height, width = page.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]")
+        overflowing = page.evaluate(OVERFLOW)
+    finally:
+        context.close()
     return PageReport(dom_html=dom, requests=requests, console_errors=errors, failed_requests=failed, height=height,
                       width=width, viewport=viewport, overflowing=overflowing)
 

@@ -17,7 +17,7 @@ import papermill
 import pytest
 import yaml
 
-from browser import PHONE, explorable_results, load_page, require_chromium, serve
+from browser import PHONE, explorable_results, load_page, load_pages, require_chromium, serve
 from oscbind_lite.config import SMOKE
 from oscbind_tools import chapter, sweep
 from oscbind_tools.sweep import SPLIT, chapters
@@ -133,7 +133,7 @@ def pages(smoke):
     names = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert names == list(PAGES)  # a new chapter needs its expectations here
     with serve(smoke.html) as base:
-        return {name: load_page(base + name + ".html", timeout_s=60) for name in names}
+        return dict(zip(names, load_pages([base + name + ".html" for name in names], timeout_s=60)))
 
 
 @pytest.mark.parametrize("name", list(PAGES))
@@ -168,7 +168,7 @@ def phone_pages(smoke):
     """Every page of the built book at a phone's width."""
     require_chromium()
     with serve(smoke.html) as base:
-        return {name: load_page(base + name + ".html", timeout_s=60, viewport=PHONE) for name in PAGES}
+        return dict(zip(PAGES, load_pages([base + name + ".html" for name in PAGES], timeout_s=60, viewport=PHONE)))
 
 
 @pytest.mark.parametrize("name", list(PAGES))
