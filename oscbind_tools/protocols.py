@@ -313,14 +313,7 @@ class Coupling:
                 seeds = sorted(set(a) & set(b))
                 family.append({"task": short, "m": m, "seeds": seeds, "off": [a[s] for s in seeds],
                                "on": [b[s] for s in seeds], "differences": [a[s] - b[s] for s in seeds]})
-        tested = [len(row["seeds"]) >= MIN_PAIRS for row in family]
-        pvalues = [paired_p(row["differences"]) if ok else 1.0 for row, ok in zip(family, tested)]
-        for row, ok, p, adjusted in zip(family, tested, pvalues, holm(pvalues)):
-            said = ("not tested" if not ok else "not resolved" if adjusted >= 0.05
-                    else "the change removes J_OUT's effect" if sum(row["differences"]) > 0
-                    else "the change adds to J_OUT's effect")
-            row.update(p=p if ok else math.nan, holm=adjusted, family=len(family), said=said)
-        return family
+        return resolve(family, "the change removes J_OUT's effect", "the change adds to J_OUT's effect", MIN_PAIRS)
 
     def change_effect(self, task: str, m: int) -> list[float]:
         """The chosen change's own effect on the full model (J_OUT learned): on minus off, per seed of the factorial."""

@@ -104,13 +104,17 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
-def resolve(family: list[dict], higher: str, lower: str) -> list[dict]:
+def resolve(family: list[dict], higher: str, lower: str, min_n: int = 0) -> list[dict]:
     """One family of comparisons (each a dict with its per-seed "differences"), each given its paired-t p, Holm's
-    p over the family, the family's size, and what it says at Holm p < 0.05: higher, lower, or "not resolved"."""
-    pvalues = [paired_p(row["differences"]) for row in family]
-    for row, p, adjusted in zip(family, pvalues, holm(pvalues)):
-        said = (higher if sum(row["differences"]) > 0 else lower) if adjusted < 0.05 else "not resolved"
-        row.update(p=p, holm=adjusted, family=len(family), said=said)
+    p over the family, the family's size, and what it says at Holm p < 0.05: higher, lower, or "not resolved".
+    A comparison with fewer than ``min_n`` differences is "not tested" (p nan): it stays in the family with p = 1,
+    so a planned comparison that could not be made never makes the others easier to resolve."""
+    tested = [len(row["differences"]) >= min_n for row in family]
+    pvalues = [paired_p(row["differences"]) if ok else 1.0 for row, ok in zip(family, tested)]
+    for row, ok, p, adjusted in zip(family, tested, pvalues, holm(pvalues)):
+        said = ("not tested" if not ok else "not resolved" if adjusted >= 0.05
+                else higher if sum(row["differences"]) > 0 else lower)
+        row.update(p=p if ok else math.nan, holm=adjusted, family=len(family), said=said)
     return family
 
 
