@@ -124,7 +124,10 @@ ladder: $(VENV)/.installed
 # (the rho-readout rungs where seeds stay near chance are left out), m = 50, seeds 0-4, paired by seed: 80 jobs; resumes.
 # COUPLING=coupling-factorial: the change that removes J_OUT's effect (chosen from make coupling's runs) on and off x J_OUT
 # learned and 0, m = 50 and 15, fresh seeds 5-14 (80 jobs); COUPLING=coupling-dose: J_OUT learned and 0 with three
-# narrower CNNs at our defaults, m = 50 (30 jobs). The analysis plan is in the chapter "When does coupling matter?".
+# narrower CNNs at our defaults, m = 50 (30 jobs); COUPLING=coupling-unbundle: the chosen step's upper rung with each of
+# its changes reverted in turn, and the upper rung itself, J_OUT learned and 0, m = 50, seeds 5-14 (100 jobs), which names
+# the change COUPLING=coupling-add-one adds to the lower rung (40 jobs with the lower rung itself). The analysis plan is
+# in the chapter "When does coupling matter?".
 COUPLING ?= coupling
 coupling: $(VENV)/.installed
 	OSCBIND_ESBN=$(ESBN) OSCBIND_CACHE=$(CACHE) $(PY) -m oscbind_tools evidence --profile $(COUPLING) --results results/$(COUPLING) --workers 2 --threads 1

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .ladder import (AUTHORS, COUPLING_CHOICE, DOSE_WIDTHS, FACTORIAL_SEEDS, FIT_M, J_OUT_WAYS, NO_J_OUT,
-                     authors_protocol, choose_change, chosen_change, esbn_folder, fitting_rungs, ladder_rungs)
+from .ladder import (AUTHORS, COUPLING_CHOICE, DOSE_WIDTHS, FACTORIAL_SEEDS, FIT_M, J_OUT_WAYS, NO_J_OUT, add_one,
+                     authors_protocol, choose_add_one, choose_change, chosen_change, esbn_folder, fitting_rungs,
+                     ladder_rungs, leave_one_out)
 
 # Variants: name -> config overrides. "oscillator" is the poster's model with every default.
 MAIN = {"oscillator": {}, "difference": {"bottleneck": "difference"}, "concat": {"bottleneck": "concat"}}
@@ -227,6 +228,25 @@ def dose_plan(study: Study) -> list[Spec]:
             for width in DOSE_WIDTHS for label, change in J_OUT_WAYS]
 
 
+def _j_out_crossed(study: Study, configs: Callable[[int], list[tuple[str, dict]]]) -> list[Spec]:
+    """J_OUT learned and J_OUT = 0 at each configuration, seed by seed (a study stopped early stays balanced); the
+    models with J_OUT learned also measure what J_OUT does to the dynamics."""
+    return [Spec(f"{name}{label}", m, seed, {**over, **change}, "" if change else "coupling")
+            for seed in study.seeds for m in study.splits for name, over in configs(m) for label, change in J_OUT_WAYS]
+
+
+def unbundle_plan(study: Study) -> list[Spec]:
+    """Leave-one-out on the chosen step (``ladder.leave_one_out``): its upper rung, and that rung with each change
+    reverted, J_OUT learned and 0."""
+    return _j_out_crossed(study, leave_one_out)
+
+
+def add_one_plan(study: Study) -> list[Spec]:
+    """Add-one on the chosen step (``ladder.add_one``): its lower rung, and that rung plus the change the unbundling
+    named, J_OUT learned and 0."""
+    return _j_out_crossed(study, add_one)
+
+
 @dataclass(frozen=True)
 class Study:
     """One study, declared once (see the module docstring)."""
@@ -334,6 +354,8 @@ STUDIES: dict[str, Study] = {
     "coupling": Study((50,), SEEDS, plan=coupling_plan, after=choose_change),
     "coupling-factorial": Study((50, 15), FACTORIAL_SEEDS, plan=factorial_plan),
     "coupling-dose": Study((50,), SEEDS, plan=dose_plan),
+    "coupling-unbundle": Study((FIT_M,), FACTORIAL_SEEDS, plan=unbundle_plan, after=choose_add_one),
+    "coupling-add-one": Study((FIT_M,), FACTORIAL_SEEDS, plan=add_one_plan),
     "tcn": Study((15,), SEEDS, TCN, reference="oscillator", holdout="validation", references=TCN_REFERENCES,
                  after=lambda rows: kept(rows, STUDIES["tcn"])),
     "tcn-test": Study((95, 50, 15, 5, 2), SEEDS, plan=tcn_test_plan),

@@ -60,12 +60,25 @@ LADDER = (
 # icons, paired by seed (both runs of a pair on one machine: the ladder's own runs came from another CPU model).
 FIT = 0.8  # a rung fits when every ladder seed reaches this same/different training accuracy at FIT_M
 FIT_M = 50
+MIN_PAIRS = 4  # a configuration with fewer pairs whose two runs fit is shown, not tested
 LADDER_RUNS = Path("results/ladder/runs.csv")  # the ladder profile's runs, read to find the rungs that fit
 NO_J_OUT = {"learn_j_out": False}
 J_OUT_WAYS = (("", {}), (" | J_OUT = 0", NO_J_OUT))  # each rung with J_OUT learned, then with J_OUT = 0
 COUPLING_CHOICE = Path("results/coupling/choice.json")  # the change the factorial tests, chosen by CHANGE_RULE
 FACTORIAL_SEEDS = tuple(range(5, 15))  # fresh seeds: not the ones whose runs chose the change
 DOSE_WIDTHS = ((2, 4, 8), (4, 8, 16), (8, 16, 32))  # our CNN narrower than its default (16, 32, 64), at rung 11
+# Why does J_OUT's effect fall across the chosen step? When the step spans several rungs (03 -> 08 bundles gamma = 0.5,
+# learned Omega, the shared start, our initialisation and the chord readout, because the rungs between do not fit on
+# their own), the unbundling takes it apart on the factorial's seeds at FIT_M, both members of every pair on one CPU:
+# leave-one-out (the upper rung with one change reverted to its value at the lower rung, the upper rung itself rerun
+# beside them), then add-one (the lower rung plus the change UNBUNDLE_RULE names, and the lower rung itself rerun).
+UNBUNDLE_CHOICE = Path("results/coupling-unbundle/choice.json")  # the change the add-one study adds, by UNBUNDLE_RULE
+UNBUNDLE_RULE = ("within each task, Holm's correction over the leave-one-out configurations tests J_OUT's effect "
+                 "(J_OUT learned minus J_OUT = 0, paired by seed, over the pairs whose two runs fit; fewer than 4 such "
+                 "pairs: not tested, p = 1); a change brings J_OUT's effect back when reverting it leaves an effect "
+                 "resolved above zero on at least one task and below zero on neither; the change named is, of those, "
+                 "the one whose configuration's effect is largest (averaged over both tasks); if none brings it back, "
+                 "the add-one adds the chord readout alone")
 CHANGE_RULE = ("among the steps between consecutive fitting rungs, the one across which J_OUT's effect at m = 50 "
                "(J_OUT learned minus J_OUT = 0, paired by seed, averaged over both tasks and the pairs whose two runs "
                "fit) falls most")
@@ -103,7 +116,8 @@ def fitting_rungs(runs: Path = LADDER_RUNS) -> list[int]:
 
 def j_out_effects(rows: list[dict], rung: str, m: int = FIT_M) -> dict[str, dict[int, float]]:
     """J_OUT's effect at one rung, per task and seed: held-out accuracy with J_OUT learned minus with J_OUT = 0, over
-    the seeds whose two runs both fit (same/different training accuracy at least FIT)."""
+    the seeds whose two runs both fit (same/different training accuracy at least FIT) and were made on one CPU model
+    (training is not bit-identical across processors, so a pair split across two would not differ in J_OUT alone)."""
     def runs(variant):
         return {(r["task"], int(r["seed"])): r for r in rows if r["variant"] == variant and int(r["m"]) == m}
 
@@ -112,7 +126,7 @@ def j_out_effects(rows: list[dict], rung: str, m: int = FIT_M) -> dict[str, dict
     out = {}
     for (task, seed), row in learned.items():
         if ((task, seed) in removed and ("same-different", seed) in removed
-                and fits(learned, seed) and fits(removed, seed)):
+                and fits(learned, seed) and fits(removed, seed) and row.get("cpu") == removed[task, seed].get("cpu")):
             out.setdefault(task, {})[seed] = float(row["test_accuracy"]) - float(removed[task, seed]["test_accuracy"])
     return out
 
@@ -151,3 +165,76 @@ def esbn_folder() -> str:
         raise ValueError(f"OSCBIND_ESBN: {folder} is not ESBN's folder of 100 icons; clone "
                          "https://github.com/taylorwwebb/emergent_symbols and set OSCBIND_ESBN to its imgs/ folder")
     return str(folder.resolve())
+
+
+def bundle(choice: Path = COUPLING_CHOICE) -> list[int]:
+    """The changes (indices into LADDER) that the chosen step adds: every rung above its lower rung up to its upper."""
+    off, on = chosen_change(choice)
+    return list(range(off + 1, on + 1))
+
+
+def change_name(k: int) -> str:
+    """A ladder change by what it is: "+ gamma = 0.5" -> "gamma = 0.5"."""
+    return LADDER[k][0].removeprefix("+ ")
+
+
+def leave_one_out(m: int, choice: Path = COUPLING_CHOICE, runs: Path = LADDER_RUNS) -> list[tuple[str, dict]]:
+    """The chosen step's upper rung, then that rung with each change of the step reverted to its value at the lower
+    rung ("08 + chord readout, without gamma = 0.5"), leaving out a configuration that is itself a ladder rung whose
+    seeds did not all fit (``fitting_rungs``): its pairs could not measure J_OUT's effect."""
+    off, on = chosen_change(choice)
+    rungs, fits = ladder_rungs(m), fitting_rungs(runs)
+    configs = [rungs[on]]
+    for k in bundle(choice):
+        over = {**rungs[on][1], **{key: rungs[off][1][key] for key in LADDER[k][1]}}
+        if not any(over == rung for j, (_, rung) in enumerate(rungs) if j not in fits):
+            configs.append((f"{rungs[on][0]}, without {change_name(k)}", over))
+    return configs
+
+
+def j_out_tests(rows: list[dict], configs: list[str], m: int = FIT_M) -> list[dict]:
+    """J_OUT's effect at each configuration per task (``j_out_effects``), paired t over the pairs that fit, Holm over
+    the configurations within each task; fewer than 4 pairs: not tested, p = 1 in the family."""
+    from .stats import resolve
+
+    out = []
+    for task in ("same-different", "rmts"):
+        family = [{"config": c, "task": task, "differences": list(j_out_effects(rows, c, m).get(task, {}).values())}
+                  for c in configs]
+        out += resolve(family, "J_OUT helps", "J_OUT hurts", MIN_PAIRS)
+    return out
+
+
+def choose_add_one(rows: list[dict], choice: Path = COUPLING_CHOICE) -> dict:
+    """UNBUNDLE_RULE on the coupling-unbundle profile's rows: the change the add-one study adds to the lower rung
+    (an index into LADDER), with every leave-one-out test."""
+    m = min(int(r["m"]) for r in rows)
+    (upper, _), *loo = leave_one_out(m, choice)
+    names = {f"{upper}, without {change_name(k)}": k for k in bundle(choice)}
+    tests = j_out_tests(rows, [name for name, _ in loo], m)
+    back = [name for name, _ in loo if any(t["config"] == name and t["said"] == "J_OUT helps" for t in tests)
+            and not any(t["config"] == name and t["said"] == "J_OUT hurts" for t in tests)]
+    mean = lambda name: sum(sum(t["differences"]) / len(t["differences"]) for t in tests  # noqa: E731
+                            if t["config"] == name and t["differences"]) / 2
+    named = max(back, key=mean) if back else ""
+    add = names[named] if named else next(k for k in bundle(choice) if LADDER[k][1].keys() == {"readout"})
+    return {"brings_back": back, "named": named, "add": add, "add_change": change_name(add), "tests": tests,
+            "rule": UNBUNDLE_RULE}
+
+
+def chosen_add_one(choice: Path = UNBUNDLE_CHOICE) -> int:
+    """The change (an index into LADDER) the add-one study adds, as the coupling-unbundle profile recorded it."""
+    try:
+        return int(json.loads(Path(choice).read_text())["add"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"profile: coupling-add-one needs the coupling-unbundle profile's choice in {choice} "
+                         f"({type(err).__name__}); run `make coupling COUPLING=coupling-unbundle` first") from None
+
+
+def add_one(m: int, choice: Path = COUPLING_CHOICE, unbundled: Path = UNBUNDLE_CHOICE) -> list[tuple[str, dict]]:
+    """The chosen step's lower rung, then that rung plus the change the unbundling named ("03 + D = 32, with chord
+    readout")."""
+    off, _ = chosen_change(choice)
+    k = chosen_add_one(unbundled)
+    lower = ladder_rungs(m)[off]
+    return [lower, (f"{lower[0]}, with {change_name(k)}", {**lower[1], **LADDER[k][1]})]

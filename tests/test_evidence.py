@@ -782,3 +782,80 @@ def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dos
     assert slopes[0]["said"] == "J_OUT adds less with a wider CNN"
     for fig in (figures.coupling_factorial(c), figures.coupling_dose(c), figures.coupling_inside(c)):
         assert fig.axes and all(ax.has_data() for ax in fig.axes)
+
+
+@pytest.fixture
+def no_esbn(monkeypatch):
+    """The ladder's configurations without ESBN's icons on disk: the folder only names the glyphs."""
+    monkeypatch.setattr(ladder, "esbn_folder", lambda: "esbn")
+
+
+def test_unbundle_profile_reverts_each_change_of_the_step_alone_and_skips_a_rung_that_does_not_fit(no_esbn):
+    off, on = ladder.chosen_change()
+    specs = plan("coupling-unbundle")
+    rungs = ladder.ladder_rungs(50)
+    upper, lower = rungs[on], rungs[off]
+    configs = {s.variant.split(" | ")[0] for s in specs}
+    # the chord readout reverted is rung 07, whose ladder seeds did not fit: not a configuration
+    assert configs == {upper[0], *(f"{upper[0]}, without {ladder.change_name(k)}" for k in range(off + 1, on))}
+    assert len(specs) == len({s.id for s in specs}) == 2 * len(configs) * len(ladder.FACTORIAL_SEEDS)
+    first = min(ladder.FACTORIAL_SEEDS)
+    assert [s.seed for s in specs[: 2 * len(configs)]] == [first] * 2 * len(configs)  # seed by seed
+    for s in specs:
+        name, _, removed = s.variant.partition(" | ")
+        reverted = next((k for k in range(off + 1, on + 1) if name.endswith(f"without {ladder.change_name(k)}")), None)
+        expected = dict(upper[1])
+        if reverted is not None:
+            expected.update({key: lower[1][key] for key in LADDER[reverted][1]})
+            assert expected != upper[1]
+        assert s.overrides == {**expected, **(ladder.NO_J_OUT if removed else {})} and s.m == 50
+        assert s.fidelity == ("" if removed else "coupling")
+
+
+def _unbundle_rows(effects: dict[str, float], seeds=range(5, 15), unfit: tuple = ()) -> list[dict]:
+    """Rows of the unbundling: J_OUT learned scores 0.9 + effect (+-0.005 by seed), J_OUT = 0 scores 0.9; a config in
+    unfit has J_OUT = 0 runs that do not fit their training icons."""
+    rows = []
+    for name, effect in effects.items():
+        for seed in seeds:
+            for variant, acc in ((name, 0.9 + effect + 0.005 * (-1) ** seed), (f"{name} | J_OUT = 0", 0.9)):
+                train = 0.5 if name in unfit and variant != name else 0.99
+                rows += [{"variant": variant, "task": task, "m": 50, "seed": seed, "test_accuracy": acc,
+                          "train_accuracy": train} for task in ("same-different", "rmts")]
+    return rows
+
+
+def test_choose_add_one_names_the_change_whose_reversal_brings_j_outs_effect_back(no_esbn):
+    upper = ladder.ladder_rungs(50)[ladder.chosen_change()[1]][0]
+    loo = [name for name, _ in ladder.leave_one_out(50)[1:]]
+    without = lambda change: f"{upper}, without {change}"  # noqa: E731
+    # reverting learned Omega or the initialisation brings an effect back; the larger one is named
+    rows = _unbundle_rows({upper: 0.0, **{c: 0.0 for c in loo}, without("learned Omega"): 0.03,
+                           without("our initialisation"): 0.05})
+    choice = ladder.choose_add_one(rows)
+    assert choice["named"] == without("our initialisation") and choice["add_change"] == "our initialisation"
+    assert set(choice["brings_back"]) == {without("learned Omega"), without("our initialisation")}
+    assert {t["family"] for t in choice["tests"]} == {len(loo)} and choice["rule"] == ladder.UNBUNDLE_RULE
+    # none resolved: the add-one adds the chord readout alone; a config whose pairs do not fit is not tested
+    rows = _unbundle_rows({c: 0.0 for c in loo} | {without("gamma = 0.5"): 0.2}, unfit=(without("gamma = 0.5"),))
+    choice = ladder.choose_add_one(rows)
+    assert choice["named"] == "" and choice["add_change"] == "chord readout" and choice["brings_back"] == []
+    assert {t["said"] for t in choice["tests"] if t["config"] == without("gamma = 0.5")} == {"not tested"}
+
+
+def test_add_one_profile_adds_the_named_change_to_the_lower_rung(no_esbn, tmp_path, monkeypatch):
+    monkeypatch.setattr(ladder, "UNBUNDLE_CHOICE", tmp_path / "choice.json")
+    with pytest.raises(ValueError, match="coupling-unbundle"):
+        ladder.add_one(50, unbundled=tmp_path / "choice.json")
+    off, on = ladder.chosen_change()
+    write_json(tmp_path / "choice.json", {"add": on})
+    lower, plus = ladder.add_one(50, unbundled=tmp_path / "choice.json")
+    assert lower == ladder.ladder_rungs(50)[off] and plus[0] == f"{lower[0]}, with {ladder.change_name(on)}"
+    assert plus[1] == {**lower[1], **LADDER[on][1]} and plus[1] != lower[1]
+
+
+def test_a_pair_made_on_two_cpu_models_does_not_measure_j_outs_effect():
+    rows = _unbundle_rows({"08 + chord readout": 0.02}, seeds=(5, 6))
+    for r in rows:
+        r["cpu"] = "AMD EPYC" if r["seed"] == 5 or "J_OUT" not in r["variant"] else "Intel Xeon"
+    assert set(ladder.j_out_effects(rows, "08 + chord readout")["rmts"]) == {5}
