@@ -3,7 +3,8 @@
 * ``sweep``: every chapter notebook of the book through papermill (per split and seed), then the build.
 * ``evidence``: a profile of seeds, baselines and ablations as submitit jobs (local or Slurm).
 * ``summary``: a markdown table of every ``metrics.json`` under a folder.
-* ``findings``: the poster's claims against the committed results, as the README's markdown table.
+* ``findings``: the book's answer and the poster's claims against the committed results, as the README shows them;
+  ``--write`` rewrites those blocks of the README and the book's intro.
 
 Training one model is the science package's own command: ``python -m oscbind_lite train``.
 Bad input exits with status 2 and one line naming the parameter.
@@ -25,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
     fd = sub.add_parser("findings", help="print the poster's claims against the committed results as a markdown table")
     fd.add_argument("--results", type=Path, default=Path("results"), help="the committed results (default results)")
+    fd.add_argument("--write", action="store_true",
+                    help="rewrite the generated blocks of README.md and book/intro.md (run from the repository root)")
     sw = sub.add_parser("sweep", help="run the book's chapter notebooks through papermill for each split and seed")
     sw.add_argument("--m", type=int, nargs="+", default=[95, 50, 15], help="training-icon splits (default 95 50 15)")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
@@ -101,13 +104,23 @@ def main(argv: list[str] | None = None) -> int:
         return run_profile(args.profile, args.results or results_folder(args.profile), args.cache or cache_dir(),
                            args.executor, args.workers, args.threads, args.device)
     if args.command == "findings":
-        from .findings import Findings
+        from .findings import Findings, blocks, write
 
         try:
-            print(Findings.load(args.results).markdown())
+            findings = Findings.load(args.results)
+            made = blocks(findings)
         except (OSError, KeyError, ValueError) as err:
             print(f"error: results: {args.results} does not hold the committed studies ({type(err).__name__}: {err})",
                   file=sys.stderr)
+            return 2
+        if not args.write:
+            print("\n\n".join(made.values()))
+            return 0
+        try:
+            for page in write(findings, Path(".")):
+                print(f"rewrote {page}", file=sys.stderr)
+        except (OSError, ValueError) as err:
+            print(f"error: write: {err} (run it from the repository root)", file=sys.stderr)
             return 2
         return 0
     if args.command == "sweep":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from oscbind_lite.config import ModelConfig
@@ -104,8 +104,8 @@ class Authors:
         return Table(["task", "m", "their CSV: default - no J_OUT (points)",
                       "our code, their protocol (points, paired)", "p (paired t)",
                       f"Holm p (family of {len(self.splits())})"], rows,
-                     caption=f"The cost of removing J_OUT, mean{PM}95 % half-width over 5 seeds; Holm's correction "
-                             "within each task, over the splits")
+                     caption=f"Accuracy with J_OUT minus without, mean{PM}95 % half-width over 5 seeds; Holm's "
+                             "correction within each task, over the splits")
 
     def rungs(self) -> list[str]:
         return sorted({r["variant"] for r in self.ladder})
@@ -260,6 +260,7 @@ class Coupling:
     factorial: list[dict]
     dose: list[dict]
     inside: dict[str, list[dict]]  # displacement, lock_by_angle, lesion: one row per run (and kind or bin)
+    rungs_run: list[dict] = field(default_factory=list)  # the ladder profile's own runs (another machine)
 
     @classmethod
     def load(cls, results: str | Path) -> Coupling:
@@ -275,7 +276,19 @@ class Coupling:
                     inside[name] = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
         choice = results / "coupling" / "choice.json"
         return cls(rows(results / "coupling"), json.loads(choice.read_text()) if choice.exists() else {},
-                   rows(factorial), rows(results / "coupling-dose"), inside)
+                   rows(factorial), rows(results / "coupling-dose"), inside, rows(results / "ladder"))
+
+    def rerun_shift(self, m: int = 50) -> dict[str, dict]:
+        """How far a rerun on another CPU model moves a run: per task, the per-run differences (points) between this
+        study's J_OUT-learned runs and the ladder's runs of the same rung, split and seed, and the CPUs of each."""
+        key = lambda r: (r["variant"], r["task"], r["m"], r["seed"])  # noqa: E731
+        ladder = {key(r): r for r in self.rungs_run}
+        out = {}
+        for task, short in TASKS:
+            pairs = [(r, ladder[key(r)]) for r in self.ladder if key(r) in ladder and r["task"] == task and r["m"] == m]
+            out[short] = {"differences": [100 * (a["test_accuracy"] - b["test_accuracy"]) for a, b in pairs],
+                          "here": sorted({a["cpu"] for a, _ in pairs}), "there": sorted({b["cpu"] for _, b in pairs})}
+        return out
 
     def rungs(self, runs: list[dict] | None = None) -> list[str]:
         """The rungs measured (J_OUT learned), in ladder order."""

@@ -240,12 +240,14 @@ class Mechanism:
                      caption=f"m = {m}: accuracy on fresh renderings of the training icons (%), and how many steps the "
                              "RMTS head ran before its training accuracy stopped rising")
 
-    def comparisons(self) -> list[dict]:
-        """Oscillator minus every other model, per task and split, paired by seed; Holm within each task's family."""
+    def comparisons(self, others: tuple[str, ...] | None = None) -> list[dict]:
+        """Oscillator minus every other model (or only ``others``), per task and split, paired by seed; Holm within each
+        task's family. The planned family is every other model; a narrower one is exploratory."""
         out = []
         for task, short in TASKS:
             family = [{"task": short, "m": m, "other": other, "differences": self.paired("oscillator", other, task, m)}
-                      for other in self.models if other != "oscillator" for m in self.splits()]
+                      for other in self.models if other != "oscillator" and (others is None or other in others)
+                      for m in self.splits()]
             out += resolve(family, "oscillator higher", "oscillator lower")
         return out
 

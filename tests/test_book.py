@@ -186,21 +186,29 @@ def test_no_page_is_longer_than_about_ten_screens(pages, name):
     assert report.screens <= MAX_SCREENS, f"{name} is {report.screens:.1f} screens at {report.viewport}"
 
 
-def test_the_findings_come_first_and_their_table_is_on_the_first_two_screens(smoke):
-    """The page after the intro is the findings, and its claims table starts within the first two screens."""
+def test_the_findings_come_first_with_the_thesis_and_the_scale_on_the_first_screen(smoke):
+    """The page after the intro is the findings: its thesis and grading scale end within the first screen at
+    1280 px, and the claims table starts within the first two."""
     require_chromium()
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
     assert toc["parts"][0]["chapters"][0]["file"] == "notebooks/findings"
 
     def where(page) -> None:
         top = page.evaluate("document.querySelector('main table').getBoundingClientRect().top + window.scrollY")
-        page.evaluate(f"document.body.dataset.tableTop = {top}")
+        scale = page.evaluate("""() => { const p = [...document.querySelectorAll('main p')]
+                                          .find(e => e.textContent.includes('graded on one scale'));
+                                         return p ? p.getBoundingClientRect().bottom + window.scrollY : -1; }""")
+        page.evaluate(f"document.body.dataset.tableTop = {top}; document.body.dataset.scaleBottom = {scale}")
 
     with serve(smoke.html) as base:
         report = load_page(base + "notebooks/findings.html", interact=where)
     top = float(re.search(r'data-table-top="([\d.]+)"', report.dom_html).group(1))
+    scale = float(re.search(r'data-scale-bottom="(-?[\d.]+)"', report.dom_html).group(1))
+    assert 0 < scale <= report.viewport[1], f"the grading scale ends at {scale:.0f} px"
     assert top < 2 * report.viewport[1], f"the claims table starts at {top:.0f} px"
-    assert "our verdict" in visible_text(report.dom_html)
+    text = visible_text(report.dom_html)
+    assert "what carries this is its relational bottleneck" in text and "not needed under our training" in text
+    assert all(grade in text for grade in ("holds in part", "not supported"))
 
 
 def test_tables_have_captions(pages):

@@ -780,7 +780,8 @@ def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dos
     # J_OUT's effect falls 2 points per doubling from 6 to 2 points, then to 0 at the default width (16 channels)
     assert all(len(r["differences"]) == 5 and max(r["differences"]) < 0 for r in slopes)
     assert slopes[0]["said"] == "J_OUT adds less with a wider CNN"
-    for fig in (figures.coupling_factorial(c), figures.coupling_dose(c), figures.coupling_inside(c)):
+    backgrounds = [(c.choice["off_rung"], "before"), (c.choice["on_rung"], "after")]
+    for fig in (figures.coupling_factorial(c), figures.coupling_dose(c), figures.coupling_inside(c.inside, backgrounds)):
         assert fig.axes and all(ax.has_data() for ax in fig.axes)
 
 

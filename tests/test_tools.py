@@ -3,7 +3,10 @@
 import ast
 import json
 import re
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -395,10 +398,29 @@ def test_welch_matches_a_hand_computation_and_reads_published_cells():
     assert (mean, n) == (90.0, 5) and abs(se - 1.0) < 1e-12
 
 
-def test_the_readme_is_short_and_its_findings_table_is_the_committed_results():
-    from oscbind_tools.findings import Findings
+def test_the_readme_and_the_intro_open_with_the_thesis_and_the_readme_holds_the_graded_claims():
+    from oscbind_tools.findings import BLOCKS, Findings, block, blocks
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
     assert len(readme.splitlines()) <= 250  # the front door; detail lives in the book
-    block = readme.split("<!-- findings: python -m oscbind_tools findings -->\n")[1].split("<!-- /findings -->")[0]
-    assert block.strip() == Findings.load(Path(__file__).resolve().parents[1] / "results").markdown().strip()
+    made = blocks(Findings.load(root / "results"))
+    for page, names in BLOCKS.items():
+        text = (root / page).read_text()
+        for name in names:
+            assert block(text, name) == made[name].strip(), f"{page}: run `python -m oscbind_tools findings --write`"
+        # the thesis comes first: before any other paragraph of the page
+        first = next(p for p in text.split("\n\n")[1:] if p.strip())
+        assert first.startswith("<!-- thesis:"), page
+    assert len(made["thesis"].split(". ")) >= 3 and all(grade in made["findings"] for grade in
+                                                         ("holds", "holds in part", "not supported"))
+
+
+def test_findings_write_refuses_a_page_without_its_block_in_one_line(tmp_path):
+    for page in ("README.md", "book/intro.md"):
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text("# a page without markers\n")
+    r = subprocess.run([sys.executable, "-m", "oscbind_tools", "findings", "--write", "--results",
+                        str(Path(__file__).resolve().parents[1] / "results")], cwd=tmp_path, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "thesis" in r.stderr, r.stderr
