@@ -860,3 +860,28 @@ def test_a_pair_made_on_two_cpu_models_does_not_measure_j_outs_effect():
     for r in rows:
         r["cpu"] = "AMD EPYC" if r["seed"] == 5 or "J_OUT" not in r["variant"] else "Intel Xeon"
     assert set(ladder.j_out_effects(rows, "08 + chord readout")["rmts"]) == {5}
+
+
+def test_the_unbundling_reads_the_leave_one_out_the_add_one_and_how_far_the_reruns_moved():
+    from oscbind_tools.unbundling import Unbundling
+
+    upper, lower = "08 + chord readout", "03 + D = 32"
+    loo = [f"{upper}, without {c}" for c in ("gamma = 0.5", "learned Omega", "shared random start",
+                                              "our initialisation")]
+    here = _unbundle_rows({upper: 0.0, **{c: 0.0 for c in loo}, loo[1]: 0.04})
+    added = _unbundle_rows({lower: 0.05, f"{lower}, with learned Omega": 0.0})
+    there = [dict(r, test_accuracy=r["test_accuracy"] - 0.01) for r in _unbundle_rows({upper: 0.0, lower: 0.05})]
+    for rows, cpu in ((here, "AMD EPYC"), (added, "AMD EPYC"), (there, "Intel Xeon")):
+        for r in rows:
+            r["cpu"] = cpu
+    u = Unbundling(here, added, {"named": loo[1]}, there, {})
+    assert (u.upper, u.left_out, u.lower, u.added) == (upper, loo, lower, f"{lower}, with learned Omega")
+    tests = {(t["config"], t["task"]): t for t in u.loo_tests()}
+    assert tests[(loo[1], "RMTS")]["said"] == "J_OUT helps" and tests[(loo[0], "RMTS")]["said"] == "not resolved"
+    assert {t["family"] for t in tests.values()} == {4}
+    assert all(t["said"] == "the change takes J_OUT's effect away" for t in u.add_one_test())
+    assert u.named() == "learned Omega" and u.conclusion().startswith("learned Omega makes J_OUT redundant")
+    shift = u.reference_shift()
+    assert {s["variant"] for s in shift} == {upper, f"{upper} | J_OUT = 0", lower, f"{lower} | J_OUT = 0"}
+    assert all(s["differences"] == pytest.approx([1.0] * 10) and s["there"] == ["Intel Xeon"] for s in shift)
+    assert u.fits(upper) == (10, 10) and u.label(loo[1]) == "all but learned Omega"
