@@ -128,7 +128,8 @@ class Findings:
                           f"{_and([str(c['m']) for c in won if c['other'] == other])}" for other in against)
         verdict = (f"resolved against {where} (no relational bottleneck)" if won else "no comparison resolved")
         if narrowly:
-            verdict += (f", and by about a point against the {self.mech.strongest} over 20 folds at m = 95; not "
+            lead = _and([f"{100 * _mean(p['differences']):.1f} ({p['task']})" for p in narrowly])
+            verdict += (f", and by {lead} points against the {self.mech.strongest} over 20 folds at m = 95; not "
                         f"resolved against the other per-feature baselines")
         if lost:
             verdict += f"; resolved the other way against {_and(sorted({c['other'] for c in lost}))}"
@@ -173,7 +174,7 @@ class Findings:
             if helps:
                 steps = _and([LADDER[int(r["rung"][:2])][0].removeprefix("+ ") for r in helps])
                 verdict += (f"; on the ladder from their protocol to ours it is resolved ("
-                            f"{_and(sorted({r['task'] for r in helps}))}) only where {steps} join it, before any "
+                            f"{_and(sorted({r['task'] for r in helps}))}) only at the rungs adding {steps}, before any "
                             "change to the oscillators")
         return Claim("Binds through the coupling J_OUT", grade(len(won), len(lost), len(cells)), verdict, number,
                      "coupling" if self.coupled is not None else "authors")
