@@ -30,6 +30,7 @@ from .cache import (CheckpointError, cache_dir, config_key, load_checkpoint, sav
                     writable_folder, write_json)
 from .config import STAGE2_PREFIX, ModelConfig, RunConfig, TrainConfig
 from .data import Epochs, IconTasks, Trials, glyph_bank, icons_digest, seeded
+from .glyphs import refuse_duplicates
 from .model import RMTS, SameDifferent
 
 def resolve_device(device: str) -> torch.device:
@@ -65,8 +66,11 @@ class Trained(NamedTuple):
 
 
 def prepare(run: RunConfig, task: str) -> RunConfig:
-    """run validated for task, m checked against its icon set (read once); raises ValueError (or GlyphError)."""
-    return run.validate(task, n_icons=len(glyph_bank(run.data.glyphs, run.data.crop)))
+    """run validated for task, m checked against its icon set (read once, no two icons alike); raises ValueError (or
+    GlyphError)."""
+    bank = glyph_bank(run.data.glyphs, run.data.crop)
+    refuse_duplicates(bank, run.data.glyphs)
+    return run.validate(task, n_icons=len(bank))
 
 
 # Model settings that change only what eval mode computes, never the training of stage 1: they stay out of its
