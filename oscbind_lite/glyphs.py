@@ -2,8 +2,9 @@
 cropped to the ink.
 
 * A file becomes grey levels at its own bit depth: 1-bit, 8-bit (L, and colour and palette images through Pillow's
-  luma), 16-bit (I;16), 32-bit integer (I) and float (F). A file Pillow cannot read as one still image, an image
-  larger than MAX_PIXELS, or an animation is refused in one line naming the file.
+  luma), 16-bit (I;16), 32-bit integer (I) and float (F). A file Pillow cannot read as one still image, an
+  animation, an image over MAX_PIXELS (Pillow's own limit for an untrusted image) or one too large to read in the
+  memory this process may use (``limits.memory_limit``) is refused in one line naming the file, before decoding.
 * Transparency says where the ink is: the visible pixels are drawn on a background that sets them off (white under
   dark ink, black under light ink), so that image's polarity is known, not guessed.
 * Without transparency the polarity is decided from whole images, not from a border. The pixels split at the middle
@@ -31,7 +32,8 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 BASE = 32  # side of the stored glyph images, in pixels
-MAX_PIXELS = 4096 * 4096  # an icon is resized to BASE x BASE: a larger file is a mistake, and costs memory and time
+MAX_PIXELS = 89_478_485  # Pillow's limit for an image it is not told to trust (Image.MAX_IMAGE_PIXELS), checked first
+BYTES_PER_PIXEL = 24  # reading one image: its decoded pixels, float levels, and an ink image and square per polarity
 FRAMED = 0.98  # share of an image's frame that one class fills for the image to count as framed
 INK_SHARE = 0.35  # the most of a framed image that its ink may cover for it to decide its polarity alone
 EIGHT_BIT = ("L", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")  # read through Pillow's 8-bit luma, as ever
@@ -91,12 +93,13 @@ def read_image(file: Path) -> Grey:
     except Image.DecompressionBombError as err:
         pixels = re.search(r"\((\d+) pixels\)", str(err))
         raise GlyphError(f"it is too large for an icon ({int(pixels[1]) if pixels else 0:,} pixels; at most "
-                         f"{MAX_PIXELS:,}, e.g. 4096 x 4096, as it is resized to {BASE} x {BASE})") from None
+                         f"{MAX_PIXELS:,}, as it is resized to {BASE} x {BASE})") from None
     with img:
         width, height = img.size
         if width * height > MAX_PIXELS:
-            raise GlyphError(f"it is too large for an icon ({width} x {height} pixels; at most {MAX_PIXELS:,}, "
-                             f"e.g. 4096 x 4096, as it is resized to {BASE} x {BASE})")
+            raise GlyphError(f"it is too large for an icon ({width} x {height} pixels; at most {MAX_PIXELS:,}, as "
+                             f"it is resized to {BASE} x {BASE})")
+        check_memory(width * height * BYTES_PER_PIXEL, f"{width} x {height} pixels")
         if getattr(img, "n_frames", 1) > 1:
             raise GlyphError(f"it holds {img.n_frames} frames (an animation or several pages); give one image per "
                              "icon")
@@ -125,6 +128,15 @@ def _grey(img) -> Grey:
     elif mode not in EIGHT_BIT:  # read as 8 bits, it could be clipped: refused rather than garbled
         raise GlyphError(f"its image mode {mode} is not one this reader knows; save it as an 8- or 16-bit PNG")
     return Grey(normalised(np.asarray(img.convert("L"), np.float32) / 255.0), None)
+
+
+def check_memory(need: int, what: str) -> None:
+    """GlyphError when reading needs more than this process may use (the share of it a run may plan for)."""
+    from .limits import memory_limit
+
+    have = memory_limit()
+    if have.amount and need > 0.8 * have.amount:
+        raise GlyphError(f"it is {what}, about {need / 2**30:,.1f} GiB to read; this process may use {have.says()}")
 
 
 def frame_and_area(levels: np.ndarray) -> tuple[float, float]:
@@ -196,9 +208,11 @@ def _stack(path: Path) -> list[tuple[str, np.ndarray]]:
     if arr.ndim not in (3, 4) or not np.issubdtype(arr.dtype, np.number):
         raise GlyphError(f"glyphs: {path} has shape {arr.shape} and type {arr.dtype}; expected numbers of shape "
                          "(K, H, W) or (K, H, W, C)")
-    if arr.shape[1] * arr.shape[2] > MAX_PIXELS:
-        raise GlyphError(f"glyphs: {path} holds images of {arr.shape[1]} x {arr.shape[2]} pixels, too large for icons "
-                         f"(at most {MAX_PIXELS:,}, as each is resized to {BASE} x {BASE})")
+    try:  # all of it at once, as float32, a float64 mean of the channels, and one image being fitted
+        check_memory(arr.size * (4 + 8 * (arr.ndim == 4)) + arr.shape[1] * arr.shape[2] * BYTES_PER_PIXEL,
+                     f"{len(arr)} images of {arr.shape[1]} x {arr.shape[2]} pixels")
+    except GlyphError as err:
+        raise GlyphError(f"glyphs: {path}: {err}") from None
     arr = np.asarray(arr)
     if arr.ndim == 4:
         arr = arr.mean(-1)
@@ -213,7 +227,7 @@ def load_glyphs(path: str | Path, crop: bool = True) -> np.ndarray:
     shape (K, H, W[, C]), as ``(K, 32, 32)`` float ink in [0, 1].
 
     Any mode and bit depth, dark-on-light or light-on-dark (see the module's docstring), with or without
-    transparency, any size up to MAX_PIXELS; each image is cropped to its ink (unless ``crop`` is off: then the
+    transparency, any size that can be read; each image is cropped to its ink (unless ``crop`` is off: then the
     image keeps its own frame) and resized. Raises ``GlyphError`` with a one-line reason naming the file when it
     cannot be used.
     """

@@ -189,12 +189,20 @@ def test_identical_icons_are_refused_before_a_task_is_made_of_them(own, tmp_path
             prepare(with_overrides(RunConfig(), glyphs=str(ESBN_DIR), crop=crop), "rmts")
 
 
-def test_files_that_cannot_be_icons_are_one_line(own, tmp_path):
+def test_files_that_cannot_be_icons_are_one_line(own, tmp_path, monkeypatch):
+    from oscbind_lite import limits
+    from oscbind_lite.limits import Limit
+
     save(tmp_path / "big", own[:2], True)
-    Image.new("1", (5000, 5000), 1).save(tmp_path / "big" / "2.png")  # within Pillow's limit, over ours
-    with pytest.raises(GlyphError, match=rf"^glyphs: .*2\.png: it is too large for an icon \(5000 x 5000 pixels; "
-                                         rf"at most {MAX_PIXELS:,}"):
+    Image.new("1", (5000, 5000), 1).save(tmp_path / "big" / "2.png")  # within Pillow's limit: read where it fits
+    monkeypatch.setattr(limits, "memory_limit", lambda: Limit(2**28, "ulimit -v"))
+    with pytest.raises(GlyphError, match=r"^glyphs: .*2\.png: it is 5000 x 5000 pixels, about 0.6 GiB to read; this "
+                                         r"process may use 0.2 GiB \(ulimit -v\)$"):
         load_glyphs(tmp_path / "big")
+    np.save(tmp_path / "stack.npy", np.zeros((4, 4000, 4000), np.uint8))
+    with pytest.raises(GlyphError, match=r"^glyphs: .*stack\.npy: it is 4 images of 4000 x 4000 pixels, about 0.6 GiB"):
+        load_glyphs(tmp_path / "stack.npy")
+    monkeypatch.undo()
     save(tmp_path / "gif", own[:2], True)
     frames = [Image.fromarray(np.round(255 * (1 - g)).astype(np.uint8)) for g in own[:3]]
     frames[0].save(tmp_path / "gif" / "2.gif", save_all=True, append_images=frames[1:])
@@ -212,5 +220,6 @@ def test_a_decompression_bomb_is_one_line(own, tmp_path):
     """14,000 x 14,000 pixels: over Pillow's own limit, which raised its DecompressionBombError as a traceback."""
     save(tmp_path, own[:2], True)
     Image.new("1", (14000, 14000), 1).save(tmp_path / "2.png")
-    with pytest.raises(GlyphError, match=r"^glyphs: .*2\.png: it is too large for an icon \(196,000,000 pixels"):
+    with pytest.raises(GlyphError, match=rf"^glyphs: .*2\.png: it is too large for an icon \(196,000,000 pixels; at "
+                                         rf"most {MAX_PIXELS:,}"):
         load_glyphs(tmp_path)
