@@ -312,7 +312,8 @@ class RunConfig:
                 alone = [n for n in given
                          if dict(with_overrides(self, **{n: defaults[n]}).memory_needs(task))[names] <= limit]
                 named = alone or given
-                size = f"about {need / 2**30:,.0f} GiB of memory; this process may use {have.says()}"
+                size = (f"about {need / 2**30:,.1f} GiB of memory; a run plans on at most {MEMORY_SHARE:.0%} of the "
+                        f"{have.amount / 2**30:,.1f} GiB this process may use ({have.source})")
                 if not named:
                     raise ValueError(f"{names[0]}: the default settings need {size}")
                 said = ", ".join(f"{n} = {values[n]}" for n in named)

@@ -131,12 +131,15 @@ def _grey(img) -> Grey:
 
 
 def check_memory(need: int, what: str) -> None:
-    """GlyphError when reading needs more than this process may use (the share of it a run may plan for)."""
+    """GlyphError when reading needs more than the share of the memory this process may use that a run plans on."""
+    from .config import MEMORY_SHARE
     from .limits import memory_limit
 
     have = memory_limit()
-    if have.amount and need > 0.8 * have.amount:
-        raise GlyphError(f"it is {what}, about {need / 2**30:,.1f} GiB to read; this process may use {have.says()}")
+    if have.amount and need > MEMORY_SHARE * have.amount:
+        raise GlyphError(f"it is {what}, about {need / 2**30:,.1f} GiB to read; a run plans on at most "
+                         f"{MEMORY_SHARE:.0%} of the {have.amount / 2**30:,.1f} GiB this process may use "
+                         f"({have.source})")
 
 
 def frame_and_area(levels: np.ndarray) -> tuple[float, float]:

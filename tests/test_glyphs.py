@@ -196,8 +196,8 @@ def test_files_that_cannot_be_icons_are_one_line(own, tmp_path, monkeypatch):
     save(tmp_path / "big", own[:2], True)
     Image.new("1", (5000, 5000), 1).save(tmp_path / "big" / "2.png")  # within Pillow's limit: read where it fits
     monkeypatch.setattr(limits, "memory_limit", lambda: Limit(2**28, "ulimit -v"))
-    with pytest.raises(GlyphError, match=r"^glyphs: .*2\.png: it is 5000 x 5000 pixels, about 0.6 GiB to read; this "
-                                         r"process may use 0.2 GiB \(ulimit -v\)$"):
+    with pytest.raises(GlyphError, match=r"^glyphs: .*2\.png: it is 5000 x 5000 pixels, about 0.6 GiB to read; a run "
+                                         r"plans on at most 80% of the 0.2 GiB this process may use \(ulimit -v\)$"):
         load_glyphs(tmp_path / "big")
     np.save(tmp_path / "stack.npy", np.zeros((4, 4000, 4000), np.uint8))
     with pytest.raises(GlyphError, match=r"^glyphs: .*stack\.npy: it is 4 images of 4000 x 4000 pixels, about 0.6 GiB"):

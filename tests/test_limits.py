@@ -67,10 +67,11 @@ def test_a_size_is_refused_against_the_process_limit_naming_the_parameter_given(
                        (dict(rmts_pool=10**9), "rmts_pool: rmts_pool = 1000000000 needs about")):
         with pytest.raises(ValueError, match=f"^{line}") as err:
             with_overrides(RunConfig(), **over).validate("rmts")
-        assert str(err.value).endswith("this process may use 1.0 GiB (ulimit -v) (a smaller value fits)")
+        assert str(err.value).endswith("a run plans on at most 80% of the 1.0 GiB this process may use (ulimit -v) (a "
+                                       "smaller value fits)")
     monkeypatch.setattr(config, "memory_limit", lambda: Limit(2**20, "the cgroup's memory.max"))
-    with pytest.raises(ValueError, match="^batch_size: the default settings need about .* GiB of memory; this process "
-                                         r"may use 0.0 GiB \(the cgroup's memory.max\)$"):
+    with pytest.raises(ValueError, match="^batch_size: the default settings need about .* GiB of memory; a run plans on "
+                                         r"at most 80% of the 0.0 GiB this process may use \(the cgroup's memory.max\)$"):
         RunConfig().validate()
 
 

@@ -602,3 +602,14 @@ def test_findings_refuse_an_emptied_or_foreign_table_in_one_line(results_copy, t
         path.write_text(before)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and r.stdout == "", r.stderr[-2000:]
     assert reason in r.stderr
+
+
+def test_a_model_that_did_not_learn_names_the_settings_changed_not_the_lr(tmp_path, capsys):
+    """A huge gamma ended in "try another lr"; the warning now names what differs from the defaults."""
+    from oscbind_lite.cli import main
+
+    assert main(["train", *SMOKE_ARGS, "--gamma", "1e6", "--out", str(tmp_path / "out"), "--cache",
+                 str(tmp_path / "cache")]) == 0
+    warning = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning: ")]
+    assert len(warning) == 1 and "near chance: the model did not learn (settings changed from their defaults: " in \
+        warning[0] and "gamma = 1000000.0 (default 0.5)" in warning[0] and "try another lr" not in warning[0]
