@@ -138,7 +138,7 @@ def command(args: argparse.Namespace) -> int:
         return 2
     rows = collect(args.root)
     if not rows:
-        print(f"error: root: no readable metrics.json under {args.root}", file=sys.stderr)
+        print(f"error: root: no metrics.json under {args.root} that can be read", file=sys.stderr)
         return 2
     print(markdown_table(rows, (*COLUMNS, "path")))  # the folder: two runs of one setting stay apart
     return 0

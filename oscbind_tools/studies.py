@@ -73,10 +73,10 @@ def _number(text: str):
 
 def read_table(path: str | Path, columns: tuple[str, ...], texts: tuple[str, ...] = (), blanks: tuple[str, ...] = (),
                empty: bool = False, convert=_number) -> list[dict]:
-    """A study's CSV, checked before anything reads it: it holds every one of ``columns``, at least one row (unless
-    ``empty``), and in each of them a number wherever it is not one of ``texts`` (or nothing, in ``blanks``). Cells
-    outside ``texts`` go through ``convert``. ValueError naming the file and what is wrong: an emptied or foreign
-    table gives no verdict."""
+    """A study's CSV, checked before anything reads it: at least one row (unless ``empty``: then it may hold nothing
+    at all), every one of ``columns``, and in each of them a number wherever it is not one of ``texts`` (or nothing,
+    in ``blanks``). Cells outside ``texts`` go through ``convert``. ValueError naming the file and what is wrong: an
+    emptied or foreign table gives no verdict."""
     path = Path(path)
     try:
         with open(path, newline="") as f:
@@ -85,11 +85,13 @@ def read_table(path: str | Path, columns: tuple[str, ...], texts: tuple[str, ...
             header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"{path} cannot be read ({type(err).__name__}: {err})") from None
+    if not raw:
+        if empty:
+            return []
+        raise ValueError(f"{path} holds no rows (emptied, or the study has not run)")
     missing = [c for c in columns if c not in header]
     if missing:
         raise ValueError(f"{path} is not this study's table (no column {', '.join(missing)})")
-    if not raw and not empty:
-        raise ValueError(f"{path} holds no rows (emptied, or the study has not run)")
     for i, row in enumerate(raw):
         for c in columns:
             value = _number(row[c] or "")
@@ -123,7 +125,7 @@ class Evidence:
                     for r in read_table(folder / "fidelity.csv", ("run", "variant"), texts=("run", "variant"),
                                         empty=True, convert=str)]
         profile = json.loads((folder / "profile.json").read_text())
-        if not isinstance(profile, dict) or "profile" not in profile:
+        if not isinstance(profile, dict):
             raise ValueError(f"{folder / 'profile.json'} is not an evidence profile's record")
         return cls(runs, fidelity, profile)
 
