@@ -119,14 +119,17 @@ def claim_folder(path: str | Path, name: str, overwrite: bool = False, how: str 
     chapter rerun in its kernel) holds it already. Raises ValueError with one line naming the parameter ``name``
     and, for an earlier run, ``how`` to replace it.
     """
-    import fcntl
     import socket
 
+    try:
+        import fcntl  # POSIX only: elsewhere the metrics check alone holds
+    except ImportError:
+        fcntl = None
     folder = writable_folder(path, name)
     key = str(folder.resolve())
     if key not in _claims:
         try:
-            fd = os.open(folder / CLAIM, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(folder / CLAIM, os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
         except OSError:  # no room for even an empty file: the write of the metrics will say so, after training
             fd = None
         try:

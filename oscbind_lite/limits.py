@@ -12,7 +12,6 @@ where it comes from, so that a refusal can say it.
 from __future__ import annotations
 
 import os
-import resource
 from pathlib import Path
 from typing import NamedTuple
 
@@ -71,12 +70,16 @@ def memory_limit() -> Limit:
         limits.append(Limit(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine"))
     except (ValueError, OSError, AttributeError):
         pass
-    for name, flag in (("ulimit -v", resource.RLIMIT_AS), ("ulimit -d", getattr(resource, "RLIMIT_DATA", None))):
-        if flag is None:
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        resource = None
+    for name, flag in (("ulimit -v", "RLIMIT_AS"), ("ulimit -d", "RLIMIT_DATA")):
+        if resource is None or not hasattr(resource, flag):
             continue
-        soft = resource.getrlimit(flag)[0]
-        if soft != resource.RLIM_INFINITY:
-            limits.append(Limit(max(0, soft - (_mapped() if flag == resource.RLIMIT_AS else 0)), name))
+        soft = resource.getrlimit(getattr(resource, flag))[0]
+        if soft != resource.RLIM_INFINITY:  # the address space counts what the process has mapped already
+            limits.append(Limit(max(0, soft - (_mapped() if flag == "RLIMIT_AS" else 0)), name))
     groups = _cgroups()
     for folder in groups.get("", []):
         if (value := _read_int(folder / "memory.max")) is not None:
