@@ -78,6 +78,17 @@ def cache_dir() -> Path:
     return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oscbind_lite").expanduser().resolve()
 
 
+def readable_folder(path: str | Path, name: str) -> Path:
+    """path as a folder to read from (a cache that holds a model needs no write); created when it does not exist.
+    Raises ValueError with one line naming the parameter otherwise; writing is checked where a write is due."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise ValueError(f"{name}: cannot read {path} (permission denied)")
+        return path
+    return writable_folder(path, name)
+
+
 def writable_folder(path: str | Path, name: str) -> Path:
     """path as a folder that exists and takes new files (created if needed), checked before any work.
 
@@ -93,6 +104,71 @@ def writable_folder(path: str | Path, name: str) -> Path:
     except OSError as err:
         raise ValueError(f"{name}: cannot write to {path} ({err.strerror or type(err).__name__})") from None
     return path
+
+
+CLAIM = ".oscbind-claim"  # in an output folder: its lock, held by the run writing there
+_claims: dict[str, int | None] = {}  # output folder -> the open file holding its lock, in this process
+
+
+def claim_folder(path: str | Path, name: str, overwrite: bool = False, how: str = "--overwrite") -> Path:
+    """path as this process's output folder, checked before any work: writable (``writable_folder``), written by no
+    other run at the same time, and holding no earlier run's metrics.json unless ``overwrite``.
+
+    The claim is an exclusive lock (flock) on FOLDER/.oscbind-claim, taken atomically and held until
+    ``release_folder`` or the end of the process (a killed run holds nothing); a second claim in this process (a
+    chapter rerun in its kernel) holds it already. Raises ValueError with one line naming the parameter ``name``
+    and, for an earlier run, ``how`` to replace it.
+    """
+    import socket
+
+    try:
+        import fcntl  # POSIX only: elsewhere the metrics check alone holds
+    except ImportError:
+        fcntl = None
+    folder = writable_folder(path, name)
+    key = str(folder.resolve())
+    if key not in _claims:
+        try:
+            fd = os.open(folder / CLAIM, os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
+        except OSError:  # no room for even an empty file: the write of the metrics will say so, after training
+            fd = None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise ValueError(f"{name}: {folder} is being written by another run ({holder}) now; give another folder, "
+                             "or wait for it to finish") from None
+        except OSError:  # a file system without locks: the metrics check below still holds
+            pass
+        try:  # who holds it, for the message of a run refused here (a full disk keeps the lock without the words)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+        except (OSError, TypeError):
+            pass
+        _claims[key] = fd
+    if (folder / "metrics.json").exists() and not overwrite:
+        release_folder(folder)
+        raise ValueError(f"{name}: {folder} already holds a run's metrics.json{describe_run(folder / 'metrics.json')}; "
+                         f"give another folder, or {how} to replace it")
+    return folder
+
+
+def release_folder(path: str | Path) -> None:
+    """Give up this process's claim on an output folder (``claim_folder``), once its files are written."""
+    fd = _claims.pop(str(Path(path).expanduser().resolve()), None)
+    if fd is not None:
+        os.close(fd)  # closing the file releases its lock
+
+
+def describe_run(metrics: Path) -> str:
+    """" (same-different, m = 95, seed 0)" for an earlier run's metrics.json, "" when it cannot be read."""
+    try:
+        m = json.loads(metrics.read_text())
+        return f" ({m['task']}, m = {m['m']}, seed {m['seed']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], object]) -> Path:

@@ -5,9 +5,10 @@ device, config, environment, ...) and DIR/history.json (per-batch loss and accur
 evaluations). There is one flag per configuration field, derived from ``config.settings()``
 (``--T 10``, ``--no-learn-omega``, ``--rmts-steps 100``), so the command line never lags the config.
 Bad input exits with status 2 and one line naming the parameter and what it accepts; the output
-folder and the cache are checked before any training. Training that diverges (a non-finite loss or
-gradient) stops at once with one line and status 1, caching nothing; Ctrl-C exits 130 with one line,
-leaving no half-written file.
+folder and the cache are checked before any training, and the output folder is claimed for this run (another
+run writing there at the same time, or an earlier run's metrics.json without --overwrite, is refused). Training
+that diverges (a non-finite loss or gradient) stops at once with one line and status 1, caching nothing; Ctrl-C
+exits 130 with one line, leaving no half-written file.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "stage 1 and the RMTS head)")
     p.add_argument("--overwrite", action="store_true", help="replace the metrics.json and history.json of an earlier "
                                                             "run in --out (without it such a folder is refused)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch, at most the cores this process "
+                                                             "may use (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     groups = {"data": p.add_argument_group("data"), "model": p.add_argument_group("model"),
               "stage1": p.add_argument_group("training, stage 1 (same/different)"),
@@ -106,27 +108,23 @@ def parse_run(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cache import writable_folder
+    from .cache import claim_folder, readable_folder
     from .data import GlyphError
+    from .limits import check_threads
     from .train import Diverged, prepare, resolve_device, save_metrics, train_rmts, train_same_different
 
     args = build_parser().parse_args(argv)
     try:
         run = prepare(parse_run(args), args.task)  # every value checked before any folder is touched
         if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"threads: must be an integer >= 1, got {args.threads}")
+            check_threads(args.threads)
             import torch
 
             torch.set_num_threads(args.threads)
         resolve_device(args.device)
-        writable_folder(args.out, "out")  # before training: its metrics must have somewhere to go
-        if (args.out / "metrics.json").exists() and not args.overwrite:
-            earlier = _describe(args.out / "metrics.json")
-            raise ValueError(f"out: {args.out} already holds a run's metrics.json{earlier}; give another folder, or "
-                             "--overwrite to replace it")
-        if args.cache is not None:
-            args.cache = writable_folder(args.cache, "cache").resolve()
+        claim_folder(args.out, "out", args.overwrite)  # before training: its metrics must have a folder of their own
+        if args.cache is not None:  # read-only will do to load a model; training checks for a write before it starts
+            args.cache = readable_folder(args.cache, "cache").resolve()
         trainer = train_same_different if args.task == "same-different" else train_rmts
         if args.retrain:
             print("retrain: "
@@ -154,14 +152,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{line} -> {path}")
     return 0
-
-
-def _describe(metrics: Path) -> str:
-    """" (same-different, m = 95, seed 0)" for an earlier run's metrics.json, "" when it cannot be read."""
-    import json
-
-    try:
-        m = json.loads(metrics.read_text())
-        return f" ({m['task']}, m = {m['m']}, seed {m['seed']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""

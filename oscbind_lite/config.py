@@ -15,10 +15,11 @@ names the field and what it accepts.
 from __future__ import annotations
 
 import math
-import os
 import types
 import typing
 from dataclasses import Field, asdict, dataclass, field, fields, replace
+
+from .limits import Limit, memory_limit
 
 TASKS = ("same-different", "rmts")
 STARTS = ("shared", "independent", "drive")
@@ -218,6 +219,17 @@ class RunConfig:
         return {"data": asdict(self.data), "model": self.model.to_dict(),
                 "stage1": asdict(self.stage1), "stage2": asdict(self.stage2)}
 
+    def by_name(self) -> dict:
+        """Every setting by its public name (``settings``: ``T``, ``steps``, ``rmts_steps``), as a flat dict."""
+        return {**asdict(self.data), **asdict(self.model), **asdict(self.stage1),
+                **{STAGE2_PREFIX + k: v for k, v in asdict(self.stage2).items()}}
+
+    def changed(self, skip: tuple[str, ...] = ()) -> str:
+        """The settings that differ from their defaults, as "gamma = 5.0 (default 0.5), T = 10 (default 25)"."""
+        values, defaults = self.by_name(), RunConfig().by_name()
+        return ", ".join(f"{k} = {v} (default {defaults[k]})" for k, v in values.items()
+                         if v != defaults[k] and k not in skip)
+
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         """The inverse of to_dict (e.g. the "config" of a metrics.json); validate() before training with it."""
@@ -238,10 +250,10 @@ class RunConfig:
         _check(2 ** blocks <= self.data.image_size, "channels",
                f"at most {self.data.image_size.bit_length() - 1} blocks for {self.data.image_size}-pixel images "
                "(each block halves the side)", self.model.channels)
-        need, have = self.model.coupling_bytes(), physical_memory()
-        if have and need > have:
+        need, have = self.model.coupling_bytes(), memory_limit()
+        if have.amount and need > have.amount:
             raise ValueError(f"D, N: the coupling matrices and their optimiser state need about {need / 2**30:.0f} GiB "
-                             f"for D = {self.model.D}, N = {self.model.N}; this machine has {have / 2**30:.0f} GiB")
+                             f"for D = {self.model.D}, N = {self.model.N}; this process may use {have.says()}")
         self.check_sizes(task, have)
         if n_icons is not None:
             check_m(self.data.m, n_icons, task)
@@ -250,11 +262,11 @@ class RunConfig:
                    f"random, or folds with K - m dividing the K = {n_icons} icons (m = {self.data.m})", self.data.split)
         return self
 
-
     def memory_needs(self, task: str) -> list[tuple[tuple[str, ...], float]]:
         """The largest allocations of a run, in bytes (float32), each with the parameters that scale it: a training
         batch through the CNN, the oscillators' states kept for the backward pass, a fixed evaluation set, the MLP
-        heads and the CNN's weights with their gradients and Adam moments. Estimates, within a small factor."""
+        heads and the CNN's weights with their gradients and Adam moments, a fixed pool of training examples and its
+        drawing. Estimates, within a small factor."""
         d, mdl = self.data, self.model
         side = d.image_size
         # per image: the input and, per block, the conv output, its normalisation, activation and pooling
@@ -266,44 +278,52 @@ class RunConfig:
         needs = [(("hidden",), 16.0 * mdl.hidden * (3 * mdl.D + 2)), (("channels",), float(conv))]
         for stage, prefix, images in stages:
             pairs = images // 2
-            needs.append(((prefix + "batch_size", "image_size", "channels"),
+            needs.append(((prefix + "batch_size", "image_size", "channels", "T", "T_eval", "D", "N"),
                           stage.batch_size * (images * per_image + pairs * oscillators)))
             needs.append(((prefix + "eval_size", "image_size"), 4.0 * stage.eval_size * images * side * side))
             needs.append(((prefix + "batch_size", "T", "T_eval", "D", "N"),
                           float(stage.batch_size * pairs * oscillators)))
+            # a pool's icons and labels (int64) and an epoch's order; an RMTS pool draws an (n, m) order of the icons
+            per_example = 8.0 * (pairs * 2 + 4) + (12.0 * d.m if images == 6 else 0.0)
+            needs.append(((prefix + "pool", "m"), stage.pool * per_example))
         return needs
 
-    def check_sizes(self, task: str, have: int | None = None) -> None:
-        """Refuse, before anything is allocated, a run whose sizes cannot fit this machine's memory (``memory_needs``;
-        one line naming the parameters that set the largest allocation) or run for longer than MAX_STEPS / MAX_T."""
+    def check_sizes(self, task: str, have: Limit | None = None) -> None:
+        """Refuse, before anything is allocated, a run whose sizes cannot fit the memory this process may use
+        (``memory_needs`` against ``limits.memory_limit``; one line naming the parameters given that set the largest
+        allocation) or run for longer than MAX_STEPS, MAX_T or MAX_VOTES."""
         for stage, prefix in ((self.stage1, ""), (self.stage2, STAGE2_PREFIX)):
             _check(stage.steps <= MAX_STEPS, prefix + "steps", f"at most {MAX_STEPS:,} (a run that long would not end)",
                    stage.steps)
         _check(self.model.T <= MAX_T, "T", f"at most {MAX_T:,} Kuramoto steps (the dynamics settle in tens)",
                self.model.T)
         _check(self.model.T_eval <= MAX_T, "T_eval", f"at most {MAX_T:,} Kuramoto steps", self.model.T_eval)
-        have = physical_memory() if have is None else have
-        if not have:
+        _check(self.model.votes <= MAX_VOTES, "votes", f"at most {MAX_VOTES:,} draws (each is a whole evaluation "
+               "again; the mean of a thousand moves by a fraction of a point)", self.model.votes)
+        have = memory_limit() if have is None else have
+        if not have.amount:
             return
-        defaults = {**asdict(DataConfig()), **asdict(ModelConfig()), **asdict(TrainConfig()),
-                    **{STAGE2_PREFIX + k: v for k, v in asdict(RunConfig().stage2).items()}}
-        values = {**asdict(self.data), **asdict(self.model), **asdict(self.stage1),
-                  **{STAGE2_PREFIX + k: v for k, v in asdict(self.stage2).items()}}
-        limit = MEMORY_SHARE * have
+        defaults, values = RunConfig().by_name(), self.by_name()
+        limit = MEMORY_SHARE * have.amount
         for names, need in sorted(self.memory_needs(task), key=lambda item: -item[1]):
             if need > limit:
-                # the parameters that alone make it too big: at their default, the allocation would fit
-                alone = [n for n in names if values[n] != defaults[n] and
-                         dict(with_overrides(self, **{n: defaults[n]}).memory_needs(task))[names] <= limit]
-                named = alone or [n for n in names if values[n] != defaults[n]] or list(names[:1])
+                # the parameters given (not at their default) that alone make it too big: at their default, it fits
+                given = [n for n in names if values[n] != defaults[n]]
+                alone = [n for n in given
+                         if dict(with_overrides(self, **{n: defaults[n]}).memory_needs(task))[names] <= limit]
+                named = alone or given
+                size = (f"about {need / 2**30:,.1f} GiB of memory; a run plans on at most {MEMORY_SHARE:.0%} of the "
+                        f"{have.amount / 2**30:,.1f} GiB this process may use ({have.source})")
+                if not named:
+                    raise ValueError(f"{names[0]}: the default settings need {size}")
                 said = ", ".join(f"{n} = {values[n]}" for n in named)
-                raise ValueError(f"{', '.join(named)}: {said} needs about {need / 2**30:,.0f} GiB of memory; this "
-                                 f"machine has {have / 2**30:,.0f} GiB (a smaller value fits)")
+                raise ValueError(f"{', '.join(named)}: {said} needs {size} (a smaller value fits)")
 
 
 MAX_STEPS = 10_000_000  # optimiser steps of one stage: about a month at the default's speed here
 MAX_T = 100_000  # Kuramoto steps of one run
-MEMORY_SHARE = 0.8  # a run may plan to use this share of the machine's memory
+MAX_VOTES = 1000  # draws of the start averaged in eval mode
+MEMORY_SHARE = 0.8  # a run may plan to use this share of the memory this process may use
 
 
 def _check_choices(cfg, prefix: str = "") -> None:
@@ -321,14 +341,6 @@ def _check(ok: bool, name: str, allowed: str, value) -> None:
         ok = False
     if not ok:
         raise ValueError(f"{name}: must be {allowed}, got {value!r}")
-
-
-def physical_memory() -> int:
-    """Bytes of memory of this machine (0 where the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def check_m(m: int, n_icons: int, task: str) -> None:

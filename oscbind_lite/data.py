@@ -3,7 +3,8 @@
 * The default icon set: 100 glyphs of the Unicode Miscellaneous Symbols block, rendered offline
   from DejaVu Sans (the font matplotlib ships). Any stack of K >= 2 images can replace it.
 * A split puts m icons in training and the other K - m in testing; they never overlap.
-* ``glyph_bank`` reads an icon source once per process; ``IconTasks.from_config`` splits it for a run.
+* ``glyph_bank`` reads an icon source (``glyphs.load_glyphs``) once per process and content; ``IconTasks.from_config``
+  splits it for a run.
 * Trials (same/different pairs, RMTS triples of pairs) are drawn from a seeded CPU generator, so a
   seed gives the same icons, scales and positions on every device; the images are then rendered
   for the whole batch at once on the model's device (one ``affine_grid`` + ``grid_sample``).
@@ -14,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import NEAREST, RMTS_TEST_ICONS, DataConfig, check_m, check_validation
+from .glyphs import GlyphError as GlyphError, _fit, load_glyphs as load_glyphs, source_digest
 
 # 100 visually distinct glyphs of U+2600-26FF in DejaVu Sans. Left out: the second form of a glyph
 # (white/black chess pieces, suits, flags, smileys, hands, recycling signs), near-duplicates (numbered
@@ -37,41 +38,6 @@ DEFAULT_CODEPOINTS = tuple(int(h, 16) for h in """
 2659 2660 2661 2662 2663 2668 2669 266A 266B 266D 266E 266F 2672 26B1 267E 267F 2680 2682 2685 2687
 2690 2692 2693 2694 2696 2697 2698 2699 269B 269C 269E 26A0 26A1 26A5 26AB 26AD 26B0 26B5 26B7 26C3
 """.split())
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-BASE = 32  # side of the stored glyph images, in pixels
-
-
-class GlyphError(ValueError):
-    """A glyph source that cannot be used (missing, unreadable, too few images)."""
-
-
-def _fit(ink: np.ndarray, size: int = BASE, crop: bool = True) -> np.ndarray:
-    """Crop an ink image (1 = ink) to its ink (unless crop is off), pad it to a centred square,
-    resize to size x size."""
-    from PIL import Image
-
-    rows, cols = np.nonzero(ink > 0.1 * max(float(ink.max()), 1e-6))
-    if len(rows) == 0:
-        raise GlyphError("it has no ink (blank or constant)")
-    if crop:
-        ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
-    side = max(ink.shape)
-    square = np.zeros((side, side), np.float32)
-    top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
-    square[top: top + ink.shape[0], left: left + ink.shape[1]] = ink
-    img = Image.fromarray((square * 255).astype(np.uint8)).resize((size, size), Image.LANCZOS)
-    return np.asarray(img, np.float32) / 255.0
-
-
-def _as_ink(gray: np.ndarray) -> np.ndarray:
-    """Grey levels in [0, 1] to ink in [0, 1], whichever the polarity: the border is background."""
-    g = gray.astype(np.float32)
-    span = float(g.max() - g.min())
-    if span == 0:
-        raise GlyphError("it is a single flat colour")
-    g = (g - g.min()) / span
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    return 1.0 - g if np.median(border) > 0.5 else g
 
 
 def render_default_glyphs(codepoints=DEFAULT_CODEPOINTS) -> np.ndarray:
@@ -88,75 +54,14 @@ def render_default_glyphs(codepoints=DEFAULT_CODEPOINTS) -> np.ndarray:
     return np.stack(out)
 
 
-def _gray(file: Path) -> np.ndarray:
-    """An image file as grey levels in [0, 1]; transparency is composited onto white (black-on-transparent
-    icons, the commonest icon format, become black on white)."""
-    from PIL import Image
-
-    img = Image.open(file)
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return np.asarray(img.convert("L"), np.float32) / 255.0
-
-
-def natural_key(name: str) -> list:
-    """Sort key that orders numbers by value: 2.png before 10.png (ESBN's icons are 0.png ... 99.png)."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def load_glyphs(path: str | Path, crop: bool = True) -> np.ndarray:
-    """Load a user's icon set: a folder of image files (in natural order: 2.png before 10.png) or a ``.npy`` of
-    shape (K, H, W[, C]).
-
-    Dark-on-light or light-on-dark, with or without transparency, any size; each image is cropped to its
-    ink (unless ``crop`` is off: then the image keeps its own frame) and resized. Raises ``GlyphError``
-    with a one-line reason naming the file when it cannot be used.
-    """
-    from PIL import UnidentifiedImageError
-
-    path = Path(path)
-    if not path.exists():
-        raise GlyphError(f"glyphs: {path} does not exist; give a folder of images or a .npy file")
-    if path.is_dir():
-        named = []
-        for file in sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                           key=lambda p: natural_key(p.name)):
-            try:
-                named.append((str(file), _gray(file)))
-            except (OSError, UnidentifiedImageError, ValueError) as err:
-                raise GlyphError(f"glyphs: cannot read {file} ({type(err).__name__}: {err})") from None
-    elif path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise GlyphError(f"glyphs: cannot read {path} as a numpy array ({err})") from None
-        if arr.ndim == 4:
-            arr = arr.mean(-1)
-        if arr.ndim != 3 or not np.issubdtype(arr.dtype, np.number):
-            raise GlyphError(f"glyphs: {path} has shape {arr.shape} and type {arr.dtype}; expected numbers of shape "
-                             "(K, H, W) or (K, H, W, C)")
-        bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(1)) if len(arr) else []
-        if len(bad):
-            raise GlyphError(f"glyphs: {path}[{bad[0]}] has non-finite pixels (NaN or infinity)")
-        named = [(f"{path}[{i}]", a.astype(np.float32)) for i, a in enumerate(arr)]
-    else:
-        raise GlyphError(f"glyphs: {path} is neither a folder of images nor a .npy file")
-    if len(named) < 2:
-        raise GlyphError(f"glyphs: {path} holds {len(named)} image(s); at least 2 are needed")
-    out = []
-    for name, gray in named:
-        try:
-            out.append(_fit(_as_ink(gray), crop=crop))
-        except GlyphError as err:
-            raise GlyphError(f"glyphs: {name}: {err}") from None
-    return np.stack(out)
+def glyph_bank(glyphs: str | None, crop: bool = True) -> np.ndarray:
+    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set, always cropped), read once per
+    process for each content of the source: a folder edited since is read again (``glyphs.source_digest``)."""
+    return _bank(glyphs, crop, None if glyphs is None else source_digest(glyphs))
 
 
 @functools.lru_cache(maxsize=8)
-def glyph_bank(glyphs: str | None, crop: bool = True) -> np.ndarray:
-    """The icon images ``(K, 32, 32)`` of a glyph source (None = the default set, always cropped),
-    read once per process."""
+def _bank(glyphs: str | None, crop: bool, digest: str | None) -> np.ndarray:
     bank = render_default_glyphs() if glyphs is None else load_glyphs(glyphs, crop)
     bank.setflags(write=False)
     return bank

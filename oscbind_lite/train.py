@@ -26,10 +26,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import __version__, core
-from .cache import (CheckpointError, cache_dir, config_key, load_checkpoint, save_checkpoint, weights_digest,
-                    writable_folder, write_json)
+from .cache import (CheckpointError, cache_dir, config_key, load_checkpoint, release_folder, save_checkpoint,
+                    weights_digest, writable_folder, write_json)
 from .config import STAGE2_PREFIX, ModelConfig, RunConfig, TrainConfig
 from .data import Epochs, IconTasks, Trials, glyph_bank, icons_digest, seeded
+from .glyphs import refuse_duplicates
+from .limits import check_compiler
 from .model import RMTS, SameDifferent
 
 def resolve_device(device: str) -> torch.device:
@@ -65,8 +67,12 @@ class Trained(NamedTuple):
 
 
 def prepare(run: RunConfig, task: str) -> RunConfig:
-    """run validated for task, m checked against its icon set (read once); raises ValueError (or GlyphError)."""
-    return run.validate(task, n_icons=len(glyph_bank(run.data.glyphs, run.data.crop)))
+    """run validated for task, m checked against its icon set (read once, no two icons alike), and a C++ compiler
+    found where OSCBIND_COMPILE asks for one; raises ValueError (or GlyphError)."""
+    bank = glyph_bank(run.data.glyphs, run.data.crop)
+    refuse_duplicates(bank, run.data.glyphs)
+    check_compiler()
+    return run.validate(task, n_icons=len(bank))
 
 
 # Model settings that change only what eval mode computes, never the training of stage 1: they stay out of its
@@ -287,9 +293,12 @@ def _train_or_load(task: str, run: RunConfig, dev: torch.device, model: nn.Modul
                   seeded(run.data.seed, f"{task}:train"), f"{task} m={run.data.m}", progress,
                   "" if task == "same-different" else STAGE2_PREFIX)
     metrics = _finish(task, run, dev, model, sets, time.perf_counter() - start, key, len(history["loss"]), tasks)
-    if metrics["train_accuracy"] < CHANCE_WARNING[task]:
+    if metrics["train_accuracy"] < CHANCE_WARNING[task]:  # say what differs from the defaults, which do learn
+        changed = run.changed(skip=("seed", "glyphs"))
+        why = (f"settings changed from their defaults: {changed}" if changed else
+               "at the default settings: try more steps or another lr")
         print(f"warning: {task} m={run.data.m} seed={run.data.seed}: accuracy on training icons is "
-              f"{100 * metrics['train_accuracy']:.1f} %, near chance: the model did not learn (try another lr)",
+              f"{100 * metrics['train_accuracy']:.1f} %, near chance: the model did not learn ({why})",
               file=sys.stderr)
     try:
         save_checkpoint(path, key, cfg, weights.state_dict(), history, metrics)
@@ -340,7 +349,8 @@ def load_same_different(path: str | Path) -> SameDifferent:
 
 def save_metrics(result: Trained, folder: str | Path) -> Path:
     """Write FOLDER/history.json, then FOLDER/metrics.json (the metrics, and whether they were loaded from the cache):
-    a metrics.json is only ever there with its history. Raises OSError naming the folder if it cannot be written."""
+    a metrics.json is only ever there with its history; then this process's claim of the folder ends. Raises OSError
+    naming the folder if it cannot be written."""
     folder = Path(folder)
     try:
         write_json(folder / "history.json", result.history)
@@ -349,4 +359,6 @@ def save_metrics(result: Trained, folder: str | Path) -> Path:
         (folder / "history.json").unlink(missing_ok=True)
         raise OSError(err.errno, f"out: could not write metrics.json and history.json to {folder} "
                                  f"({err.strerror or err})") from None
+    finally:
+        release_folder(folder)  # a claim of the folder (``cache.claim_folder``) ends with its files
     return folder / "metrics.json"

@@ -17,14 +17,16 @@ A bad value stops the notebook with one line naming the parameter and what it ac
 from __future__ import annotations
 
 import ast
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from oscbind_lite.cache import cache_dir, writable_folder
+from oscbind_lite.cache import cache_dir, claim_folder, readable_folder, writable_folder
 from oscbind_lite.config import RunConfig, settings, smoke, type_name, with_overrides
 from oscbind_lite.data import GlyphError
 from oscbind_lite.train import prepare, resolve_device
@@ -34,7 +36,9 @@ from . import checkpoints
 MARKER = "# Chapter parameters"
 _LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<type>[^=]+?)\s*=\s*(?P<value>.+?)\s*(#\s*(?P<help>.*))?$")
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-BOOK_CHECKPOINTS = Path("../checkpoints")  # the book's committed models, as the chapters (in book/notebooks) see them
+# The book's committed models: beside this package in a clone (wherever papermill or Jupyter runs a chapter from), else
+# as a chapter in book/notebooks sees them.
+BOOK_CHECKPOINTS = (Path(__file__).resolve().parents[1] / "book" / "checkpoints", Path("../checkpoints"))
 
 
 class ParameterError(ValueError):
@@ -144,13 +148,35 @@ def setup(namespace: dict, task: str = "same-different", **fixed) -> Chapter:
         run = with_overrides(smoke() if is_smoke else RunConfig(), **overrides)
         run = prepare(run, task)
         device = resolve_device(namespace.get("device", "auto"))
-        if namespace.get("out_dir"):  # checked before any training, like the command line's --out
+        if namespace.get("out_dir") and "overwrite" in declared:  # a chapter that writes a run's metrics.json:
+            # claimed before any training, like the command line's --out (no other run's metrics replaced unasked)
+            claim_folder(namespace["out_dir"], "out_dir", bool(namespace.get("overwrite")), "set overwrite = True")
+        elif namespace.get("out_dir"):
             writable_folder(namespace["out_dir"], "out_dir")
-        if not is_smoke and BOOK_CHECKPOINTS.is_dir():  # a chapter run by hand loads the models the book committed
-            checkpoints.seed(BOOK_CHECKPOINTS, writable_folder(cache_dir(), "cache"))
+        if not is_smoke:  # a chapter run by hand loads the models the book committed, and says when it must train
+            committed = next((folder for folder in BOOK_CHECKPOINTS if folder.is_dir()), None)
+            cache = readable_folder(cache_dir(), "cache")
+            if committed is not None and os.access(cache, os.W_OK):  # a read-only cache serves what it holds
+                checkpoints.seed(committed, cache)
+            announce_training(run, cache)
     except (ValueError, GlyphError) as err:
         raise ParameterError(str(err)) from None
     return Chapter(run, device, is_smoke)
+
+
+def announce_training(run: RunConfig, cache: Path) -> None:
+    """One line when no committed or cached model has the run's settings, so that a chapter that trains one says so
+    before its minutes start. It goes to the process's own stderr (a kernel's is the terminal of the papermill that
+    started it, which shows nothing of a cell while it runs)."""
+    from oscbind_lite.train import _stage1_key
+
+    key, _ = _stage1_key(run)
+    if (cache / f"same-different-{key[:20]}.pt").exists():
+        return
+    changed = run.changed() or "the defaults"
+    stream = sys.__stderr__ or sys.stderr
+    print(f"training: no committed or cached model has these settings ({changed}); a chapter that trains trains one "
+          f"first ({run.stage1.steps:,} steps: minutes on a CPU)", file=stream, flush=True)
 
 
 def declared_type_matches(p: Declared) -> bool:

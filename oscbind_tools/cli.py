@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def tidy_finished(profile: str, results: Path) -> int:
     """Rewrite a profile's CSVs from its finished, current jobs alone; trains nothing."""
     from .design import STUDIES, plan
-    from .evidence import done, tidy
+    from .evidence import done, tally, tidy
 
     if profile not in STUDIES:
         print(f"error: profile: must be one of {', '.join(STUDIES)}, got {profile!r}", file=sys.stderr)
@@ -77,9 +77,11 @@ def tidy_finished(profile: str, results: Path) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    finished = [s for s in specs if done(s, results, STUDIES[profile].smoke)]
+    smoke = STUDIES[profile].smoke
+    finished = [s for s in specs if done(s, results, smoke)]
     if not finished:
-        print(f"error: results: no finished {profile} jobs in {results}", file=sys.stderr)
+        print(f"error: results: no finished {profile} jobs in {results} ({tally(specs, results, smoke)}); run "
+              f"`python -m oscbind_tools evidence --profile {profile}` to redo them", file=sys.stderr)
         return 2
     try:
         tidy(results, finished)
@@ -93,6 +95,16 @@ def tidy_finished(profile: str, results: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return command(args)
+    except KeyboardInterrupt:  # before or after a command's own handling (which says what it kept)
+        print("interrupted: nothing half-written is left (files are replaced atomically); rerun the command",
+              file=sys.stderr)
+        return 130
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run one parsed command; returns its exit status."""
     if args.command == "evidence":
         from oscbind_lite.cache import cache_dir
 
@@ -132,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build,
                      args.force, args.site, args.retrain, args.freeze)
     from .studies import collect
-    from .table import markdown_table
+    from .table import COLUMNS, markdown_table
 
+    if not args.root.is_dir():
+        print(f"error: root: {args.root} is not a folder", file=sys.stderr)
+        return 2
     rows = collect(args.root)
     if not rows:
-        print(f"error: root: no metrics.json under {args.root}", file=sys.stderr)
+        print(f"error: root: no metrics.json under {args.root} that can be read", file=sys.stderr)
         return 2
-    print(markdown_table(rows))
+    print(markdown_table(rows, (*COLUMNS, "path")))  # the folder: two runs of one setting stay apart
     return 0

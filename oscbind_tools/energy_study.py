@@ -3,17 +3,24 @@ partner-swap gap and locking, one row per run and setting, with the energy chapt
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .stats import median
-from .studies import _number
+from .studies import read_table
 from .table import Table, percent, signed
 
 
 
+# The columns of each table that the chapter and the findings read: a table without them, or without rows, is refused.
+COLUMNS = {"descent": ("run", "variant", "dynamics", "gamma", "T", "rtol", "share_non_increasing", "monotone_share",
+                       "final_motion"),
+           "swap": ("run", "variant", "dynamics", "gamma", "groups", "mean", "paired_d", "share_same_lower", "drive",
+                    "within", "between"),
+           "locking": ("run", "variant", "start", "locked_same", "locked_different"),
+           "lock_by_angle": ("run", "variant", "angle_low", "angle_high", "locked", "features"),
+           "runs": ("run", "variant", "task", "test_accuracy")}
 # Short names of the energy study's models, for table cells.
 SHORT = {"oscillator": "default", "symmetric J, Omega = 0": "symmetric, Ω = 0",
          "symmetric J, Omega = 0, gamma = 0.1": "symmetric, Ω = 0, γ = 0.1"}
@@ -32,14 +39,13 @@ class EnergyStudy:
 
     @classmethod
     def load(cls, folder: str | Path) -> EnergyStudy:
-        """Read RESULTS/{descent,swap,locking,lock_by_angle}.csv, curves.json and runs.csv, numbers as numbers."""
+        """Read RESULTS/{descent,swap,locking,lock_by_angle}.csv, curves.json and runs.csv, numbers as numbers;
+        ValueError naming a table that is emptied or foreign (``studies.read_table``)."""
         folder = Path(folder)
+        texts = ("run", "variant", "dynamics", "start", "task")
 
         def rows(name: str) -> list[dict]:
-            with open(folder / f"{name}.csv", newline="") as f:
-                return [{k: _number(v) if k not in ("run", "variant", "dynamics", "start", "task") else v
-                         for k, v in r.items()}
-                        for r in csv.DictReader(f)]
+            return read_table(folder / f"{name}.csv", COLUMNS[name], texts, blanks=("locked",))
 
         return cls(rows("descent"), rows("swap"), rows("locking"), rows("lock_by_angle"),
                    json.loads((folder / "curves.json").read_text()), rows("runs"))

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -32,7 +31,7 @@ from oscbind_lite.cache import writable_folder, write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke as smoke_config, with_overrides
 
 from .design import STUDIES, Spec, plan, results_folder
-from .provenance import git_commit, is_current, stamp
+from .provenance import git_commit, stamp, why_stale
 
 FIDELITY_PAIRS = 256  # held-out pairs of each kind for the fidelity numbers
 GAMMAS = (0.5, 0.25, 0.1, 0.05)  # Euler steps of the descent curve, each run over the same time span
@@ -160,14 +159,37 @@ def job_stamp(spec: Spec, smoke: bool) -> dict:
 
 def done(spec: Spec, results: Path, smoke: bool) -> bool:
     """Whether a finished result file exists for this spec whose stamp matches today's (same rule as the sweep)."""
+    return state(spec, results, smoke) == DONE
+
+
+DONE, MISSING = "done", "missing"
+
+
+def state(spec: Spec, results: Path, smoke: bool) -> str:
+    """A job's result file: DONE (its stamp matches today's), MISSING, "unreadable", or why it is stale
+    (``provenance.why_stale``: "other code", "package version ...", "other settings (...)")."""
     path = results / "runs" / f"{spec.id}.json"
     if not path.is_file():
-        return False
+        return MISSING
     try:
         saved = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return False
-    return isinstance(saved, dict) and is_current(saved.get("stamp"), job_stamp(spec, smoke))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "unreadable"
+    if not isinstance(saved, dict):
+        return "unreadable"
+    return why_stale(saved.get("stamp"), job_stamp(spec, smoke)) or DONE
+
+
+def tally(specs: list[Spec], results: Path, smoke: bool) -> str:
+    """How many jobs are done, and how many results there are stale and why: "3 already done, 9 stale (9 made by
+    other code)"."""
+    states = [state(s, results, smoke) for s in specs]
+    stale = {k: states.count(k) for k in dict.fromkeys(states) if k not in (DONE, MISSING)}
+    said = f"{states.count(DONE)} already done"
+    if stale:
+        why = "; ".join(f"{n} {k if k == 'unreadable' else 'made by ' + k}" for k, n in stale.items())
+        said += f", {sum(stale.values())} stale ({why})"
+    return said
 
 
 PING_SECONDS = 5  # how long "auto" waits for `scontrol ping`
@@ -216,33 +238,45 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
         print(f"error: profile: must be one of {', '.join(STUDIES)}, got {profile!r}", file=sys.stderr)
         return 2
     study = STUDIES[profile]
+    from oscbind_lite.limits import check_compiler, check_threads, cpu_limit
     from oscbind_lite.train import resolve_device
 
-    try:
+    from .sweep import kernel_stderr
+
+    try:  # every check before anything is written: a refused command leaves the folder as it was
         if workers < 1:
             raise ValueError(f"workers: must be an integer >= 1, got {workers}")
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads: must be an integer >= 1, got {threads}")
         resolve_device(device)
         executor = resolve_executor(executor)
-        # Local jobs share this machine's cores; a Slurm task gets the CPUs it asks for (1 unless told).
-        threads = threads or (max(1, (os.cpu_count() or 1) // workers) if executor == "local" else 1)
+        # Local jobs share this process's cores: threads that spin on each other's cores run many times slower (a
+        # single-threaded job per core too many only waits its turn); a Slurm task gets the CPUs it asks for.
+        if executor == "local":
+            check_threads(threads, jobs=workers if (threads or 1) > 1 else 1)
+        elif threads is not None and threads < 1:
+            raise ValueError(f"threads: must be an integer >= 1, got {threads}")
+        check_compiler()
+        threads = threads or (max(1, cpu_limit().amount // workers) if executor == "local" else 1)
         specs = plan(profile)
-        claim(results, profile)
+        owner(results, profile)
         kind, ex = make_executor(executor, results / "logs", workers, threads, timeout_min)
+        claim(results, profile)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     smoke = study.smoke
     todo = [s for s in specs if not done(s, results, smoke)]
-    print(f"{profile}: {len(specs)} jobs, {len(specs) - len(todo)} already done, {len(todo)} to run "
+    print(f"{profile}: {len(specs)} jobs, {tally(specs, results, smoke)}, {len(todo)} to run "
           f"({workers} at a time, {threads} thread(s) each)", file=sys.stderr)
+    # submitit's job controllers inherit this process's standard error: their own words when Ctrl-C reaches them
+    # with the terminal's process group (a traceback each) go to a log, not the terminal
+    (results / "logs").mkdir(parents=True, exist_ok=True)
+    children = lambda: kernel_stderr(results / "logs" / "controllers.log")  # noqa: E731
     start = time.perf_counter()
     failed, running = [], []
     previous = signal.signal(signal.SIGTERM, _interrupt)  # kill, timeout and Slurm stop us as Ctrl-C does
     try:
         if kind == "slurm":
-            with ex.batch():
+            with children(), ex.batch():
                 running = [(s, ex.submit(run_job, s, str(results), str(cache), threads, device, smoke)) for s in todo]
             for spec, job in running:
                 failed += _collect(spec, job)
@@ -251,14 +285,19 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
             while queue or running:
                 while queue and len(running) < workers:
                     spec = queue.pop(0)
-                    running.append((spec, ex.submit(run_job, spec, str(results), str(cache), threads, device, smoke)))
+                    with children():
+                        running.append((spec, ex.submit(run_job, spec, str(results), str(cache), threads, device,
+                                                        smoke)))
                 time.sleep(1)
                 for item in [r for r in running if r[1].done()]:
                     running.remove(item)
                     failed += _collect(*item)
     except KeyboardInterrupt:  # stop the jobs this run started; finished ones are kept, the rest rerun next time
         for _, job in running:
-            job.cancel(check=False)
+            try:
+                job.cancel(check=False)
+            except (OSError, KeyboardInterrupt):  # a controller already gone, or a second Ctrl-C
+                pass
         print("interrupted: running jobs cancelled; rerun the command to resume", file=sys.stderr)
         return 130
     finally:
@@ -293,19 +332,25 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def claim(results: Path, profile: str) -> None:
-    """Make results a writable folder of this profile; refuse one that holds another profile's results."""
+def owner(results: Path, profile: str) -> str | None:
+    """The profile whose results a folder holds (None: no profile's yet); refuse a folder of another profile, or one
+    that cannot be written."""
     writable_folder(results, "results")
     marker = results / "profile.json"
     try:
-        owner = json.loads(marker.read_text()).get("profile") if marker.exists() else None
+        found = json.loads(marker.read_text()).get("profile") if marker.exists() else None
     except (OSError, json.JSONDecodeError, AttributeError):
-        owner = "an unknown"
-    if owner is not None and owner != profile:
-        raise ValueError(f"results: {results} holds the {owner} profile's results; give the {profile} profile its own "
+        found = "an unknown"
+    if found is not None and found != profile:
+        raise ValueError(f"results: {results} holds the {found} profile's results; give the {profile} profile its own "
                          f"folder (--results {results_folder(profile)})")
-    if owner is None:
-        write_json(marker, {"profile": profile})
+    return found
+
+
+def claim(results: Path, profile: str) -> None:
+    """Make results a folder of this profile (``owner``), marked as such once every check has passed."""
+    if owner(results, profile) is None:
+        write_json(results / "profile.json", {"profile": profile})
 
 
 def _reason(err: Exception, log: Path) -> str:

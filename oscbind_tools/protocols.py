@@ -15,7 +15,7 @@ from oscbind_lite.config import ModelConfig
 from .stats import from_interval, holm, interval95, paired_p, resolve, welch_p, welch_summary
 from .design import STUDIES
 from .ladder import j_out_effects
-from .studies import Evidence, Mechanism, _number
+from .studies import Evidence, Mechanism, _number, read_table
 from .table import PM, TASKS, Table, approx_difference, percent, signed, signed_points
 
 @dataclass
@@ -34,12 +34,12 @@ class Authors:
              ours: Mechanism | None = None) -> Authors:
         """ladder: the ladder profile's folder, or None for the authors profile alone."""
         authors = Path(authors)
-        with open(published, newline="") as f:
-            pub = [dict(r, m=int(r["m"]), mean=float(r["mean"]), half_width=float(r["half_width"]), n=int(r["n"]))
-                   for r in csv.DictReader(f)]
-        with open(authors / "two_energies.csv", newline="") as f:
-            energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()}
-                        for r in csv.DictReader(f)]
+        pub = [dict(r, m=int(r["m"]), mean=float(r["mean"]), half_width=float(r["half_width"]), n=int(r["n"]))
+               for r in read_table(published, ("variant", "task", "m", "mean", "half_width", "n"),
+                                   ("variant", "task"), convert=str)]
+        energies = [{k: v if k in ("run", "variant", "quantity") else float(v) for k, v in r.items()}
+                    for r in read_table(authors / "two_energies.csv", ("run", "variant", "quantity"),
+                                        ("run", "variant", "quantity"), convert=str)]
         return cls(Evidence.load(authors).runs, Evidence.load(ladder).runs if ladder is not None else [], pub, energies,
                    json.loads((authors / "curves.json").read_text()), ours)
 

@@ -43,6 +43,20 @@ def is_current(saved: dict | None, expected: dict) -> bool:
     return isinstance(saved, dict) and saved == expected
 
 
+def why_stale(saved: dict | None, expected: dict) -> str:
+    """Why a saved stamp is not current, in words ("" when it is): made by other code, another package version, or
+    other settings (the stamp's inputs), or carrying no stamp at all."""
+    if is_current(saved, expected):
+        return ""
+    if not isinstance(saved, dict):
+        return "no stamp"
+    if saved.get("version") != expected["version"]:
+        return f"package version {saved.get('version')}"
+    if saved.get("code") != expected["code"]:
+        return "other code"
+    return "other settings (" + ", ".join(k for k in expected if saved.get(k) != expected[k]) + ")"
+
+
 def git_commit() -> str:
     """The commit the code comes from ("+dirty" if the packages have uncommitted changes), or "unknown"."""
     here = PACKAGES[1]

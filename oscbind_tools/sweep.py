@@ -192,12 +192,17 @@ def stamp(job: Job, notebooks: Path, runs: Path) -> dict:
 
 
 def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
-    """True when the executed notebook exists and its stamp matches."""
+    """True when the executed notebook exists, its stamp matches, and a training chapter's metrics.json reads."""
     saved = job.run_dir / "stamp.json"
     if not (job.output.exists() and saved.exists()):
         return False
-    if job.role == SPLIT and not (job.run_dir / "metrics.json").exists():
-        return False
+    if job.role == SPLIT:  # its metrics.json as the chapters that read it need it: a corrupt one is run again
+        from .studies import read_metrics
+
+        try:
+            read_metrics(job.run_dir / "metrics.json")
+        except ValueError:
+            return False
     if job.page_files and not any((job.run_dir / job.page_files).glob("*")):
         return False
     try:

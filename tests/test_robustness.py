@@ -52,6 +52,11 @@ def place(tmp_path):
     bank = np.random.default_rng(0).random((4, 16, 16))
     bank[2, 3, 3] = np.nan
     np.save(tmp_path / "nan.npy", bank)
+    (tmp_path / "same").mkdir()
+    for name in ("0.png", "1.png", "2.png", "3.png", "4.png"):  # the same icon five times
+        img = Image.new("L", (20, 20), 255)
+        img.paste(0, (4, 4, 16, 9))
+        img.save(tmp_path / "same" / name)
     return tmp_path
 
 
@@ -86,6 +91,11 @@ CASES = [
     ("glyphs with a NaN pixel", ["--glyphs", "{tmp}/nan.npy", "--m", "2"], 2, "nan.npy[2] has non-finite pixels"),
     ("glyphs with a blank image", ["--glyphs", "{tmp}/blank", "--m", "2"], 2, "b_blank.png: it is a single flat colour"),
     ("m too large", ["--m", "99"], 2, "m: must be between 2 and 98"),
+    ("threads far beyond the cores", ["--threads", "4096"], 2, "threads: 4096 threads need 4096 cores"),
+    ("votes without end", ["--votes", "1000000000"], 2, "votes: must be at most 1,000 draws"),
+    ("a pool beyond memory", ["--pool", "1000000000000"], 2, "pool: pool = 1000000000000 needs about"),
+    ("an RMTS pool beyond memory", ["--task", "rmts", "--rmts-pool", "10000000000"], 2, "rmts_pool: rmts_pool = "),
+    ("glyphs of identical icons", ["--glyphs", "{tmp}/same", "--m", "2"], 2, "same/1.png are the same icon"),
 ]
 
 
@@ -402,3 +412,204 @@ def test_a_full_results_disk_keeps_the_finished_runs_and_says_so(tmp_path, full_
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1].startswith(f"error: results: could not write the tables in {full_disk}")
     assert (full_disk / "runs" / f"{spec.id}.json").read_text() == saved
+
+
+def test_a_glyph_folder_with_a_decompression_bomb_is_one_line(tmp_path):
+    """A 14,000 x 14,000 PNG in a glyph folder: Pillow's DecompressionBombError came out as a 29-line traceback."""
+    folder = tmp_path / "icons"
+    folder.mkdir()
+    for k in range(3):
+        img = Image.new("L", (20, 20), 255)
+        img.paste(0, (2 + 4 * k, 2, 8 + 4 * k, 18))
+        img.save(folder / f"{k}.png")
+    Image.new("1", (14000, 14000), 1).save(folder / "3.png")
+    r = run("oscbind_lite", "train", "--glyphs", folder, "--m", "2", "--out", tmp_path / "out", *SMOKE_ARGS)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: glyphs: {folder / '3.png'}: it is too large for an icon (196,000,000 pixels; at most 89,478,485, as "
+        "it is resized to 32 x 32)"], r.stderr[-2000:]
+
+
+def test_two_trainings_into_one_out_at_once_the_second_is_refused(tmp_path, capsys):
+    """The first to finish was overwritten by the second; now the folder is claimed by the run writing there."""
+    from oscbind_lite.cli import main
+
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "oscbind_lite", "train", "--out", str(out), "--cache",
+                              str(tmp_path / "c1"), *SMOKE_ARGS, "--steps", "100000"], cwd=ROOT,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / ".oscbind-claim").exists() and (out / ".oscbind-claim").read_text()):
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.2)
+        assert main(["train", *SMOKE_ARGS, "--out", str(out), "--cache", str(tmp_path / "c2"), "--overwrite"]) == 2
+    finally:
+        first.kill()
+        first.communicate()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: out: {out} is being written by another run (pid {first.pid} on ")
+    assert not (out / "metrics.json").exists() and not list((tmp_path / "c2").glob("*.pt"))
+
+
+def test_a_chapter_refuses_an_out_dir_holding_another_runs_metrics_unless_told(tmp_path, monkeypatch):
+    """papermill -p out_dir at another run's folder silently replaced its metrics.json (the command line refused)."""
+    from oscbind_tools import chapter
+
+    cell = (f"{chapter.MARKER}\nm: int = 95  # icons\nsmoke: bool = False  # quick\nout_dir: str = \"\"  # where\n"
+            "overwrite: bool = False  # replace\n")
+    monkeypatch.setattr(chapter, "_history", lambda: ["", cell])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps({"task": "rmts", "m": 50, "seed": 3}))
+    with pytest.raises(chapter.ParameterError, match=rf"^out_dir: {other} already holds a run's metrics.json \(rmts, "
+                                                     r"m = 50, seed 3\); give another folder, or set overwrite = True"):
+        chapter.setup({"m": 95, "smoke": True, "out_dir": str(other), "overwrite": False})
+    assert chapter.setup({"m": 95, "smoke": True, "out_dir": str(other), "overwrite": True}).smoke
+
+
+def test_a_chapter_run_from_anywhere_finds_the_committed_models_and_says_when_it_trains(tmp_path, monkeypatch,
+                                                                                         capfd):
+    """The README's papermill example, run from the repository root, looked for book/checkpoints relative to the
+    working folder, missed it, and trained a full model without a word."""
+    from oscbind_tools import chapter
+
+    assert chapter.BOOK_CHECKPOINTS[0] == ROOT / "book" / "checkpoints" and chapter.BOOK_CHECKPOINTS[0].is_dir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OSCBIND_CACHE", str(tmp_path / "cache"))
+    cell = f"{chapter.MARKER}\nm: int = 95  # icons\nT: int = 25  # steps\n"
+    monkeypatch.setattr(chapter, "_history", lambda: ["", cell])
+    chapter.setup({"m": 50, "T": 10})
+    err = capfd.readouterr().err.strip().splitlines()  # the process's own stderr: a papermill kernel's terminal
+    assert err == ["training: no committed or cached model has these settings (m = 50 (default 95), T = 10 (default "
+                   "25)); a chapter that trains trains one first (3,000 steps: minutes on a CPU)"]
+
+
+def test_a_read_only_cache_that_holds_the_model_serves_it(tmp_path):
+    """A read-only --cache was refused ("cannot write") though loading needs no write; training into it still is."""
+    cache = tmpfs(tmp_path / "ro", "64m")
+    try:
+        args = ["train", *SMOKE_ARGS, "--cache", cache]
+        assert run("oscbind_lite", *args, "--out", tmp_path / "o1").returncode == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(cache)], check=True)
+        r = run("oscbind_lite", *args, "--out", tmp_path / "o2")
+        assert r.returncode == 0 and "(loaded from cache)" in r.stdout, r.stderr[-2000:]
+        r = run("oscbind_lite", *args, "--out", tmp_path / "o3", "--seed", "1")
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: cache: cannot write to {cache} "
+                                                                       "(Read-only file system)"]
+    finally:
+        subprocess.run(["umount", str(cache)], capture_output=True)
+
+
+def test_a_refused_evidence_command_writes_nothing_and_blocks_nothing(tmp_path, monkeypatch, capsys):
+    """A refused command wrote profile.json, and the next valid command, of another profile, was refused for it."""
+    from oscbind_tools import evidence
+
+    monkeypatch.setattr(evidence, "slurm_answers", lambda: False)
+    results = tmp_path / "results"
+    assert evidence.run_profile("smoke", results, tmp_path / "cache", "slurm") == 2
+    assert capsys.readouterr().err.startswith("error: executor: slurm needs")
+    assert not (results / "profile.json").exists()
+    assert evidence.owner(results, "energy-smoke") is None
+
+
+def test_stale_evidence_runs_are_reported_as_stale(tmp_path):
+    """Run files made by older code were "no finished jobs" or "0 already done", never stale."""
+    from dataclasses import asdict
+
+    from oscbind_tools import evidence
+
+    spec, other = evidence.plan("smoke")[:2]
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    saved = {"spec": asdict(spec), "rows": [], "fidelity": {}, "stamp": {**evidence.job_stamp(spec, True), "code": "0"}}
+    (runs / f"{spec.id}.json").write_text(json.dumps(saved))
+    (runs / f"{other.id}.json").write_text("{not json")
+    (tmp_path / "profile.json").write_text('{"profile": "smoke"}')
+    r = run("oscbind_tools", "evidence", "--profile", "smoke", "--results", tmp_path, "--tidy")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: results: no finished smoke jobs in {tmp_path} (0 already done, 2 stale (1 made by other code; 1 "
+        "unreadable)); run `python -m oscbind_tools evidence --profile smoke` to redo them"]
+
+
+def test_evidence_refuses_threads_beyond_the_cores_before_writing(tmp_path):
+    r = run("oscbind_tools", "evidence", "--profile", "smoke", "--results", tmp_path / "r", "--executor", "local",
+            "--threads", "4096")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: threads: 2 jobs x 4096 threads need 8192 cores") and not (tmp_path / "r").exists()
+
+
+def test_ctrl_c_on_evidence_is_one_line(tmp_path):
+    """Ctrl-C in a terminal reaches submitit's job controllers too: 11-25 lines of their tracebacks in 4 of 5 tries.
+    Now they go to the results' logs; the terminal gets the progress and one line."""
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "oscbind_tools", "evidence", "--profile", "smoke", "--results",
+                             str(results), "--executor", "local", "--workers", "2", "--threads", "1", "--cache",
+                             str(tmp_path / "cache")], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not list((results / "logs").glob("*_0_log.err")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the jobs are training
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = err.strip().splitlines()
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert lines[-1] == "interrupted: running jobs cancelled; rerun the command to resume"
+    assert all(ln.startswith(("smoke: ", "done ")) for ln in lines[:-1]), lines
+
+
+def test_summary_refuses_a_percentage_and_keeps_two_runs_of_one_setting_apart(tmp_path):
+    """A metrics.json holding 97.3 (a percentage) was shown as 9730.0 %; two runs of one setting looked identical."""
+    good = {"task": "same-different", "m": 50, "seed": 0, "test_accuracy": 0.9, "train_accuracy": 0.95}
+    for name, row in (("a", good), ("b", good | {"test_accuracy": 0.8}), ("pct", good | {"test_accuracy": 97.3})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(row))
+    r = run("oscbind_tools", "summary", tmp_path)
+    assert r.returncode == 0 and r.stderr.strip().splitlines() == [
+        f"warning: skipped {tmp_path / 'pct' / 'metrics.json'}: test_accuracy is 97.3, not a share in [0, 1] "
+        "(a percentage?)"]
+    assert "9730" not in r.stdout and r.stdout.splitlines()[0].endswith("| path |")
+    assert {ln.split(" | ")[-1].rstrip(" |") for ln in r.stdout.splitlines()[2:]} == {str(tmp_path / "a"),
+                                                                                   str(tmp_path / "b")}
+
+
+@pytest.fixture(scope="module")
+def results_copy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results") / "results"
+    shutil.copytree(ROOT / "results", folder)
+    return folder
+
+
+@pytest.mark.parametrize("table, text, reason", [
+    ("energy/swap.csv", "HEADER", "energy/swap.csv holds no rows"),
+    ("energy/locking.csv", "run,variant\nx,y\n", "energy/locking.csv is not this study's table (no column start"),
+    ("mechanism/runs.csv", "HEADER", "mechanism/runs.csv holds no rows"),
+    ("mechanism/runs.csv", "HEADER_AND_TEXT", "mechanism/runs.csv, row 1: m is"),
+], ids=["emptied swap", "foreign locking", "emptied runs", "text for a number"])
+def test_findings_refuse_an_emptied_or_foreign_table_in_one_line(results_copy, table, text, reason):
+    """An emptied energy/swap.csv gave a verdict "from 0 models" and exit status 0."""
+    path = results_copy / table
+    before = path.read_text()
+    header = before.splitlines()[0]
+    path.write_text({"HEADER": header + "\n", "HEADER_AND_TEXT": header + "\n" + ",".join(
+        ["word"] * len(header.split(","))) + "\n"}.get(text, text))
+    try:
+        r = run("oscbind_tools", "findings", "--results", results_copy)
+    finally:
+        path.write_text(before)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and r.stdout == "", r.stderr[-2000:]
+    assert reason in r.stderr
+
+
+def test_a_model_that_did_not_learn_names_the_settings_changed_not_the_lr(tmp_path, capsys):
+    """A huge gamma ended in "try another lr"; the warning now names what differs from the defaults."""
+    from oscbind_lite.cli import main
+
+    assert main(["train", *SMOKE_ARGS, "--gamma", "1e6", "--out", str(tmp_path / "out"), "--cache",
+                 str(tmp_path / "cache")]) == 0
+    warning = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning: ")]
+    assert len(warning) == 1 and "near chance: the model did not learn (settings changed from their defaults: " in \
+        warning[0] and "gamma = 1000000.0 (default 0.5)" in warning[0] and "try another lr" not in warning[0]

@@ -68,7 +68,8 @@ def finished(job, notebooks, runs):
     """Pretend a job ran: its executed notebook, metrics and a stamp of today's inputs."""
     job.run_dir.mkdir(parents=True)
     job.output.write_text("{}")
-    (job.run_dir / "metrics.json").write_text("{}")
+    (job.run_dir / "metrics.json").write_text(json.dumps({"task": "same-different", "m": 95, "seed": 0,
+                                                          "test_accuracy": 0.9}))
     (job.run_dir / "stamp.json").write_text(json.dumps(sweep.stamp(job, notebooks, runs)))
 
 
@@ -86,6 +87,19 @@ def test_a_run_goes_stale_when_its_code_parameters_or_notebook_change(tmp_path, 
     job.parameters["seed"] = 0
     (notebooks / "same_different.ipynb").write_text((NOTEBOOKS / "rmts.ipynb").read_text())
     assert not sweep.up_to_date(job, notebooks, runs)  # another notebook source
+
+
+def test_a_training_chapters_corrupt_metrics_are_run_again_not_served(tmp_path):
+    """A corrupt metrics.json beside a current stamp made the summaries refuse ("run the sweep") while the sweep
+    skipped the run as up to date: a loop no rerun left. Now the run itself is stale."""
+    notebooks = book_with(tmp_path, "same_different")
+    runs = tmp_path / "runs"
+    job = next(j for j in sweep.plan(notebooks, runs, [95], [0], 95, "cpu", True) if j.chapter == "same_different")
+    finished(job, notebooks, runs)
+    assert sweep.up_to_date(job, notebooks, runs)
+    for corrupt in ('{"task": "same-', '{"task": "same-different", "m": 95, "seed": 0, "test_accuracy": 97.3}', "[]"):
+        (job.run_dir / "metrics.json").write_text(corrupt)
+        assert not sweep.up_to_date(job, notebooks, runs), corrupt
 
 
 def test_a_summary_goes_stale_when_a_run_it_reads_changes(tmp_path):
