@@ -17,14 +17,32 @@ from __future__ import annotations
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 
+from .bottlenecks import BASELINES
 from .limits import Limit, memory_limit
 
 TASKS = ("same-different", "rmts")
 STARTS = ("shared", "independent", "drive")
 READOUTS = ("chord", "rho")
-BOTTLENECKS = ("oscillator", "difference", "concat", "comparator", "corelnet", "projection")
+
+
+class Registered(Sequence):
+    """Allowed values that end with a registry's names, read when checked (a baseline registered later counts)."""
+
+    def __init__(self, fixed: tuple[str, ...], registry: dict):
+        self.fixed, self.registry = fixed, registry
+
+    def __getitem__(self, i):
+        return (*self.fixed, *self.registry)[i]
+
+    def __len__(self) -> int:
+        return len(self.fixed) + len(self.registry)
+
+
+# "oscillator" (the poster's model) or a baseline registered in ``bottlenecks``, each described by its docstring.
+BOTTLENECKS = Registered(("oscillator",), BASELINES)
 ENCODERS = ("pooled", "strided")
 INITS = ("ours", "xavier")
 SCHEDULES = ("cosine", "authors", "constant")
@@ -117,10 +135,8 @@ class ModelConfig:
     init: str = param("ours", "initial W, b and J: ours (Gaussian W and b, small J) or xavier (Xavier-uniform W and J, "
                       "b = 0: the authors' code)", INITS)
     readout: str = param("chord", "what the classifier reads of rho: the chord sqrt(4 - rho^2) or rho itself", READOUTS)
-    bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or baselines: difference "
-                            "|z1 - z2|, concat [z1, z2], comparator g_d(z1[d], z2[d]), corelnet softmax(Z Z^T), "
-                            "projection (coherence of normalised linear projections, no dynamics: the authors' "
-                            "baseline)", BOTTLENECKS)
+    bottleneck: str = param("oscillator", "oscillator coherence (the poster's model), or a baseline: " + "; ".join(
+        cls.__doc__.splitlines()[0].rstrip(".") for cls in BASELINES.values()), BOTTLENECKS)
     dropout: float = param(0.0, "dropout on the encodings z in stage-1 training: a feature is dropped for both objects "
                            "of a pair together (dropped for one alone, a same pair would look different)")
     context_norm: bool = param(False, "normalise each feature over the pair's two objects (their mean and scale, then "

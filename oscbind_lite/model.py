@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from . import core
+from .bottlenecks import BASELINES, readout
 from .config import ModelConfig
 
 class Encoder(nn.Module):
@@ -194,51 +195,6 @@ class ContextNorm(nn.Module):
         return (z - mu) / (var + self.EPS).sqrt() * self.gain + self.bias
 
 
-def readout(rho: Tensor, kind: str) -> Tensor:
-    """What a classifier reads of the coherence: rho itself, or the chord sqrt(4 - rho^2) = ||x_1 - x_2||.
-
-    Both are functions of rho alone, so the bottleneck is the same. The chord grows linearly with the
-    phase gap of a nearly locked pair where rho = 2 cos(gap / 2) is flat (its slope vanishes at gap 0),
-    which gives same/different training a usable gradient from the start.
-    """
-    if kind == "rho":
-        return rho
-    return (4 - rho * rho).clamp_min(1e-6).sqrt()
-
-
-class Comparator(nn.Module):
-    """A learned comparison of each feature on its own, no oscillators: r_d = g_d(z1[d], z2[d]).
-
-    g_d is a small per-feature perceptron (2 -> H -> 1, its own weights for each d), symmetrised,
-    g_d(a, b) = (h_d(a, b) + h_d(b, a)) / 2, so that like the coherence it does not depend on the
-    order of the objects. It is the oscillators' bottleneck with the coupling replaced by any learned
-    per-feature function: what the dynamics add beyond a per-feature nonlinear comparison.
-    """
-
-    def __init__(self, D: int, hidden: int = 16):
-        super().__init__()
-        self.w1 = nn.Parameter(torch.randn(D, 2, hidden) / math.sqrt(2))
-        self.b1 = nn.Parameter(torch.zeros(D, hidden))
-        self.w2 = nn.Parameter(torch.randn(D, hidden) / math.sqrt(hidden))
-        self.b2 = nn.Parameter(torch.zeros(D))
-
-    def h(self, a: Tensor, b: Tensor) -> Tensor:
-        hidden = torch.relu(a[..., None] * self.w1[:, 0] + b[..., None] * self.w1[:, 1] + self.b1)  # (B, D, H)
-        return (hidden * self.w2).sum(-1) + self.b2
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Encodings ``(B, 2, D)`` -> ``(B, D)``."""
-        return 0.5 * (self.h(z[:, 0], z[:, 1]) + self.h(z[:, 1], z[:, 0]))
-
-
-def corelnet(z: Tensor) -> Tensor:
-    """CoRelNet's relation matrix of the two objects: R = softmax_rows(Z Z^T), Z = [z1; z2], flattened ``(B, 4)``.
-
-    With two objects each row is (softmax of) the self- and the cross-similarity, <z_i, z_i> and <z1, z2>.
-    """
-    return torch.softmax(z @ z.transpose(1, 2), dim=-1).flatten(1)
-
-
 def vote(logits: Callable[[], Tensor], draws: int) -> Tensor:
     """logits() itself for one draw; else the mean of ``draws`` calls, each with its own random start (a soft vote)."""
     if draws == 1:
@@ -254,25 +210,25 @@ def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
 class SameDifferent(nn.Module):
     """Stage 1: encoder, a relational bottleneck, and a classifier that sees only the bottleneck.
 
-    The bottleneck is the oscillators' coherence (the poster's model) or, as baselines, the
-    elementwise difference |z1 - z2|, a learned per-feature comparator g_d(z1[d], z2[d]), CoRelNet's
-    softmax similarity matrix, or the concatenation [z1, z2] (no relational bottleneck at all).
+    The bottleneck is the oscillators' coherence (the poster's model) or a baseline registered in ``bottlenecks``
+    (the elementwise difference, a learned per-feature comparator, CoRelNet's similarity matrix, the authors'
+    projection, or the concatenation [z1, z2], no relational bottleneck at all).
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg.validate()
         self.encoder = StridedEncoder(cfg.D) if cfg.encoder == "strided" else Encoder(cfg.channels, cfg.D)
-        self.binding = KuramotoBinding(cfg) if cfg.bottleneck == "oscillator" else None
-        self.comparator = Comparator(cfg.D) if cfg.bottleneck == "comparator" else None
-        self.projection = nn.Linear(cfg.D, cfg.D * cfg.N) if cfg.bottleneck == "projection" else None
+        oscillator = cfg.bottleneck == "oscillator"
+        self.binding = KuramotoBinding(cfg) if oscillator else None
+        self.baseline = None if oscillator else BASELINES[cfg.bottleneck](cfg.D, cfg.N, cfg.readout)
         self.context_norm = ContextNorm(cfg.D) if cfg.context_norm else None
         self.head = mlp(self.relation_size, cfg.hidden, 1)
 
     @property
     def relation_size(self) -> int:
-        """Width of what the classifier reads: D; 2D for the concatenation; 4 for CoRelNet's 2 x 2 matrix."""
-        return {"concat": 2 * self.cfg.D, "corelnet": 4}.get(self.cfg.bottleneck, self.cfg.D)
+        """Width of what the classifier reads: D for the coherence, the baseline's own width otherwise."""
+        return self.cfg.D if self.baseline is None else self.baseline.width(self.cfg.D)
 
     def encode(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """``(B, 2, 1, H, W) -> (B, 2, D)``: both objects through one CNN call, normalised over the pair when
@@ -297,17 +253,9 @@ class SameDifferent(nn.Module):
 
     def relation(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """What the classifier reads of a pair, ``(B, relation_size)``."""
-        if self.cfg.bottleneck == "oscillator":
+        if self.baseline is None:
             return readout(self.coherence(images, gen), self.cfg.readout)
-        z = self.encode(images, gen)
-        if self.cfg.bottleneck == "difference":
-            return (z[:, 0] - z[:, 1]).abs()
-        if self.cfg.bottleneck == "comparator":
-            return self.comparator(z)
-        if self.cfg.bottleneck == "projection":  # the authors' baseline: coherence of normalised projections
-            p = core.normalize(self.projection(z).unflatten(-1, (self.cfg.D, self.cfg.N)))
-            return readout(core.coherence(p), self.cfg.readout)
-        return corelnet(z) if self.cfg.bottleneck == "corelnet" else z.flatten(1)
+        return self.baseline(self.encode(images, gen))
 
     def forward(self, images: Tensor, gen: torch.Generator | None = None) -> Tensor:
         """Logit of "same", ``(B,)``; in eval mode the mean over cfg.votes draws of the start (``vote``)."""

@@ -185,6 +185,10 @@ def mechanism_plan(study: Study, choice: Path | None = None) -> list[Spec]:
     """Every model at its validation-chosen setting, m = 95 on disjoint 5-icon folds, then more folds for the oscillator
     and the strongest baseline (a smoke study: no choice, one more fold)."""
     settings, strongest = chosen(choice or CHOICE) if not study.smoke else ({}, "difference")
+    missing = [name for name in study.variants if name not in settings and not study.smoke]
+    if missing:  # a model the validation study never tuned would train at a default no rule chose
+        raise ValueError(f"profile: mechanism: the validation choice in {choice or CHOICE} has no setting for "
+                         f"{', '.join(missing)}; run `make validation` again (it tunes every model of the study)")
     fold = lambda m: {"split": "folds"} if m == 95 else {}  # noqa: E731  m = 95: 20 disjoint 5-icon folds
     specs = [Spec(name, m, seed, {**over, **settings.get(name, {}), **fold(m)})
              for m in study.splits for seed in study.seeds for name, over in study.variants.items()]

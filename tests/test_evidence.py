@@ -697,6 +697,12 @@ def test_a_study_and_a_baseline_are_each_one_declaration(tmp_path, monkeypatch):
     for table in (mech.accuracy_table(), mech.fit_table(15), mech.validation_table()):
         assert "toy baseline" in [r[1] if table.header[0] == "task" else r[0] for r in table.rows], table.caption
     assert "toy baseline" in {c["other"] for c in mech.comparisons()}
+    # the mechanism study trains each model at the setting the validation study chose: one it never tuned is refused
+    before = [{"variant": f"{v} | {label}", "test_accuracy": 0.9} for v in MECHANISM for label in GRID]
+    write_json(tmp_path / "before.json", design.choose(before, mechanism.baselines))
+    with pytest.raises(ValueError, match="no setting for toy baseline"):
+        design.mechanism_plan(mechanism, tmp_path / "before.json")
+    assert {s.variant for s in design.mechanism_plan(mechanism, tmp_path / "validation" / "choice.json")} >= {"toy baseline"}
 
 
 def test_the_tcn_study_compares_each_candidate_with_its_own_model_and_keeps_by_the_gap_rule(tmp_path, monkeypatch):

@@ -73,7 +73,7 @@ def test_comparator_compares_each_feature_alone_and_ignores_the_order_of_the_obj
         swapped = net.relation(pairs.flip(1))
         z2 = z.clone()
         z2[:, 1, 0] += 1.0  # change feature 0 of object 2 only
-        moved = net.comparator(z2) - net.comparator(z)
+        moved = net.baseline(z2) - net.baseline(z)
     torch.testing.assert_close(r, swapped)
     assert r.shape == (len(pairs), SMALL.D) and moved[:, 1:].abs().max() == 0 and moved[:, 0].abs().max() > 0
 
@@ -172,7 +172,7 @@ def test_authors_baseline_reads_the_coherence_of_normalised_projections(pairs):
     net = model("projection")
     with torch.no_grad():
         z = net.encode(pairs)
-        p = net.projection(z).view(len(z), 2, SMALL.D, SMALL.N)
+        p = net.baseline.linear(z).view(len(z), 2, SMALL.D, SMALL.N)
         p = p / p.norm(dim=-1, keepdim=True)
         rho = (p[:, 0] + p[:, 1]).norm(dim=-1)
         torch.testing.assert_close(net.relation(pairs), (4 - rho**2).clamp_min(1e-6).sqrt(), atol=1e-3, rtol=0)
@@ -211,3 +211,31 @@ def test_context_norm_is_a_setting_that_changes_the_model_and_its_cache_key(smok
     model = build_same_different(tcn).eval()
     swapped = model.encode(images.flip(1))
     assert torch.allclose(swapped, model.encode(images).flip(1), atol=1e-6)
+
+
+def test_a_baseline_is_one_registered_class(pairs, monkeypatch):
+    """A new baseline registered in oscbind_lite.bottlenecks is a bottleneck the config accepts, the model builds and
+    the classifier reads at the width it declares; an unknown name is one line naming the parameter."""
+    from torch import nn
+
+    from oscbind_lite import bottlenecks, config
+
+    class Sum(nn.Module):
+        """sum z1 + z2: a symmetric pooling that keeps no relation."""
+
+        def __init__(self, D, N, readout):
+            super().__init__()
+
+        @staticmethod
+        def width(D):
+            return D
+
+        def forward(self, z):
+            return z.sum(1)
+
+    monkeypatch.setitem(bottlenecks.BASELINES, "sum", Sum)
+    assert "sum" in config.BOTTLENECKS and bottlenecks.baseline("sum")(Sum) is Sum
+    net = model("sum")
+    assert isinstance(net.baseline, Sum) and net.relation(pairs).shape == (len(pairs), SMALL.D)
+    with pytest.raises(ValueError, match="^bottleneck: "):
+        model("no such bottleneck")
