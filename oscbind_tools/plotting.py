@@ -8,6 +8,7 @@ Icons are drawn as black ink on white.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -242,9 +243,9 @@ def plotly_scrubber(trajectories: dict[str, object], title: str = ""):
                   args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                        transition=dict(duration=0))]) for t in range(T + 1)]
     # The play and pause buttons sit left of the slider, the "step t = k of T" readout above its right end, so
-    # neither hides the other; meta.stack_below: the page stacks the panels under that width (sphinx_ext).
+    # neither hides the other.
     fig.update_layout(
-        title=title, height=440, margin=dict(t=70, b=80, l=10, r=10), meta={"stack_below": 600},
+        title=title, height=440, margin=dict(t=70, b=80, l=10, r=10),
         sliders=[dict(active=T, steps=steps, x=0.2, len=0.8, y=0, yanchor="top", pad=dict(t=30),
                       currentvalue=dict(prefix="step t = ", suffix=f" of {T}", xanchor="right", font=dict(size=14)))],
         updatemenus=[dict(type="buttons", direction="right", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
@@ -254,10 +255,34 @@ def plotly_scrubber(trajectories: dict[str, object], title: str = ""):
             dict(label="pause", method="animate",
                  args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
         ])])
-    for col in range(1, len(names) + 1):
-        fig.update_xaxes(range=[-1.2, 1.2], visible=False, row=1, col=col)
-        fig.update_yaxes(range=[-1.2, 1.2], visible=False, scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    for col in range(1, len(names) + 1):  # constrain="domain": a panel shrinks to a square, its range stays +-1.2
+        fig.update_xaxes(range=[-1.2, 1.2], visible=False, constrain="domain", row=1, col=col)
+        fig.update_yaxes(range=[-1.2, 1.2], visible=False, constrain="domain",
+                         scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    fig.update_layout(meta=stacked_on_narrow(fig, title, len(names)))
     return fig
+
+
+def stacked_on_narrow(fig, title: str, n: int, below: int = 600) -> dict:
+    """The ``layout.meta`` with which the page stacks a row of n panels on a phone (``sphinx_ext.STACK_ON_NARROW``).
+
+    ``narrow`` holds the stacked layout as ``Plotly.relayout`` settings: the panels one above the other, each about
+    as tall as the phone is wide, the title on two lines, the legend above the panels, the slider the full width
+    and the buttons under it. ``wide`` holds the same settings as the figure has them (unset ones as None, which
+    restores plotly's default), so turning the phone back restores the row.
+    """
+    narrow = {"height": 330 * n + 230, "title.text": "<br>".join(textwrap.wrap(title, 40)), "margin.t": 110,
+              "margin.b": 150, "legend.orientation": "h", "legend.x": 0, "legend.xanchor": "left", "legend.y": 1.0,
+              "legend.yanchor": "bottom", "sliders[0].x": 0, "sliders[0].len": 1, "sliders[0].pad.t": 20,
+              "updatemenus[0].pad.t": 100}
+    for i in range(n):
+        x, y = f"xaxis{i + 1 if i else ''}", f"yaxis{i + 1 if i else ''}"
+        top, bottom = 1 - i / n - 0.06, 1 - (i + 1) / n + 0.02  # room above each panel for its title
+        narrow |= {f"{x}.domain": [0, 1], f"{y}.domain": [bottom, top], f"annotations[{i}].x": 0.5,
+                   f"annotations[{i}].y": top + 0.01}
+    wide = {key: fig.layout[key] for key in narrow}
+    wide = {key: list(v) if isinstance(v, tuple) else v for key, v in wide.items()}
+    return {"stack_below": below, "narrow": narrow, "wide": wide}
 
 
 def widget_scrubber(trajectories: dict[str, object], title: str = ""):

@@ -44,33 +44,23 @@ def plotly_js_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
-# A figure whose layout.meta.stack_below is set (plotting.plotly_scrubber) stacks its row of panels one above the
-# other when the page is narrower than that many pixels (a phone), and puts them back side by side when it is wide.
+# A figure whose layout.meta.stack_below is set (plotting.stacked_on_narrow) stacks its row of panels one above the
+# other when the page is narrower than that many pixels (a phone), and puts them back side by side when it is wide:
+# meta.narrow and meta.wide are its two layouts as Plotly.relayout settings. The box plotly.io wraps the figure in
+# has the figure's height written on it, so it takes each layout's height: nothing is cut off below the first panel.
 STACK_ON_NARROW = """
 (function () {
   var gd = document.getElementById('{plot_id}');
-  var below = ((gd.layout || {}).meta || {}).stack_below;
-  if (!below) return;
-  var wide = {height: gd.layout.height, annotations: JSON.parse(JSON.stringify(gd.layout.annotations || []))};
-  var axes = Object.keys(gd.layout).filter(function (k) { return /^xaxis\\d*$/.test(k); }).sort();
-  axes.forEach(function (k) { wide[k] = gd.layout[k].domain.slice(); \
-wide['y' + k.slice(1)] = gd.layout['y' + k.slice(1)].domain.slice(); });
+  var meta = (gd.layout || {}).meta || {};
+  if (!meta.stack_below || !meta.narrow || !meta.wide) return;
   var stacked = null;
   function fit() {
-    var narrow = gd.clientWidth < below;
+    var narrow = gd.clientWidth < meta.stack_below;
     if (narrow === stacked) return;
     stacked = narrow;
-    var n = axes.length, update = {};
-    axes.forEach(function (k, i) {
-      var y = 'y' + k.slice(1), top = 1 - i / n - 0.06, bottom = 1 - (i + 1) / n + 0.02;
-      update[k + '.domain'] = narrow ? [0, 1] : wide[k];
-      update[y + '.domain'] = narrow ? [bottom, top] : wide[y];
-      if (wide.annotations[i]) {
-        update['annotations[' + i + '].x'] = narrow ? 0.5 : wide.annotations[i].x;
-        update['annotations[' + i + '].y'] = narrow ? top + 0.01 : wide.annotations[i].y;
-      }
-    });
-    update.height = narrow ? 360 * n + 60 : wide.height;
+    var update = JSON.parse(JSON.stringify(narrow ? meta.narrow : meta.wide));
+    update.width = gd.clientWidth;  // plotly keeps the width it first drew at, and the box's width has changed
+    gd.parentElement.style.height = update.height + 'px';
     Plotly.relayout(gd, update);
   }
   fit();

@@ -217,9 +217,39 @@ def test_tables_have_captions(pages):
     assert all(captions)
 
 
+# The parts of the dynamics page's plotly scrubber as the reader sees them, each as [left, top, right, bottom] in page
+# pixels: the figure's box, its panels, the slider's rail, the "step t = k of T" readout and the play/pause buttons.
+SCRUBBER_PARTS = """() => {
+  const gd = document.querySelector('.plotly-graph-div'), r = e => { const b = e.getBoundingClientRect();
+    return [b.left, b.top + scrollY, b.right, b.bottom + scrollY]; };
+  const all = s => [...gd.querySelectorAll(s)].map(r);
+  return {box: r(gd.parentElement), panels: all('.bglayer .bg'), rail: all('.slider-rail-rect'),
+          readout: [...gd.querySelectorAll('.slider-group text')].filter(e => e.textContent.startsWith('step t'))
+                   .map(r),
+          buttons: all('.updatemenu-button')};
+}"""
+
+
+def assert_scrubber_fits(parts: dict) -> None:
+    """Both panels, the slider, its readout and both buttons are drawn, inside the figure's box (nothing cut off),
+    and none of them covers another."""
+    box = parts["box"]
+    assert len(parts["panels"]) == 2 and len(parts["rail"]) == len(parts["readout"]) == 1 and len(parts["buttons"]) == 2
+    items = [*parts["panels"], *parts["rail"], *parts["readout"], *parts["buttons"]]
+    inside = [b for b in items if b[0] >= box[0] - 1 and b[1] >= box[1] - 1 and b[2] <= box[2] + 1
+              and b[3] <= box[3] + 1]
+    assert inside == items, parts
+
+    def apart(a, b) -> bool:
+        return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+    assert all(apart(a, b) for i, a in enumerate(items) for b in items[i + 1:]), parts
+
+
 def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
     """The plotly scrubber is there and moves; the kernel-driven ipywidgets scrubber is not shown."""
     require_chromium()
+    parts = {}
 
     def scrub(page) -> None:
         """Drag the slider's grip to its left end, as a reader would: the figure shows step t = 0."""
@@ -232,13 +262,7 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
         page.mouse.up()
         page.wait_for_function("document.querySelector('.plotly-graph-div .slider-container')"
                                ".textContent.startsWith('step t = 0 of')", timeout=10_000)
-        # the readout and the play/pause buttons do not overlap
-        boxes = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div .slider-currentvalue, '
-                                 + '.plotly-graph-div .updatemenu-button')].map(e => {
-                                   const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })""")
-        readout, buttons = boxes[0], boxes[1:]
-        assert buttons and all(b[2] <= readout[0] or b[0] >= readout[2] or b[3] <= readout[1] or b[1] >= readout[3]
-                               for b in buttons), boxes
+        parts.update(page.evaluate(SCRUBBER_PARTS))
 
     with serve(smoke.html) as base:
         report = load_page(base + "notebooks/dynamics.html", timeout_s=60, interact=scrub,
@@ -246,6 +270,32 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
                                      ".plotly-graph-div .updatemenu-container"])
     assert report.console_errors == [] and report.offsite_requests() == []
     assert "widget-play" not in report.dom_html and "html-manager" not in report.dom_html
+    assert_scrubber_fits(parts)
+
+
+def test_the_dynamics_figure_fits_a_phone(smoke):
+    """At a phone's width the scrubber stacks its two panels, and its box grows with it: both panels, the slider, its
+    readout and the buttons are all shown, none over another; turned back to a laptop's width, the row returns."""
+    require_chromium()
+    seen = {}
+
+    def measure(page) -> None:
+        page.wait_for_function("document.querySelector('.plotly-graph-div .bglayer .bg')")
+        page.wait_for_timeout(300)  # the stacking relayout
+        seen["phone"] = page.evaluate(SCRUBBER_PARTS)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.wait_for_timeout(800)
+        seen["laptop"] = page.evaluate(SCRUBBER_PARTS)
+
+    with serve(smoke.html) as base:
+        report = load_page(base + "notebooks/dynamics.html", timeout_s=60, interact=measure, viewport=PHONE,
+                           wait_for=[".plotly-graph-div .main-svg .slider-container"])
+    assert report.console_errors == []
+    phone, laptop = seen["phone"], seen["laptop"]
+    assert_scrubber_fits(phone)
+    assert phone["panels"][0][3] <= phone["panels"][1][1]  # stacked: the second panel below the first
+    assert_scrubber_fits(laptop)
+    assert laptop["panels"][0][2] <= laptop["panels"][1][0]  # side by side again
 
 
 def test_the_built_explorable_runs_offline_and_computes_what_the_package_computes(smoke):
