@@ -362,20 +362,40 @@ def test_a_chapter_run_by_hand_loads_the_books_committed_models(tmp_path):
 
 
 def test_the_explorable_refuses_an_invalid_step_beside_its_field(smoke):
-    """gamma = 0 typed into the explorable: a message beside the field says what it accepts, the field keeps what the
-    reader typed, and the dynamics keep running with the last valid gamma."""
+    """gamma = 0 typed into the explorable: the field goes back to the last valid gamma, which the dynamics keep
+    running with, and one line beside it says what was refused and why."""
     require_chromium()
+    seen = {}
 
     def type_zero(page) -> None:
         page.fill("#ox-gamma", "0")
         page.dispatch_event("#ox-gamma", "change")
-        page.wait_for_function("document.querySelector('#ox-gamma-error').textContent.includes('gamma must be')",
+        page.wait_for_function("document.querySelector('#ox-gamma-error').textContent.includes('refused')",
                                timeout=10_000)
+        seen.update(field=page.input_value("#ox-gamma"), message=page.text_content("#ox-gamma-error"),
+                    hash=page.evaluate("window.oscbindExplorable.lastHash"))
 
     with serve(smoke.html) as base:
         report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=type_zero)
-    assert 'aria-invalid="true"' in report.dom_html and "still running gamma = 0.5" in report.dom_html
+    assert seen["field"] == "0.5" and "&gamma=0.5&" in seen["hash"]
+    assert seen["message"] == "\u03b3 = 0 refused: it must be above 0 and at most 4; back to 0.5."
     assert report.console_errors == []
+
+
+def test_the_explorables_verdict_sits_beside_the_icons_it_judges(smoke):
+    """At a laptop's width the verdict is in the row of the two objects' images, level with them."""
+    require_chromium()
+    where = {}
+
+    def measure(page) -> None:
+        where.update(page.evaluate("""() => Object.fromEntries(['.ox-slot-a', '.ox-slot-b', '.ox-verdict'].map(s => {
+            const b = document.querySelector(s).getBoundingClientRect(); return [s, [b.left, b.top, b.right, b.bottom]];
+        }))"""))
+
+    with serve(smoke.html) as base:
+        load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=measure)
+    a, b, verdict = where[".ox-slot-a"], where[".ox-slot-b"], where[".ox-verdict"]
+    assert verdict[0] >= b[2] and a[1] <= verdict[1] and verdict[3] <= a[3], where
 
 
 def test_a_config_field_declared_by_a_chapter_reaches_its_model(tmp_path, monkeypatch):
