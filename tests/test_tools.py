@@ -21,7 +21,7 @@ from oscbind_tools.design import Spec
 from oscbind_tools.evidence import tidy
 from oscbind_tools.stats import effect_size_label, interval95, mean_by, verdict
 from oscbind_tools.studies import Evidence, collect
-from oscbind_tools.table import Table, markdown_table, percent
+from oscbind_tools.table import Table, markdown_table, percent, seeds_in_words
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "book" / "notebooks"
 
@@ -178,6 +178,11 @@ def test_effect_size_words_follow_cohens_conventions():
     words = {d: effect_size_label(d) for d in (0.0, 0.19, -0.2, 0.49, 0.5, -0.79, 0.8, -2.5)}
     assert words == {0.0: "negligible", 0.19: "negligible", -0.2: "small", 0.49: "small", 0.5: "medium",
                      -0.79: "medium", 0.8: "large", -2.5: "large"}
+
+
+def test_seeds_are_written_in_words_never_as_a_list():
+    assert seeds_in_words([0]) == "seed 0" and seeds_in_words((3, 0)) == "seeds 0 and 3"
+    assert seeds_in_words(range(5)) == "seeds 0-4" and seeds_in_words([7, 0, 2]) == "seeds 0, 2 and 7"
 
 
 def test_table_html_has_a_caption_and_escapes_its_text():
