@@ -3,6 +3,7 @@ page of it in headless chromium as a reader sees it."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -124,6 +125,19 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
 
 
+def prose(dom: str) -> str:
+    """The page's words without its code, typeset maths and drawings: what must read as prose (folded parts too)."""
+    dom = re.sub(r"<(pre|code|mjx-container|svg|kbd)\b.*?</\1>", " ", dom, flags=re.S | re.I)
+    return html.unescape(visible_text(dom))
+
+
+# What must never reach a page's prose: TeX that was not typeset, a backtick (markdown in plain, glued text), a
+# Python list (one item, or three and more; two numbers in brackets are an interval) and plurals as "(s)".
+NOT_PROSE = {"raw TeX": r"\$[^$\s][^$]*\$|\\[a-zA-Z]{2,}|\\[()\[\]]", "a backtick": r"`",
+             "a Python list": r"\[\s*-?\d+(\.\d+)?\s*\]|\[-?\d+(, -?\d+){2,}\]|\[['\"]",
+             "a plural as (s)": r"\w\((s|es)\)"}
+
+
 @pytest.fixture(scope="module")
 def pages(smoke):
     """Every page of the built book loaded in headless chromium (once for the tests below)."""
@@ -209,6 +223,24 @@ def test_the_findings_come_first_with_the_thesis_and_the_scale_on_the_first_scre
     text = visible_text(report.dom_html)
     assert "what carries this is its relational bottleneck" in text and "not needed under our training" in text
     assert all(grade in text for grade in ("holds in part", "not supported"))
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_page_shows_raw_tex_backticks_python_lists_or_plurals_in_brackets(pages, name):
+    text = prose(pages[name].dom_html)
+    for what, pattern in NOT_PROSE.items():
+        found = [text[max(0, m.start() - 50):m.end() + 30] for m in re.finditer(pattern, text)]
+        assert not found, f"{name}: {what} in the text: {found[:3]}"
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_a_table_number_labels_one_table_of_a_page(pages, name):
+    """Tables are numbered per page, each number once: in a caption ("Table 2. ...") or in the title of the dropdown
+    that folds the table ("Table 2: ..."), not both, and never two tables with one number."""
+    dom = pages[name].dom_html
+    labels = re.findall(r"<caption>\s*Table (\d+)", dom) + re.findall(
+        r'<p class="admonition-title">\s*Table (\d+)', dom)
+    assert len(labels) == len(set(labels)), f"{name}: table labels {labels}"
 
 
 def test_tables_have_captions(pages):
