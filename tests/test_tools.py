@@ -15,7 +15,7 @@ import pytest
 import oscbind_lite
 from oscbind_lite.cache import write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke, with_overrides
-from oscbind_tools import chapter, cli, figures, provenance
+from oscbind_tools import chapter, cli, figures, plotting, provenance
 from oscbind_tools.chapter import Declared, ParameterError
 from oscbind_tools.design import Spec
 from oscbind_tools.evidence import tidy
@@ -183,6 +183,25 @@ def test_effect_size_words_follow_cohens_conventions():
 def test_seeds_are_written_in_words_never_as_a_list():
     assert seeds_in_words([0]) == "seed 0" and seeds_in_words((3, 0)) == "seeds 0 and 3"
     assert seeds_in_words(range(5)) == "seeds 0-4" and seeds_in_words([7, 0, 2]) == "seeds 0, 2 and 7"
+
+
+def test_readable_raises_every_text_a_page_would_show_too_small():
+    """A 10-inch figure is shown at 672 px of its 1000: 7 pt labels would be 6.5 px; afterwards no text is below
+    MIN_TEXT_PX as shown, and text that was large enough keeps its size."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.set_xlabel("small", fontsize=7)
+    ax.set_title("large", fontsize=14)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=7)
+    plotting.readable(fig)
+    shown = plotting.COLUMN_PX / (10 * fig.dpi)
+    texts = [t for t in fig.findobj(plt.Text) if t.get_text()]
+    assert min(t.get_fontsize() for t in texts) * fig.dpi / 72 * shown >= plotting.MIN_TEXT_PX - 1e-9
+    assert ax.title.get_fontsize() == 14
+    plt.close(fig)
 
 
 def test_table_html_has_a_caption_and_escapes_its_text():
