@@ -15,7 +15,7 @@ import pytest
 import oscbind_lite
 from oscbind_lite.cache import write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke, with_overrides
-from oscbind_tools import chapter, cli, figures, plotting, provenance
+from oscbind_tools import chapter, cli, figures, plotting, provenance, sphinx_ext
 from oscbind_tools.chapter import Declared, ParameterError
 from oscbind_tools.design import Spec
 from oscbind_tools.evidence import tidy
@@ -202,6 +202,38 @@ def test_readable_raises_every_text_a_page_would_show_too_small():
     assert min(t.get_fontsize() for t in texts) * fig.dpi / 72 * shown >= plotting.MIN_TEXT_PX - 1e-9
     assert ax.title.get_fontsize() == 14
     plt.close(fig)
+
+
+def test_code_in_glued_text_becomes_inline_code():
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    doc = new_document("page")
+    doc += nodes.paragraph("", "", nodes.inline("", "run `make lab` here", classes=["pasted-text"]))
+    sphinx_ext.code_in_pasted_text(None, doc, "page")
+    pasted = next(doc.findall(nodes.inline))
+    assert [type(c).__name__ for c in pasted.children] == ["Text", "literal", "Text"]
+    assert pasted.astext() == "run make lab here" and "`" not in doc.astext()
+
+
+def test_a_table_is_labelled_once_on_its_page(caplog):
+    """A caption that repeats its dropdown's "Table N" loses it; two tables with one number are a warning."""
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    def page(*numbers):
+        doc = new_document("page")
+        for n in numbers:
+            raw = nodes.raw("", f"<table><caption>Table {n}. What it holds</caption></table>", format="html")
+            doc += nodes.admonition("", nodes.title("", f"Table {n}: in numbers"), raw)
+        return doc
+
+    doc = page(1, 2)
+    sphinx_ext.label_tables_once(None, doc, "page")
+    assert [r.astext() for r in doc.findall(nodes.raw)] == ["<table><caption>What it holds</caption></table>"] * 2
+    assert "two tables" not in caplog.text
+    sphinx_ext.label_tables_once(None, page(1, 1), "page")
+    assert "page: two tables are labelled Table 1" in caplog.text
 
 
 def test_table_html_has_a_caption_and_escapes_its_text():
