@@ -63,7 +63,8 @@ def tools(*args, env=None, timeout=900):
 def smoke(tmp_path_factory):
     """The whole book at the smoke setting: every chapter through papermill, then jupyter-book build -W."""
     root = tmp_path_factory.mktemp("smoke-book")
-    env = {**os.environ, "OSCBIND_CACHE": str(root / "cache"), "OSCBIND_REPOSITORY": STAND_IN}
+    env = {**os.environ, "OSCBIND_CACHE": str(root / "cache"), "OSCBIND_REPOSITORY": STAND_IN,
+           "OSCBIND_BRANCH": sweep.PUBLISHED_BRANCH}  # as the Pages workflow builds it
     result = tools("sweep", "--smoke", "--runs", str(root / "runs"), "--build", "--site", str(root / "site"), env=env)
     return SimpleNamespace(root=root, runs=root / "runs", html=root / "site" / "_build" / "html", env=env, result=result)
 
@@ -102,14 +103,31 @@ def test_make_books_parameters_hold_no_path_of_the_machine():
 
 
 def test_the_buttons_point_at_the_repository_the_build_runs_in(smoke):
-    """Built as the Pages workflow builds it (OSCBIND_REPOSITORY set), every chapter links its source, Binder and
-    Colab at that repository, and the reproducing chapter says where to clone it from."""
+    """Built as the Pages workflow builds it (OSCBIND_REPOSITORY set, the buttons on the branch it publishes the
+    chapters to), every chapter links its source, Binder and Colab at that repository, and the reproducing chapter
+    gives the clone command in a code block and points at the buttons."""
     page = (smoke.html / "notebooks" / "same_different.html").read_text()
+    branch = sweep.PUBLISHED_BRANCH
     assert f"https://github.com/{STAND_IN}" in page
-    assert f"mybinder.org/v2/gh/{STAND_IN}/main?urlpath=lab/tree/book/notebooks/same_different.ipynb" in page
-    assert f"colab.research.google.com/github/{STAND_IN}/blob/main/book/notebooks/same_different.ipynb" in page
+    assert f"mybinder.org/v2/gh/{STAND_IN}/{branch}?urlpath=lab/tree/book/notebooks/same_different.ipynb" in page
+    assert f"colab.research.google.com/github/{STAND_IN}/blob/{branch}/book/notebooks/same_different.ipynb" in page
     assert "github.com/oscbind/oscbind" not in page
-    assert f"git clone https://github.com/{STAND_IN}" in (smoke.html / "notebooks" / "reproducing.html").read_text()
+    reproducing = (smoke.html / "notebooks" / "reproducing.html").read_text()
+    blocks = [visible_text(b) for b in re.findall(r"<pre>(.*?)</pre>", reproducing, flags=re.S)]
+    assert any(f"git clone https://github.com/{STAND_IN}" in b and "cd oscbind-book" in b for b in blocks), blocks
+    assert "launch button" in visible_text(reproducing) and "OWNER/NAME" not in reproducing
+
+
+def test_the_published_chapters_carry_the_repository_their_setup_cell_clones(smoke):
+    """The chapters as the book publishes them (the download button's copy, and the branch the Binder and Colab
+    buttons open) set ``repository`` after their parameters cell: opened alone in Colab, the set-up cell has it."""
+    staged = smoke.runs / "_book" / "notebooks"
+    for name, role, _, declared, _ in chapters(ROOT / "book"):
+        assert "repository" in declared, name
+        cells = nbformat.read(staged / f"{name}.ipynb", as_version=4).cells
+        injected = next(c for c in cells if "injected-parameters" in c.metadata.get("tags", []))
+        assert f'repository = "{STAND_IN}"' in injected.source, (name, injected.source)
+        assert cells.index(injected) < next(i for i, c in enumerate(cells) if "Run anywhere" in c.source), name
 
 
 def test_glued_numbers_reach_the_generalisation_page(smoke):
