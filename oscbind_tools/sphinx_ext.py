@@ -55,18 +55,21 @@ STACK_ON_NARROW = """
   var gd = document.getElementById('{plot_id}');
   var meta = (gd.layout || {}).meta || {};
   if (!meta.stack_below || !meta.narrow || !meta.wide) return;
-  var stacked = null;
+  var stacked = null, width = null, timer = null;
   function fit() {
-    var narrow = gd.clientWidth < meta.stack_below;
-    if (narrow === stacked) return;
+    var w = gd.parentElement.clientWidth, narrow = w < meta.stack_below;
+    if (narrow === stacked && w === width) return;
+    var update = narrow === stacked ? {} : JSON.parse(JSON.stringify(narrow ? meta.narrow : meta.wide));
     stacked = narrow;
-    var update = JSON.parse(JSON.stringify(narrow ? meta.narrow : meta.wide));
-    update.width = gd.clientWidth;  // plotly keeps the width it first drew at, and the box's width has changed
-    gd.parentElement.style.height = update.height + 'px';
+    width = w;
+    // The figure's height is its own, so plotly never resizes it to the box: the width is set here on every change.
+    update.width = w;
+    if (update.height) gd.parentElement.style.height = update.height + 'px';
     Plotly.relayout(gd, update);
   }
   fit();
-  window.addEventListener('resize', fit);
+  // After the page has settled into its new width (its sidebars come and go with it).
+  window.addEventListener('resize', function () { clearTimeout(timer); timer = setTimeout(fit, 150); });
 })();
 """
 
