@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plotting import DIFFERENT_COLOUR, SAME_COLOUR
+from .plotting import DIFFERENT_COLOUR, SAME_COLOUR, readable
 from .stats import interval95
 from .table import TASKS
 
@@ -36,8 +36,7 @@ def evidence_accuracy(evidence, models: list[str]) -> Figure:
     axes[0].set_ylim(lowest, 101)  # shared by both panels
     axes[0].set_ylabel("held-out accuracy (%)")
     axes[0].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def energy_over_time(study, dynamics: str = "converged") -> Figure:
@@ -61,8 +60,7 @@ def energy_over_time(study, dynamics: str = "converged") -> Figure:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"partner-swap energy gap over time, {dynamics} dynamics, held-out icons (below 0: same pairs lower)",
                  fontsize=10)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def lock_by_angle(study) -> Figure:
@@ -85,8 +83,7 @@ def lock_by_angle(study) -> Figure:
     ax.set_title("different pairs of held-out icons: locking follows drive agreement (mean, 95 % interval over runs)",
                  fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def ladder(authors) -> Figure:
@@ -111,8 +108,7 @@ def ladder(authors) -> Figure:
         ax.grid(axis="y", lw=0.3)
     axes[0].set_ylabel("held-out accuracy (%)")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def two_energies(runs: list[dict], title: str, pairs: int) -> Figure:
@@ -135,8 +131,7 @@ def two_energies(runs: list[dict], title: str, pairs: int) -> Figure:
     axes[0].set_ylabel("mean energy over pairs")
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def paired_differences(comparisons: list[dict], label, xlabel: str, title: str) -> Figure:
@@ -168,8 +163,7 @@ def paired_differences(comparisons: list[dict], label, xlabel: str, title: str) 
         ax.grid(axis="x", lw=0.3)
     axes[0, 0].invert_yaxis()  # shared: the first row on top
     fig.suptitle(title + "; dots: seeds; bar: mean and 95 % interval; * resolved after Holm", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def remedies(rem) -> Figure:
@@ -219,7 +213,7 @@ def findings(f) -> Figure:
     ax.set_xticks(range(len(f.authors.splits())), [f"m = {m}" for m in f.authors.splits()], fontsize=8)
     ax.set_ylabel("accuracy with J_OUT minus without (points)", fontsize=8)
     ax.set_title("(b) J_OUT's effect, paired by seed, 5 seeds", fontsize=9)
-    ax.legend(fontsize=6.5)
+    ax.legend(fontsize=6.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)  # off the bars
 
     ax = axes[1, 0]
     for variant, colour in (("symmetric J, Omega = 0", SAME_COLOUR), ("oscillator", DIFFERENT_COLOUR)):
@@ -251,8 +245,7 @@ def findings(f) -> Figure:
     ax.set_ylim(0, 100)
     for a in axes.flat:
         a.tick_params(labelsize=7)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def coupling_factorial(c) -> Figure:
@@ -274,8 +267,7 @@ def coupling_factorial(c) -> Figure:
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("J_OUT learned minus J_OUT = 0 (points)", fontsize=8)
     fig.suptitle("J_OUT's effect without and with the change, paired by seed: mean and 95 % interval", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def coupling_dose(c) -> Figure:
@@ -300,8 +292,7 @@ def coupling_dose(c) -> Figure:
         ax.set_xticks(xs, labels, fontsize=8)
         ax.set_xlabel("CNN channels per block", fontsize=8)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def coupling_inside(inside: dict[str, list[dict]], backgrounds: list[tuple[str, str]]) -> Figure:
@@ -332,5 +323,4 @@ def coupling_inside(inside: dict[str, list[dict]], backgrounds: list[tuple[str, 
     axes[1].set_ylabel("features that lock (%)", fontsize=8)
     axes[1].set_ylim(-3, 103)
     axes[1].legend(fontsize=6.5)
-    fig.tight_layout()
-    return fig
+    return readable(fig)

@@ -8,14 +8,68 @@ Icons are drawn as black ink on white.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 SAME_COLOUR, DIFFERENT_COLOUR = "#1b9e77", "#d95f02"
 OBJECT_COLOURS = ("#1f77b4", "#d62728")  # object 1, object 2
+
+
+# The book shows a figure at its natural size (dpi 100) or, when wider, scaled to the article's column: 672 CSS px in a
+# 1280 px window. No text of a figure may then be smaller than MIN_TEXT_PX (about 9 px is the least a reader reads
+# without zooming); ``readable`` raises what is smaller.
+COLUMN_PX = 672
+MIN_TEXT_PX = 9.5
+
+
+def readable(fig: Figure, pad: float = 1.08) -> Figure:
+    """Raise every text of ``fig`` (tick labels, axis labels, titles, legends, annotations) that the book would show
+    smaller than ``MIN_TEXT_PX`` to that size, then lay the figure out again (``tight_layout`` with ``pad``).
+
+    A text that has grown wider than its room goes onto more lines: a panel's title or x label wider than the panel
+    (it would run into the next panel's), any text wider than the figure. The page shows the figure cropped to what
+    is drawn (a notebook saves it with ``bbox_inches="tight"``, 0.1 inch around it), so its width is measured again
+    after each layout.
+    """
+    width = fig.get_figwidth()
+    renderer = fig.canvas.get_renderer()
+    for _ in range(3):
+        shown = min(1.0, COLUMN_PX / (width * fig.dpi))  # the page's scale for this figure
+        floor = MIN_TEXT_PX * 72 / (fig.dpi * shown)  # in points
+        for ax in fig.axes:
+            for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+                labels = axis.get_ticklabels(which="both")
+                if labels and min(t.get_fontsize() for t in labels) < floor:
+                    ax.tick_params(axis=name, which="both", labelsize=floor)
+        for text in fig.findobj(Text):
+            if text.get_text() and text.get_fontsize() < floor:
+                text.set_fontsize(floor)
+            _wrap(text, 0.98 * fig.get_figwidth() * fig.dpi, renderer)
+        fig.tight_layout(pad=pad)
+        panels = [_wrap(t, ax.get_window_extent(renderer).width, renderer)
+                  for ax in fig.axes if ax.get_visible() for t in (ax.title, ax.xaxis.label)]
+        if any(panels):
+            fig.tight_layout(pad=pad)
+        drawn = fig.get_tightbbox(renderer).width + 0.2
+        if drawn <= width + 0.01:
+            break
+        width = drawn
+    return fig
+
+
+def _wrap(text: Text, room: float, renderer) -> bool:
+    """Put a one-line text wider than ``room`` pixels onto as many lines as it needs; whether it did."""
+    words = text.get_text()
+    across = text.get_window_extent(renderer).width / room if words and room > 0 else 0
+    if across <= 1 or "\n" in words:
+        return False
+    text.set_text("\n".join(textwrap.wrap(words, max(12, int(len(words) / across)))))
+    return True
 
 
 def _np(x) -> np.ndarray:
@@ -46,8 +100,7 @@ def icon_sheet(bank, labels=None, cols: int = 20, highlight=None, title: str = "
             continue
         _icon(ax, bank[k], None if labels is None else labels[k], DIFFERENT_COLOUR if k in marked else None)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(pad=0.2)
-    return fig
+    return readable(fig, pad=0.2)
 
 
 def split_grid(n_icons: int, splits: dict[int, tuple], cols: int = 20) -> Figure:
@@ -63,8 +116,7 @@ def split_grid(n_icons: int, splits: dict[int, tuple], cols: int = 20) -> Figure
         ax.set_yticks([])
         ax.set_ylabel(f"m = {m}", rotation=0, ha="right", va="center")
         ax.set_title(f"{len(_np(train))} training icons (dark), {len(_np(test))} held out (light)", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def pair_gallery(images, labels, n: int = 8, title: str = "") -> Figure:
@@ -78,8 +130,7 @@ def pair_gallery(images, labels, n: int = 8, title: str = "") -> Figure:
         _icon(axes[0, k], images[k, 0], "same" if same else "different", colour)
         _icon(axes[1, k], images[k, 1], None, colour)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def rmts_gallery(images, correct, n: int = 4, title: str = "") -> Figure:
@@ -97,8 +148,7 @@ def rmts_gallery(images, correct, n: int = 4, title: str = "") -> Figure:
             _icon(axes[r, col], images[r, pair, 0], names[pair] if r == 0 else None, frame)
             _icon(axes[r, col + 1], images[r, pair, 1], None, frame)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def smooth(values, window: int = 50) -> np.ndarray:
@@ -130,8 +180,7 @@ def training_curves(history: dict, batch_size: int, eval_size: int, title: str =
     loss.set_xlabel("optimiser step")
     loss.set_ylabel("cross-entropy loss (nats)")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def accuracy_bars(table: dict[str, dict[int, float]], title: str = "", n_label: str = "") -> Figure:
@@ -153,8 +202,7 @@ def accuracy_bars(table: dict[str, dict[int, float]], title: str = "", n_label: 
     ax.axhline(50, color="grey", lw=0.6, ls=":")
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title(title + (f"\n{n_label}" if n_label else ""), fontsize=9)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def energy_bands(energies_same, energies_different, title: str = "") -> Figure:
@@ -173,8 +221,7 @@ def energy_bands(energies_same, energies_different, title: str = "") -> Figure:
     ax.set_ylabel("energy E (dimensionless)")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def phase_circles(pairs: dict[str, object], title: str = "") -> Figure:
@@ -202,8 +249,7 @@ def phase_circles(pairs: dict[str, object], title: str = "") -> Figure:
         ax.set_title(f"{name} ({s.shape[1]} features)", fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plotly_scrubber(trajectories: dict[str, object], title: str = ""):
@@ -242,9 +288,9 @@ def plotly_scrubber(trajectories: dict[str, object], title: str = ""):
                   args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                        transition=dict(duration=0))]) for t in range(T + 1)]
     # The play and pause buttons sit left of the slider, the "step t = k of T" readout above its right end, so
-    # neither hides the other; meta.stack_below: the page stacks the panels under that width (sphinx_ext).
+    # neither hides the other.
     fig.update_layout(
-        title=title, height=440, margin=dict(t=70, b=80, l=10, r=10), meta={"stack_below": 600},
+        title=title, height=440, margin=dict(t=70, b=80, l=10, r=10),
         sliders=[dict(active=T, steps=steps, x=0.2, len=0.8, y=0, yanchor="top", pad=dict(t=30),
                       currentvalue=dict(prefix="step t = ", suffix=f" of {T}", xanchor="right", font=dict(size=14)))],
         updatemenus=[dict(type="buttons", direction="right", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
@@ -254,10 +300,34 @@ def plotly_scrubber(trajectories: dict[str, object], title: str = ""):
             dict(label="pause", method="animate",
                  args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))]),
         ])])
-    for col in range(1, len(names) + 1):
-        fig.update_xaxes(range=[-1.2, 1.2], visible=False, row=1, col=col)
-        fig.update_yaxes(range=[-1.2, 1.2], visible=False, scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    for col in range(1, len(names) + 1):  # constrain="domain": a panel shrinks to a square, its range stays +-1.2
+        fig.update_xaxes(range=[-1.2, 1.2], visible=False, constrain="domain", row=1, col=col)
+        fig.update_yaxes(range=[-1.2, 1.2], visible=False, constrain="domain",
+                         scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    fig.update_layout(meta=stacked_on_narrow(fig, title, len(names)))
     return fig
+
+
+def stacked_on_narrow(fig, title: str, n: int, below: int = 600) -> dict:
+    """The ``layout.meta`` with which the page stacks a row of n panels on a phone (``sphinx_ext.STACK_ON_NARROW``).
+
+    ``narrow`` holds the stacked layout as ``Plotly.relayout`` settings: the panels one above the other, each about
+    as tall as the phone is wide, the title on two lines, the legend above the panels, the slider the full width
+    and the buttons under it. ``wide`` holds the same settings as the figure has them (unset ones as None, which
+    restores plotly's default), so turning the phone back restores the row.
+    """
+    narrow = {"height": 330 * n + 230, "title.text": "<br>".join(textwrap.wrap(title, 40)), "margin.t": 110,
+              "margin.b": 150, "legend.orientation": "h", "legend.x": 0, "legend.xanchor": "left", "legend.y": 1.0,
+              "legend.yanchor": "bottom", "sliders[0].x": 0, "sliders[0].len": 1, "sliders[0].pad.t": 20,
+              "updatemenus[0].pad.t": 100}
+    for i in range(n):
+        x, y = f"xaxis{i + 1 if i else ''}", f"yaxis{i + 1 if i else ''}"
+        top, bottom = 1 - i / n - 0.06, 1 - (i + 1) / n + 0.02  # room above each panel for its title
+        narrow |= {f"{x}.domain": [0, 1], f"{y}.domain": [bottom, top], f"annotations[{i}].x": 0.5,
+                   f"annotations[{i}].y": top + 0.01}
+    wide = {key: fig.layout[key] for key in narrow}
+    wide = {key: list(v) if isinstance(v, tuple) else v for key, v in wide.items()}
+    return {"stack_below": below, "narrow": narrow, "wide": wide}
 
 
 def widget_scrubber(trajectories: dict[str, object], title: str = ""):

@@ -16,8 +16,9 @@ a display helper that writes a second, HTML copy of every figure, because:
   and loaded only on the pages that draw a plotly figure, draws it. No CDN, no per-page copy.
 
 The module is also a small Sphinx extension (``sphinx: extra_extensions`` in book/_config.yml) that
-keeps Jupyter Book 1 from loading vendored files on every page, drops its duplicate inline scripts and
-stops the theme's Font Awesome from rewriting widget icons (which broke the Play widget).
+keeps Jupyter Book 1 from loading vendored files on every page, drops its duplicate inline scripts,
+stops the theme's Font Awesome from rewriting widget icons (which broke the Play widget), sets code in
+glued text as code, and labels each table of a page once.
 It imports plotly and docutils lazily, so Sphinx loads it cheaply.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -44,37 +46,30 @@ def plotly_js_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
-# A figure whose layout.meta.stack_below is set (plotting.plotly_scrubber) stacks its row of panels one above the
-# other when the page is narrower than that many pixels (a phone), and puts them back side by side when it is wide.
+# A figure whose layout.meta.stack_below is set (plotting.stacked_on_narrow) stacks its row of panels one above the
+# other when the page is narrower than that many pixels (a phone), and puts them back side by side when it is wide:
+# meta.narrow and meta.wide are its two layouts as Plotly.relayout settings. The box plotly.io wraps the figure in
+# has the figure's height written on it, so it takes each layout's height: nothing is cut off below the first panel.
 STACK_ON_NARROW = """
 (function () {
   var gd = document.getElementById('{plot_id}');
-  var below = ((gd.layout || {}).meta || {}).stack_below;
-  if (!below) return;
-  var wide = {height: gd.layout.height, annotations: JSON.parse(JSON.stringify(gd.layout.annotations || []))};
-  var axes = Object.keys(gd.layout).filter(function (k) { return /^xaxis\\d*$/.test(k); }).sort();
-  axes.forEach(function (k) { wide[k] = gd.layout[k].domain.slice(); \
-wide['y' + k.slice(1)] = gd.layout['y' + k.slice(1)].domain.slice(); });
-  var stacked = null;
+  var meta = (gd.layout || {}).meta || {};
+  if (!meta.stack_below || !meta.narrow || !meta.wide) return;
+  var stacked = null, width = null, timer = null;
   function fit() {
-    var narrow = gd.clientWidth < below;
-    if (narrow === stacked) return;
+    var w = gd.parentElement.clientWidth, narrow = w < meta.stack_below;
+    if (narrow === stacked && w === width) return;
+    var update = narrow === stacked ? {} : JSON.parse(JSON.stringify(narrow ? meta.narrow : meta.wide));
     stacked = narrow;
-    var n = axes.length, update = {};
-    axes.forEach(function (k, i) {
-      var y = 'y' + k.slice(1), top = 1 - i / n - 0.06, bottom = 1 - (i + 1) / n + 0.02;
-      update[k + '.domain'] = narrow ? [0, 1] : wide[k];
-      update[y + '.domain'] = narrow ? [bottom, top] : wide[y];
-      if (wide.annotations[i]) {
-        update['annotations[' + i + '].x'] = narrow ? 0.5 : wide.annotations[i].x;
-        update['annotations[' + i + '].y'] = narrow ? top + 0.01 : wide.annotations[i].y;
-      }
-    });
-    update.height = narrow ? 360 * n + 60 : wide.height;
+    width = w;
+    // The figure's height is its own, so plotly never resizes it to the box: the width is set here on every change.
+    update.width = w;
+    if (update.height) gd.parentElement.style.height = update.height + 'px';
     Plotly.relayout(gd, update);
   }
   fit();
-  window.addEventListener('resize', fit);
+  // After the page has settled into its new width (its sidebars come and go with it).
+  window.addEventListener('resize', function () { clearTimeout(timer); timer = setTimeout(fit, 150); });
 })();
 """
 
@@ -167,6 +162,65 @@ def plotly_where_drawn(app: Any, pagename: str, templatename: str, context: dict
         app.add_js_file(PLOTLY_JS, priority=200)
 
 
+# Code in glued text: {glue:text} pastes a chapter's string as plain text, so `make book` in it would reach the page
+# with its backticks. Each backquoted span of a pasted text becomes inline code, as it would in the prose around it.
+BACKQUOTED = re.compile(r"`([^`]+)`")
+
+
+def code_in_pasted_text(app: Any, doctree: Any, docname: str) -> None:
+    """Turn each backquoted span of a ``{glue:text}`` paste (an inline of class pasted-text) into inline code."""
+    from docutils import nodes
+
+    for pasted in list(doctree.findall(nodes.inline)):
+        if "pasted-text" not in pasted.get("classes", []) or "`" not in pasted.astext():
+            continue
+        text, parts, at = pasted.astext(), [], 0
+        for match in BACKQUOTED.finditer(text):
+            parts += [nodes.Text(text[at:match.start()]), nodes.literal(match[1], match[1])]
+            at = match.end()
+        pasted.children = []
+        pasted.extend([*parts, nodes.Text(text[at:])])
+
+
+# A table is labelled once on its page. A chapter may fold a table into a dropdown titled "Table 2: ..." whose caption
+# also starts "Table 2." (the coupling chapter does): the caption's repeat of the number goes, so no page reads
+# "Table 2" twice for one table. Two different tables labelled with one number on a page fail the build.
+TITLE_LABEL = re.compile(r"Table (\d+)\b")
+CAPTION_LABEL = re.compile(r"<caption>Table (\d+)[.:]?\s*")
+
+
+def label_tables_once(app: Any, doctree: Any, docname: str) -> None:
+    """Drop a caption's "Table N." where its dropdown's title already says "Table N"; warn (an error under -W) when
+    two tables of the page carry one number."""
+    from docutils import nodes
+    from sphinx.util import logging
+
+    labels = []  # the number of each labelled table of the page, in order
+    titled = set()  # the raw outputs inside a dropdown titled "Table N"
+    for admonition in doctree.findall(nodes.admonition):
+        title = next((c for c in admonition.children if isinstance(c, nodes.title)), None)
+        match = TITLE_LABEL.match(title.astext()) if title is not None else None
+        tables = [raw for raw in admonition.findall(nodes.raw) if "<table" in raw.astext()]
+        if not (match and tables):
+            continue
+        labels.append(match[1])
+        for raw in tables:
+            titled.add(id(raw))
+            text = raw.astext()
+            kept = CAPTION_LABEL.sub(lambda m: "<caption>" if m[1] == match[1] else m[0], text)
+            if kept != text:
+                raw.children = []
+                raw.append(nodes.Text(kept))
+            labels += CAPTION_LABEL.findall(kept)
+    for raw in doctree.findall(nodes.raw):
+        if id(raw) not in titled:
+            labels += CAPTION_LABEL.findall(raw.astext())
+    repeated = sorted({n for n in labels if labels.count(n) > 1}, key=int)
+    if repeated:
+        logging.getLogger(__name__).warning(f"{docname}: two tables are labelled Table {repeated[0]}; number each "
+                                            "table of a page once", location=docname)
+
+
 # The theme's Font Awesome (SVG + JS) swaps every <i class="fa ..."> for an <svg>, and its first pass
 # runs after the window's load event, when the widget manager has already drawn the widgets: the Play
 # widget then fails on its first click ("Cannot set properties of undefined (setting 'className')")
@@ -202,4 +256,6 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", plotly_where_drawn)
     app.connect("html-page-context", clean_search_snippets)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect("doctree-resolved", code_in_pasted_text)
+    app.connect("doctree-resolved", label_tables_once)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .design import POWER_SEEDS, STUDIES, Study, kept
 from .stats import holm, interval95, paired_p, resolve
-from .table import PM, TASKS, Table, comparison_table, percent, signed_points
+from .table import PM, TASKS, Table, comparison_table, percent, seeds_in_words, signed_points
 
 REQUIRED = {"task": str, "m": int, "seed": int, "test_accuracy": (int, float)}
 SHARES = ("test_accuracy", "train_accuracy")  # fractions in [0, 1]: a percentage there would read as 9730 %
@@ -265,8 +265,8 @@ class Mechanism:
         n_val = sorted({r.get("n_test_icons", "") for r in self.validation})
         return Table(header, rows,
                      caption=f"Validation accuracy (%), m = {', '.join(map(str, m))} training icons of which "
-                             f"{', '.join(map(str, n_val))} held out for validation, seeds "
-                             f"{sorted({r['seed'] for r in self.validation})}; the test icons were not used")
+                             f"{', '.join(map(str, n_val))} held out for validation, "
+                             f"{seeds_in_words(r['seed'] for r in self.validation)}; the test icons were not used")
 
     def accuracy_table(self) -> Table:
         rows = []
@@ -275,7 +275,7 @@ class Mechanism:
                 rows.append([short, model]
                             + [percent(list(self.scores(model, task, m).values())) for m in self.splits()])
         return Table(["task", "model"] + [f"m = {m}" for m in self.splits()], rows,
-                     caption=f"Held-out test accuracy (%), mean{PM}95 % half-width over seeds {list(self.seeds)} "
+                     caption=f"Held-out test accuracy (%), mean{PM}95 % half-width over {seeds_in_words(self.seeds)} "
                              "(m = 95: test folds 0-4); every model at its validation-chosen setting")
 
     def fit_table(self, m: int = 95) -> Table:
@@ -396,8 +396,8 @@ class FewIcons:
                 for task, short in TASKS for model in self.models]
         what = "held-out test icons" if field == "test_accuracy" else "fresh renderings of the training icons"
         return Table(["task", "model"] + [f"m = {m}" for m in self.splits()], rows,
-                     caption=f"Accuracy (%) on {what}, mean{PM}95 % half-width over seeds "
-                             f"{list(declared(self.study).seeds)} "
+                     caption=f"Accuracy (%) on {what}, mean{PM}95 % half-width over "
+                             f"{seeds_in_words(declared(self.study).seeds)} "
                              "(m = 95, 50, 15: mechanism study; m = 5, 2: make few); chance is 50 %")
 
     def comparisons(self) -> list[dict]:

@@ -315,17 +315,26 @@ def repository(book: Path = Path("book")) -> str:
     return ""
 
 
+# The branch the Pages workflow (.github/workflows/book.yml) pushes the chapters to as the book shows them: executed,
+# with the repository papermill wrote into each. Colab opens a chapter file alone, straight from GitHub, so only a
+# chapter from that branch can fetch the code it needs.
+PUBLISHED_BRANCH = "notebooks"
+
+
 def publish_settings(config: Path, repo: str, branch: str) -> None:
-    """Point the staged book's repository, download and launch buttons (Binder, Colab) at github.com/REPO on BRANCH;
-    with no repository known, show none of them rather than a placeholder."""
+    """Point the staged book's repository, download and launch buttons at github.com/REPO on BRANCH; with no repository
+    known, show none of them rather than a placeholder. Binder runs a chapter in a copy of the whole repository
+    (binder/ installs the package), so its button works on any branch; the Colab button appears only when BRANCH is
+    ``PUBLISHED_BRANCH``, whose chapters carry the repository their set-up cell clones."""
     import yaml
 
     settings = yaml.safe_load(config.read_text())
     settings.setdefault("repository", {}).update(url=f"https://github.com/{repo}" if repo else "", branch=branch,
                                                  path_to_book="book")
     settings.setdefault("html", {}).update(use_repository_button=bool(repo), use_download_button=True)
+    colab = bool(repo) and branch == PUBLISHED_BRANCH
     settings.setdefault("launch_buttons", {}).update(binderhub_url="https://mybinder.org" if repo else "",
-                                                     colab_url="https://colab.research.google.com" if repo else "")
+                                                     colab_url="https://colab.research.google.com" if colab else "")
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
 
 

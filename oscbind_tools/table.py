@@ -54,6 +54,17 @@ class Table:
         return "\n".join(([self.caption] if self.caption else []) + [line(self.header)] + [line(r) for r in self.rows])
 
 
+def seeds_in_words(seeds) -> str:
+    """Seeds as a page writes them: "seed 0", "seeds 0 and 3", "seeds 0-4" (a run of three or more), "seeds 0, 2 and
+    7"; never a Python list."""
+    seeds = sorted(set(int(s) for s in seeds))
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if len(seeds) >= 3 and seeds[-1] - seeds[0] == len(seeds) - 1:
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return f"seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+
+
 def percent(values) -> str:
     """Mean ± 95 % half-width of fractions, in percent ("97.5 ± 1.2"); one value alone; "n/a" for none."""
     mean, half, n = interval95(values)

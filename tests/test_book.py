@@ -3,6 +3,7 @@ page of it in headless chromium as a reader sees it."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -62,7 +63,8 @@ def tools(*args, env=None, timeout=900):
 def smoke(tmp_path_factory):
     """The whole book at the smoke setting: every chapter through papermill, then jupyter-book build -W."""
     root = tmp_path_factory.mktemp("smoke-book")
-    env = {**os.environ, "OSCBIND_CACHE": str(root / "cache"), "OSCBIND_REPOSITORY": STAND_IN}
+    env = {**os.environ, "OSCBIND_CACHE": str(root / "cache"), "OSCBIND_REPOSITORY": STAND_IN,
+           "OSCBIND_BRANCH": sweep.PUBLISHED_BRANCH}  # as the Pages workflow builds it
     result = tools("sweep", "--smoke", "--runs", str(root / "runs"), "--build", "--site", str(root / "site"), env=env)
     return SimpleNamespace(root=root, runs=root / "runs", html=root / "site" / "_build" / "html", env=env, result=result)
 
@@ -101,14 +103,31 @@ def test_make_books_parameters_hold_no_path_of_the_machine():
 
 
 def test_the_buttons_point_at_the_repository_the_build_runs_in(smoke):
-    """Built as the Pages workflow builds it (OSCBIND_REPOSITORY set), every chapter links its source, Binder and
-    Colab at that repository, and the reproducing chapter says where to clone it from."""
+    """Built as the Pages workflow builds it (OSCBIND_REPOSITORY set, the buttons on the branch it publishes the
+    chapters to), every chapter links its source, Binder and Colab at that repository, and the reproducing chapter
+    gives the clone command in a code block and points at the buttons."""
     page = (smoke.html / "notebooks" / "same_different.html").read_text()
+    branch = sweep.PUBLISHED_BRANCH
     assert f"https://github.com/{STAND_IN}" in page
-    assert f"mybinder.org/v2/gh/{STAND_IN}/main?urlpath=lab/tree/book/notebooks/same_different.ipynb" in page
-    assert f"colab.research.google.com/github/{STAND_IN}/blob/main/book/notebooks/same_different.ipynb" in page
+    assert f"mybinder.org/v2/gh/{STAND_IN}/{branch}?urlpath=lab/tree/book/notebooks/same_different.ipynb" in page
+    assert f"colab.research.google.com/github/{STAND_IN}/blob/{branch}/book/notebooks/same_different.ipynb" in page
     assert "github.com/oscbind/oscbind" not in page
-    assert f"git clone https://github.com/{STAND_IN}" in (smoke.html / "notebooks" / "reproducing.html").read_text()
+    reproducing = (smoke.html / "notebooks" / "reproducing.html").read_text()
+    blocks = [visible_text(b) for b in re.findall(r"<pre>(.*?)</pre>", reproducing, flags=re.S)]
+    assert any(f"git clone https://github.com/{STAND_IN}" in b and "cd oscbind-book" in b for b in blocks), blocks
+    assert "launch button" in visible_text(reproducing) and "OWNER/NAME" not in reproducing
+
+
+def test_the_published_chapters_carry_the_repository_their_setup_cell_clones(smoke):
+    """The chapters as the book publishes them (the download button's copy, and the branch the Binder and Colab
+    buttons open) set ``repository`` after their parameters cell: opened alone in Colab, the set-up cell has it."""
+    staged = smoke.runs / "_book" / "notebooks"
+    for name, role, _, declared, _ in chapters(ROOT / "book"):
+        assert "repository" in declared, name
+        cells = nbformat.read(staged / f"{name}.ipynb", as_version=4).cells
+        injected = next(c for c in cells if "injected-parameters" in c.metadata.get("tags", []))
+        assert f'repository = "{STAND_IN}"' in injected.source, (name, injected.source)
+        assert cells.index(injected) < next(i for i, c in enumerate(cells) if "Run anywhere" in c.source), name
 
 
 def test_glued_numbers_reach_the_generalisation_page(smoke):
@@ -122,6 +141,19 @@ def visible_text(dom: str) -> str:
     """The page's text as a reader sees it (scripts, styles and tags stripped)."""
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+def prose(dom: str) -> str:
+    """The page's words without its code, typeset maths and drawings: what must read as prose (folded parts too)."""
+    dom = re.sub(r"<(pre|code|mjx-container|svg|kbd)\b.*?</\1>", " ", dom, flags=re.S | re.I)
+    return html.unescape(visible_text(dom))
+
+
+# What must never reach a page's prose: TeX that was not typeset, a backtick (markdown in plain, glued text), a
+# Python list (one item, or three and more; two numbers in brackets are an interval) and plurals as "(s)".
+NOT_PROSE = {"raw TeX": r"\$[^$\s][^$]*\$|\\[a-zA-Z]{2,}|\\[()\[\]]", "a backtick": r"`",
+             "a Python list": r"\[\s*-?\d+(\.\d+)?\s*\]|\[-?\d+(, -?\d+){2,}\]|\[['\"]",
+             "a plural as (s)": r"\w\((s|es)\)"}
 
 
 @pytest.fixture(scope="module")
@@ -211,15 +243,63 @@ def test_the_findings_come_first_with_the_thesis_and_the_scale_on_the_first_scre
     assert all(grade in text for grade in ("holds in part", "not supported"))
 
 
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_page_shows_raw_tex_backticks_python_lists_or_plurals_in_brackets(pages, name):
+    text = prose(pages[name].dom_html)
+    for what, pattern in NOT_PROSE.items():
+        found = [text[max(0, m.start() - 50):m.end() + 30] for m in re.finditer(pattern, text)]
+        assert not found, f"{name}: {what} in the text: {found[:3]}"
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_a_table_number_labels_one_table_of_a_page(pages, name):
+    """Tables are numbered per page, each number once: in a caption ("Table 2. ...") or in the title of the dropdown
+    that folds the table ("Table 2: ..."), not both, and never two tables with one number."""
+    dom = pages[name].dom_html
+    labels = re.findall(r"<caption>\s*Table (\d+)", dom) + re.findall(
+        r'<p class="admonition-title">\s*Table (\d+)', dom)
+    assert len(labels) == len(set(labels)), f"{name}: table labels {labels}"
+
+
 def test_tables_have_captions(pages):
     captions = [c for report in pages.values() for c in re.findall(r"<caption>(.*?)</caption>", report.dom_html)]
     assert len(captions) >= sum(p["tables"] for p in PAGES.values())
     assert all(captions)
 
 
+# The parts of the dynamics page's plotly scrubber as the reader sees them, each as [left, top, right, bottom] in page
+# pixels: the figure's box, its panels, the slider's rail, the "step t = k of T" readout and the play/pause buttons.
+SCRUBBER_PARTS = """() => {
+  const gd = document.querySelector('.plotly-graph-div'), r = e => { const b = e.getBoundingClientRect();
+    return [b.left, b.top + scrollY, b.right, b.bottom + scrollY]; };
+  const all = s => [...gd.querySelectorAll(s)].map(r);
+  return {box: r(gd.parentElement), panels: all('.bglayer .bg'), rail: all('.slider-rail-rect'),
+          readout: [...gd.querySelectorAll('.slider-group text')].filter(e => e.textContent.startsWith('step t'))
+                   .map(r),
+          buttons: all('.updatemenu-button')};
+}"""
+
+
+def assert_scrubber_fits(parts: dict) -> None:
+    """Both panels, the slider, its readout and both buttons are drawn, inside the figure's box (nothing cut off),
+    and none of them covers another."""
+    box = parts["box"]
+    assert len(parts["panels"]) == 2 and len(parts["rail"]) == len(parts["readout"]) == 1 and len(parts["buttons"]) == 2
+    items = [*parts["panels"], *parts["rail"], *parts["readout"], *parts["buttons"]]
+    inside = [b for b in items if b[0] >= box[0] - 1 and b[1] >= box[1] - 1 and b[2] <= box[2] + 1
+              and b[3] <= box[3] + 1]
+    assert inside == items, parts
+
+    def apart(a, b) -> bool:
+        return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+    assert all(apart(a, b) for i, a in enumerate(items) for b in items[i + 1:]), parts
+
+
 def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
     """The plotly scrubber is there and moves; the kernel-driven ipywidgets scrubber is not shown."""
     require_chromium()
+    parts = {}
 
     def scrub(page) -> None:
         """Drag the slider's grip to its left end, as a reader would: the figure shows step t = 0."""
@@ -232,13 +312,7 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
         page.mouse.up()
         page.wait_for_function("document.querySelector('.plotly-graph-div .slider-container')"
                                ".textContent.startsWith('step t = 0 of')", timeout=10_000)
-        # the readout and the play/pause buttons do not overlap
-        boxes = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div .slider-currentvalue, '
-                                 + '.plotly-graph-div .updatemenu-button')].map(e => {
-                                   const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })""")
-        readout, buttons = boxes[0], boxes[1:]
-        assert buttons and all(b[2] <= readout[0] or b[0] >= readout[2] or b[3] <= readout[1] or b[1] >= readout[3]
-                               for b in buttons), boxes
+        parts.update(page.evaluate(SCRUBBER_PARTS))
 
     with serve(smoke.html) as base:
         report = load_page(base + "notebooks/dynamics.html", timeout_s=60, interact=scrub,
@@ -246,6 +320,32 @@ def test_the_static_dynamics_page_offers_only_controls_that_work(smoke):
                                      ".plotly-graph-div .updatemenu-container"])
     assert report.console_errors == [] and report.offsite_requests() == []
     assert "widget-play" not in report.dom_html and "html-manager" not in report.dom_html
+    assert_scrubber_fits(parts)
+
+
+def test_the_dynamics_figure_fits_a_phone(smoke):
+    """At a phone's width the scrubber stacks its two panels, and its box grows with it: both panels, the slider, its
+    readout and the buttons are all shown, none over another; turned back to a laptop's width, the row returns."""
+    require_chromium()
+    seen = {}
+
+    def measure(page) -> None:
+        page.wait_for_function("document.querySelector('.plotly-graph-div .bglayer .bg')")
+        page.wait_for_timeout(300)  # the stacking relayout
+        seen["phone"] = page.evaluate(SCRUBBER_PARTS)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.wait_for_timeout(800)
+        seen["laptop"] = page.evaluate(SCRUBBER_PARTS)
+
+    with serve(smoke.html) as base:
+        report = load_page(base + "notebooks/dynamics.html", timeout_s=60, interact=measure, viewport=PHONE,
+                           wait_for=[".plotly-graph-div .main-svg .slider-container"])
+    assert report.console_errors == []
+    phone, laptop = seen["phone"], seen["laptop"]
+    assert_scrubber_fits(phone)
+    assert phone["panels"][0][3] <= phone["panels"][1][1]  # stacked: the second panel below the first
+    assert_scrubber_fits(laptop)
+    assert laptop["panels"][0][2] <= laptop["panels"][1][0]  # side by side again
 
 
 def test_the_built_explorable_runs_offline_and_computes_what_the_package_computes(smoke):
@@ -312,20 +412,40 @@ def test_a_chapter_run_by_hand_loads_the_books_committed_models(tmp_path):
 
 
 def test_the_explorable_refuses_an_invalid_step_beside_its_field(smoke):
-    """gamma = 0 typed into the explorable: a message beside the field says what it accepts, the field keeps what the
-    reader typed, and the dynamics keep running with the last valid gamma."""
+    """gamma = 0 typed into the explorable: the field goes back to the last valid gamma, which the dynamics keep
+    running with, and one line beside it says what was refused and why."""
     require_chromium()
+    seen = {}
 
     def type_zero(page) -> None:
         page.fill("#ox-gamma", "0")
         page.dispatch_event("#ox-gamma", "change")
-        page.wait_for_function("document.querySelector('#ox-gamma-error').textContent.includes('gamma must be')",
+        page.wait_for_function("document.querySelector('#ox-gamma-error').textContent.includes('refused')",
                                timeout=10_000)
+        seen.update(field=page.input_value("#ox-gamma"), message=page.text_content("#ox-gamma-error"),
+                    hash=page.evaluate("window.oscbindExplorable.lastHash"))
 
     with serve(smoke.html) as base:
         report = load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=type_zero)
-    assert 'aria-invalid="true"' in report.dom_html and "still running gamma = 0.5" in report.dom_html
+    assert seen["field"] == "0.5" and "&gamma=0.5&" in seen["hash"]
+    assert seen["message"] == "\u03b3 = 0 refused: it must be above 0 and at most 4; back to 0.5."
     assert report.console_errors == []
+
+
+def test_the_explorables_verdict_sits_beside_the_icons_it_judges(smoke):
+    """At a laptop's width the verdict is in the row of the two objects' images, level with them."""
+    require_chromium()
+    where = {}
+
+    def measure(page) -> None:
+        where.update(page.evaluate("""() => Object.fromEntries(['.ox-slot-a', '.ox-slot-b', '.ox-verdict'].map(s => {
+            const b = document.querySelector(s).getBoundingClientRect(); return [s, [b.left, b.top, b.right, b.bottom]];
+        }))"""))
+
+    with serve(smoke.html) as base:
+        load_page(base + "notebooks/explorable.html", timeout_s=60, wait_for=["[data-ready]"], interact=measure)
+    a, b, verdict = where[".ox-slot-a"], where[".ox-slot-b"], where[".ox-verdict"]
+    assert verdict[0] >= b[2] and a[1] <= verdict[1] and verdict[3] <= a[3], where
 
 
 def test_a_config_field_declared_by_a_chapter_reaches_its_model(tmp_path, monkeypatch):

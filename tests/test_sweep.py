@@ -156,11 +156,17 @@ def test_the_staged_book_points_its_buttons_at_the_repository_or_shows_none(tmp_
     assert sweep.repository(tmp_path / "book") == "stand-in/oscbind-book"
     job = next(j for j in sweep.plan(notebooks, tmp_path / "runs", [95], [0], 95, "cpu", True) if j.chapter == "reproducing")
     assert job.parameters["repository"] == "stand-in/oscbind-book"
-    sweep.publish_settings(tmp_path / "book" / "_config.yml", "stand-in/oscbind-book", "main")
+    sweep.publish_settings(tmp_path / "book" / "_config.yml", "stand-in/oscbind-book", sweep.PUBLISHED_BRANCH)
     settings = yaml.safe_load((tmp_path / "book" / "_config.yml").read_text())
     assert settings["repository"]["url"] == "https://github.com/stand-in/oscbind-book"
     assert settings["html"]["use_repository_button"] and settings["launch_buttons"]["colab_url"]
     assert settings["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    # A clone's own build (its branch holds the chapters as committed, repository unset): Binder works, Colab would
+    # open a chapter that cannot fetch its code, so it has no button.
+    sweep.publish_settings(tmp_path / "book" / "_config.yml", "stand-in/oscbind-book", "main")
+    settings = yaml.safe_load((tmp_path / "book" / "_config.yml").read_text())
+    assert settings["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert settings["launch_buttons"]["colab_url"] == ""
     monkeypatch.delenv("OSCBIND_REPOSITORY")
     monkeypatch.setattr(sweep.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": ""})())  # no git origin
     fresh = book_with(tmp_path / "other", "reproducing").parent

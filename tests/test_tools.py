@@ -15,13 +15,13 @@ import pytest
 import oscbind_lite
 from oscbind_lite.cache import write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke, with_overrides
-from oscbind_tools import chapter, cli, figures, provenance
+from oscbind_tools import chapter, cli, figures, plotting, provenance, sphinx_ext
 from oscbind_tools.chapter import Declared, ParameterError
 from oscbind_tools.design import Spec
 from oscbind_tools.evidence import tidy
 from oscbind_tools.stats import effect_size_label, interval95, mean_by, verdict
 from oscbind_tools.studies import Evidence, collect
-from oscbind_tools.table import Table, markdown_table, percent
+from oscbind_tools.table import Table, markdown_table, percent, seeds_in_words
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "book" / "notebooks"
 
@@ -178,6 +178,62 @@ def test_effect_size_words_follow_cohens_conventions():
     words = {d: effect_size_label(d) for d in (0.0, 0.19, -0.2, 0.49, 0.5, -0.79, 0.8, -2.5)}
     assert words == {0.0: "negligible", 0.19: "negligible", -0.2: "small", 0.49: "small", 0.5: "medium",
                      -0.79: "medium", 0.8: "large", -2.5: "large"}
+
+
+def test_seeds_are_written_in_words_never_as_a_list():
+    assert seeds_in_words([0]) == "seed 0" and seeds_in_words((3, 0)) == "seeds 0 and 3"
+    assert seeds_in_words(range(5)) == "seeds 0-4" and seeds_in_words([7, 0, 2]) == "seeds 0, 2 and 7"
+
+
+def test_readable_raises_every_text_a_page_would_show_too_small():
+    """A 10-inch figure is shown at 672 px of its 1000: 7 pt labels would be 6.5 px; afterwards no text is below
+    MIN_TEXT_PX as shown, and text that was large enough keeps its size."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.set_xlabel("small", fontsize=7)
+    ax.set_title("large", fontsize=14)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=7)
+    plotting.readable(fig)
+    shown = plotting.COLUMN_PX / (10 * fig.dpi)
+    texts = [t for t in fig.findobj(plt.Text) if t.get_text()]
+    assert min(t.get_fontsize() for t in texts) * fig.dpi / 72 * shown >= plotting.MIN_TEXT_PX - 1e-9
+    assert ax.title.get_fontsize() == 14
+    plt.close(fig)
+
+
+def test_code_in_glued_text_becomes_inline_code():
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    doc = new_document("page")
+    doc += nodes.paragraph("", "", nodes.inline("", "run `make lab` here", classes=["pasted-text"]))
+    sphinx_ext.code_in_pasted_text(None, doc, "page")
+    pasted = next(doc.findall(nodes.inline))
+    assert [type(c).__name__ for c in pasted.children] == ["Text", "literal", "Text"]
+    assert pasted.astext() == "run make lab here" and "`" not in doc.astext()
+
+
+def test_a_table_is_labelled_once_on_its_page(caplog):
+    """A caption that repeats its dropdown's "Table N" loses it; two tables with one number are a warning."""
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    def page(*numbers):
+        doc = new_document("page")
+        for n in numbers:
+            raw = nodes.raw("", f"<table><caption>Table {n}. What it holds</caption></table>", format="html")
+            doc += nodes.admonition("", nodes.title("", f"Table {n}: in numbers"), raw)
+        return doc
+
+    doc = page(1, 2)
+    sphinx_ext.label_tables_once(None, doc, "page")
+    assert [r.astext() for r in doc.findall(nodes.raw)] == ["<table><caption>What it holds</caption></table>"] * 2
+    assert "two tables" not in caplog.text
+    sphinx_ext.label_tables_once(None, page(1, 1), "page")
+    assert "page: two tables are labelled Table 1" in caplog.text
 
 
 def test_table_html_has_a_caption_and_escapes_its_text():

@@ -365,19 +365,25 @@
     return e;
   }
   var ui = {};
-  function labelled(text, input, note) {
-    return el("label", { class: "ox-field" }, [el("span", { text: text }), input, note ? el("small", { text: note }) : null]);
+  function sub(text) { return el("sub", { text: text }); }
+  function phrase(parts) { // a string, or an array of strings and nodes (maths with subscripts, as the book writes it)
+    return el("span", {}, [].concat(parts).map(function (p) { return typeof p === "string" ? document.createTextNode(p) : p; }));
   }
-  // A number field refuses a value out of its range with a message beside it; the dynamics keep the last valid value.
-  function checked(name, text, valid, message) {
+  function labelled(text, input, note) {
+    return el("label", { class: "ox-field" }, [phrase(text), input, note ? el("small", { text: note }) : null]);
+  }
+  // A number field refuses a value out of its range: the field goes back to the last valid value, which the dynamics
+  // keep running with, and one line beside it says what was refused and why.
+  function checked(name, text, symbol, valid, rule) {
     ui.errors = ui.errors || {};
     ui.errors[name] = el("small", { class: "ox-error", role: "alert", id: "ox-" + name + "-error" });
     ui.inputs[name].setAttribute("aria-describedby", "ox-" + name + "-error");
     ui.inputs[name].addEventListener("change", function () {
-      var v = valid(ui.inputs[name].value);
+      var typed = ui.inputs[name].value.trim(), v = valid(typed);
       if (v === null) {
-        ui.errors[name].textContent = message + "; still running " + name + " = " + state[name] + ".";
-        ui.inputs[name].setAttribute("aria-invalid", "true");
+        ui.inputs[name].value = state[name];
+        ui.errors[name].textContent = (typed === "" ? "An empty " + symbol : symbol + " = " + typed) + " refused: it " + rule +
+          "; back to " + state[name] + ".";
       } else {
         clearError(name);
         var change = {}; change[name] = v; set(change);
@@ -386,7 +392,7 @@
     return el("div", { class: "ox-checked" }, [labelled(text, ui.inputs[name]), ui.errors[name]]);
   }
   function clearError(name) {
-    if (ui.errors && ui.errors[name]) { ui.errors[name].textContent = ""; ui.inputs[name].removeAttribute("aria-invalid"); }
+    if (ui.errors && ui.errors[name]) ui.errors[name].textContent = "";
   }
   function canvas(w, h, label) {
     var c = el("canvas", { role: "img", "aria-label": label, class: "ox-canvas" });
@@ -454,13 +460,17 @@
     ui.energy = canvas(300, 150, "energy over time");
     ui.verdict = el("p", { class: "ox-verdict", "aria-live": "polite" });
     ui.timing = el("small", { class: "ox-note" });
-    var view = function (title, node, sentence) { return el("figure", { class: "ox-view" }, [node, el("figcaption", {}, [el("strong", { text: title + ". " }), el("span", { text: sentence })])]); };
+    // The verdict sits beside the two objects it judges (the third box of their row), not below the dynamics.
+    ui.verdictBox = el("div", { class: "ox-slot ox-verdict-box", role: "group", "aria-label": "the verdict on A and B" }, [
+      el("strong", { text: "Verdict" }), ui.verdict,
+      el("small", { class: "ox-caption", text: "The classifier's probability that A and B are the same icon, from the coherence at t = T." })]);
+    var view = function (title, node, sentence) { return el("figure", { class: "ox-view" }, [node, el("figcaption", {}, [el("strong", { text: title + ". " }), phrase(sentence)])]); };
     var button = function (text, fn) { return el("button", { type: "button", onclick: fn, text: text }); };
     root.appendChild(el("div", { class: "ox-layout" }, [
       el("section", { class: "ox-panel", "aria-label": "choose the pair" }, [
         el("h3", { text: "1. Two objects" }),
         labelled("trained model", ui.split), ui.splitNote,
-        el("div", { class: "ox-slots" }, ui.slots.map(function (s) { return s.box; })),
+        el("div", { class: "ox-slots" }, ui.slots.map(function (s) { return s.box; }).concat([ui.verdictBox])),
         el("p", { class: "ox-note", text: "Click an icon to make it the selected object. Icons with an orange corner are held out: the model of this split never saw them in training." }),
         ui.sheet,
         el("details", { class: "ox-draw" }, [el("summary", { text: "or draw an icon" }),
@@ -472,11 +482,11 @@
       el("section", { class: "ox-panel", "aria-label": "the dynamics" }, [
         el("h3", { text: "2. The oscillators" }),
         el("div", { class: "ox-controls" }, [
-          checked("T", "steps T", function (text) { var v = Number(text); return text.trim() !== "" && Number.isInteger(v) && v >= 1 && v <= 500 ? v : null; },
-                  "T must be a whole number from 1 to 500"),
-          checked("gamma", "step size gamma", function (text) { var v = Number(text); return text.trim() !== "" && v > 0 && v <= 4 ? v : null; },
-                  "gamma must be above 0 and at most 4"),
-          labelled("coupling between objects J_OUT", ui.inputs.jout), labelled("natural frequencies Omega", ui.inputs.omega),
+          checked("T", "steps T", "T", function (text) { var v = Number(text); return text !== "" && Number.isInteger(v) && v >= 1 && v <= 500 ? v : null; },
+                  "must be a whole number from 1 to 500"),
+          checked("gamma", "step size \u03b3", "\u03b3", function (text) { var v = Number(text); return text !== "" && v > 0 && v <= 4 ? v : null; },
+                  "must be above 0 and at most 4"),
+          labelled(["coupling between objects J", sub("OUT")], ui.inputs.jout), labelled("natural frequencies \u03a9", ui.inputs.omega),
           labelled("start phases", ui.inputs.start)]),
         el("div", { class: "ox-row" }, [button("New random start", function () { set({ seed: 1 + Math.floor(Math.random() * 1e9) }); }),
           button("The page's fixed start", function () { set({ seed: 0 }); }),
@@ -484,10 +494,9 @@
         el("div", { class: "ox-row ox-time" }, [ui.play, ui.time, ui.timeText]),
         el("div", { class: "ox-views" }, [
           view("Phases", ui.circle, "Each feature d has one oscillator per object: blue dots for object A, red crosses for object B, a grey chord between the two of one feature. A short chord is a locked feature."),
-          view("Coherence", ui.bars, "rho_d = |x_A,d + x_B,d| of each feature at step t: 2 when its two oscillators are in phase, 0 when opposite; green bars are within 30 degrees (locked). The classifier reads only these, at t = T."),
-          view("Energy", ui.energy, "E at each step (drive plus within- and between-object coupling). The dot marks step t. With this model's asymmetric J and Omega nothing forces it to fall."),
-          el("figure", { class: "ox-view" }, [ui.verdict, el("figcaption", {}, [el("strong", { text: "Verdict. " }),
-            el("span", { text: "The classifier's probability that the two objects are the same icon, from the coherence at t = T." })]), ui.timing])])
+          view("Coherence", ui.bars, ["\u03c1", sub("d"), " = \u2016x", sub("A,d"), " + x", sub("B,d"), "\u2016 of each feature at step t: 2 when its two oscillators are in phase, 0 when opposite; green bars are within 30\u00b0 (locked). The classifier reads only these, at t = T."]),
+          view("Energy", ui.energy, "E at each step (drive plus within- and between-object coupling). The dot marks step t. With this model's asymmetric J and \u03a9 nothing forces it to fall.")]),
+        ui.timing
       ])]));
   }
   function sheetKeys(ev) {
@@ -630,7 +639,7 @@
     // coherence bars
     ctx = ui.bars.getContext("2d"); w = ui.bars.logical[0]; var h = ui.bars.logical[1], bw = (w - 30) / D;
     ctx.clearRect(0, 0, w, h);
-    ctx.fillStyle = "#555"; ctx.font = "10px sans-serif"; ctx.fillText("2", 2, 12); ctx.fillText("0", 2, h - 4);
+    ctx.fillStyle = "#555"; ctx.font = "11px sans-serif"; ctx.fillText("2", 2, 12); ctx.fillText("0", 2, h - 4);
     ctx.strokeStyle = "#ddd"; ctx.beginPath(); ctx.moveTo(24, 8); ctx.lineTo(w, 8); ctx.stroke();
     for (d = 0; d < D; d++) {
       var bh = (h - 16) * rho[d] / 2;
@@ -644,7 +653,7 @@
     var E = result.energies, lo = Math.min.apply(null, E), hi = Math.max.apply(null, E), span = hi - lo || 1;
     var X = function (k) { return 34 + (w - 42) * k / Math.max(1, E.length - 1); }, Y = function (e) { return 10 + (h - 28) * (hi - e) / span; };
     ctx.clearRect(0, 0, w, h);
-    ctx.fillStyle = "#555"; ctx.font = "10px sans-serif";
+    ctx.fillStyle = "#555"; ctx.font = "11px sans-serif";
     ctx.fillText(hi.toFixed(2), 0, 14); ctx.fillText(lo.toFixed(2), 0, h - 18); ctx.fillText("t = 0", 30, h - 4); ctx.fillText("T", w - 12, h - 4);
     ctx.strokeStyle = "#333"; ctx.lineWidth = 1.5; ctx.beginPath();
     E.forEach(function (e, k) { if (k) ctx.lineTo(X(k), Y(e)); else ctx.moveTo(X(k), Y(e)); });
