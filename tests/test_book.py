@@ -228,7 +228,7 @@ def test_the_findings_come_first_with_the_thesis_and_the_scale_on_the_first_scre
     def where(page) -> None:
         top = page.evaluate("document.querySelector('main table').getBoundingClientRect().top + window.scrollY")
         scale = page.evaluate("""() => { const p = [...document.querySelectorAll('main p')]
-                                          .find(e => e.textContent.includes('graded on one scale'));
+                                          .find(e => e.textContent.startsWith('Grades'));
                                          return p ? p.getBoundingClientRect().bottom + window.scrollY : -1; }""")
         page.evaluate(f"document.body.dataset.tableTop = {top}; document.body.dataset.scaleBottom = {scale}")
 
@@ -381,7 +381,7 @@ def test_long_output_lines_wrap(smoke):
 @pytest.mark.parametrize("args,message", [
     (["-p", "m", "200"], "ParameterError: m: must be between 2 and 98"),
     (["-p", "bogus", "1"], "ParameterError: bogus: unknown parameter; this notebook takes m, seed, T, gamma, device, smoke, "
-                           "results_dir, out_dir, repository"),
+                           "results_dir, out_dir, overwrite, repository"),
     (["-p", "m", "1.5"], "ParameterError: m: must be int, got 1.5"),
     (["-p", "gamma", "-1"], "ParameterError: gamma: must be a finite number > 0, got -1"),
 ])
