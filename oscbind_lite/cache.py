@@ -46,7 +46,7 @@ class CheckpointError(RuntimeError):
 
 
 # The modules whose code decides what a configuration trains; an edit to any of them is a new cache key.
-TRAINING_CODE = ("config", "core", "data", "model", "train")
+TRAINING_CODE = ("bottlenecks", "config", "core", "data", "glyphs", "model", "train")
 
 
 @functools.lru_cache(maxsize=None)
