@@ -9,7 +9,7 @@ parameter (``oscbind_tools.chapter``). A new field therefore reaches all three a
 
 Names: a field name is unique across data, model and stage 1; stage 2's fields take the prefix
 ``rmts_`` (``rmts_steps``). ``validate`` checks values and raises ``ValueError`` with one line that
-names the field and what it accepts.
+names the field and what it accepts; what a run costs in memory and steps is checked by ``sizes``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 
 from .bottlenecks import BASELINES
-from .limits import Limit, memory_limit
 
 TASKS = ("same-different", "rmts")
 STARTS = ("shared", "independent", "drive")
@@ -178,11 +177,6 @@ class ModelConfig:
         """Plain values (lists, not tuples), for JSON and checkpoints."""
         return {**asdict(self), "channels": list(self.channels)}
 
-    def coupling_bytes(self) -> int:
-        """Memory the couplings take in training, float32: J_IN and J_OUT with gradients and two Adam moments,
-        the fused (2DN)^2 matrix and its gradient: about 64 (DN)^2 bytes."""
-        return 64 * (self.D * self.N) ** 2
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -266,80 +260,12 @@ class RunConfig:
         _check(2 ** blocks <= self.data.image_size, "channels",
                f"at most {self.data.image_size.bit_length() - 1} blocks for {self.data.image_size}-pixel images "
                "(each block halves the side)", self.model.channels)
-        need, have = self.model.coupling_bytes(), memory_limit()
-        if have.amount and need > have.amount:
-            raise ValueError(f"D, N: the coupling matrices and their optimiser state need about {need / 2**30:.0f} GiB "
-                             f"for D = {self.model.D}, N = {self.model.N}; this process may use {have.says()}")
-        self.check_sizes(task, have)
         if n_icons is not None:
             check_m(self.data.m, n_icons, task)
             held = n_icons - self.data.m
             _check(self.data.split != "folds" or n_icons % held == 0, "split",
                    f"random, or folds with K - m dividing the K = {n_icons} icons (m = {self.data.m})", self.data.split)
         return self
-
-    def memory_needs(self, task: str) -> list[tuple[tuple[str, ...], float]]:
-        """The largest allocations of a run, in bytes (float32), each with the parameters that scale it: a training
-        batch through the CNN, the oscillators' states kept for the backward pass, a fixed evaluation set, the MLP
-        heads and the CNN's weights with their gradients and Adam moments, a fixed pool of training examples and its
-        drawing. Estimates, within a small factor."""
-        d, mdl = self.data, self.model
-        side = d.image_size
-        # per image: the input and, per block, the conv output, its normalisation, activation and pooling
-        per_image = 4 * (side * side + 4 * sum(c * (side / 2 ** (k if mdl.encoder == "pooled" else k + 1)) ** 2
-                                               for k, c in enumerate(mdl.channels)))
-        oscillators = 4 * 8 * 2 * mdl.D * mdl.N * max(mdl.T, mdl.T_eval)  # per pair
-        conv = 16 * sum(a * b * 9 for a, b in zip((1, *mdl.channels), mdl.channels))  # weights, gradients, 2 moments
-        stages = [(self.stage1, "", 2)] + ([(self.stage2, STAGE2_PREFIX, 6)] if task == "rmts" else [])
-        needs = [(("hidden",), 16.0 * mdl.hidden * (3 * mdl.D + 2)), (("channels",), float(conv))]
-        for stage, prefix, images in stages:
-            pairs = images // 2
-            needs.append(((prefix + "batch_size", "image_size", "channels", "T", "T_eval", "D", "N"),
-                          stage.batch_size * (images * per_image + pairs * oscillators)))
-            needs.append(((prefix + "eval_size", "image_size"), 4.0 * stage.eval_size * images * side * side))
-            needs.append(((prefix + "batch_size", "T", "T_eval", "D", "N"),
-                          float(stage.batch_size * pairs * oscillators)))
-            # a pool's icons and labels (int64) and an epoch's order; an RMTS pool draws an (n, m) order of the icons
-            per_example = 8.0 * (pairs * 2 + 4) + (12.0 * d.m if images == 6 else 0.0)
-            needs.append(((prefix + "pool", "m"), stage.pool * per_example))
-        return needs
-
-    def check_sizes(self, task: str, have: Limit | None = None) -> None:
-        """Refuse, before anything is allocated, a run whose sizes cannot fit the memory this process may use
-        (``memory_needs`` against ``limits.memory_limit``; one line naming the parameters given that set the largest
-        allocation) or run for longer than MAX_STEPS, MAX_T or MAX_VOTES."""
-        for stage, prefix in ((self.stage1, ""), (self.stage2, STAGE2_PREFIX)):
-            _check(stage.steps <= MAX_STEPS, prefix + "steps", f"at most {MAX_STEPS:,} (a run that long would not end)",
-                   stage.steps)
-        _check(self.model.T <= MAX_T, "T", f"at most {MAX_T:,} Kuramoto steps (the dynamics settle in tens)",
-               self.model.T)
-        _check(self.model.T_eval <= MAX_T, "T_eval", f"at most {MAX_T:,} Kuramoto steps", self.model.T_eval)
-        _check(self.model.votes <= MAX_VOTES, "votes", f"at most {MAX_VOTES:,} draws (each is a whole evaluation "
-               "again; the mean of a thousand moves by a fraction of a point)", self.model.votes)
-        have = memory_limit() if have is None else have
-        if not have.amount:
-            return
-        defaults, values = RunConfig().by_name(), self.by_name()
-        limit = MEMORY_SHARE * have.amount
-        for names, need in sorted(self.memory_needs(task), key=lambda item: -item[1]):
-            if need > limit:
-                # the parameters given (not at their default) that alone make it too big: at their default, it fits
-                given = [n for n in names if values[n] != defaults[n]]
-                alone = [n for n in given
-                         if dict(with_overrides(self, **{n: defaults[n]}).memory_needs(task))[names] <= limit]
-                named = alone or given
-                size = (f"about {need / 2**30:,.1f} GiB of memory; a run plans on at most {MEMORY_SHARE:.0%} of the "
-                        f"{have.amount / 2**30:,.1f} GiB this process may use ({have.source})")
-                if not named:
-                    raise ValueError(f"{names[0]}: the default settings need {size}")
-                said = ", ".join(f"{n} = {values[n]}" for n in named)
-                raise ValueError(f"{', '.join(named)}: {said} needs {size} (a smaller value fits)")
-
-
-MAX_STEPS = 10_000_000  # optimiser steps of one stage: about a month at the default's speed here
-MAX_T = 100_000  # Kuramoto steps of one run
-MAX_VOTES = 1000  # draws of the start averaged in eval mode
-MEMORY_SHARE = 0.8  # a run may plan to use this share of the memory this process may use
 
 
 def _check_choices(cfg, prefix: str = "") -> None:

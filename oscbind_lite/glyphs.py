@@ -132,8 +132,7 @@ def _grey(img) -> Grey:
 
 def check_memory(need: int, what: str) -> None:
     """GlyphError when reading needs more than the share of the memory this process may use that a run plans on."""
-    from .config import MEMORY_SHARE
-    from .limits import memory_limit
+    from .limits import MEMORY_SHARE, memory_limit
 
     have = memory_limit()
     if have.amount and need > MEMORY_SHARE * have.amount:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 CGROUP = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")  # this process's cgroups, one line per hierarchy
+MEMORY_SHARE = 0.8  # a run may plan to use this share of the memory this process may use
 
 
 class Limit(NamedTuple):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import __version__, core
+from . import __version__, core, sizes
 from .cache import (CheckpointError, cache_dir, config_key, load_checkpoint, release_folder, save_checkpoint,
                     weights_digest, writable_folder, write_json)
 from .config import STAGE2_PREFIX, ModelConfig, RunConfig, TrainConfig
@@ -72,7 +72,9 @@ def prepare(run: RunConfig, task: str) -> RunConfig:
     bank = glyph_bank(run.data.glyphs, run.data.crop)
     refuse_duplicates(bank, run.data.glyphs)
     check_compiler()
-    return run.validate(task, n_icons=len(bank))
+    run.validate(task, n_icons=len(bank))
+    sizes.check(run, task)
+    return run
 
 
 # Model settings that change only what eval mode computes, never the training of stage 1: they stay out of its

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oscbind_lite import config, limits
+from oscbind_lite import limits, sizes
 from oscbind_lite.config import RunConfig, with_overrides
 from oscbind_lite.limits import Limit
 
@@ -61,23 +61,23 @@ def test_slurms_memory_and_cpus_are_the_limit_inside_a_job(cgroup, monkeypatch):
 
 def test_a_size_is_refused_against_the_process_limit_naming_the_parameter_given(monkeypatch):
     """T = 100000 was refused as "batch_size = 64 needs 24 GiB", a setting the user never gave."""
-    monkeypatch.setattr(config, "memory_limit", lambda: Limit(2**30, "ulimit -v"))
+    monkeypatch.setattr(sizes, "memory_limit", lambda: Limit(2**30, "ulimit -v"))
     for over, line in ((dict(T=100000), "T: T = 100000 needs about"), (dict(T=100000, batch_size=16), "T: T = 100000"),
                        (dict(pool=10**10), "pool: pool = 10000000000 needs about"),
                        (dict(rmts_pool=10**9), "rmts_pool: rmts_pool = 1000000000 needs about")):
         with pytest.raises(ValueError, match=f"^{line}") as err:
-            with_overrides(RunConfig(), **over).validate("rmts")
+            sizes.check(with_overrides(RunConfig(), **over), "rmts")
         assert str(err.value).endswith("a run plans on at most 80% of the 1.0 GiB this process may use (ulimit -v) (a "
                                        "smaller value fits)")
-    monkeypatch.setattr(config, "memory_limit", lambda: Limit(2**20, "the cgroup's memory.max"))
+    monkeypatch.setattr(sizes, "memory_limit", lambda: Limit(2**20, "the cgroup's memory.max"))
     with pytest.raises(ValueError, match="^batch_size: the default settings need about .* GiB of memory; a run plans on "
                                          r"at most 80% of the 0.0 GiB this process may use \(the cgroup's memory.max\)$"):
-        RunConfig().validate()
+        sizes.check(RunConfig(), "same-different")
 
 
 def test_votes_have_an_upper_bound():
     with pytest.raises(ValueError, match="^votes: must be at most 1,000 draws"):
-        with_overrides(RunConfig(), votes=10**9).validate()
+        sizes.check(with_overrides(RunConfig(), votes=10**9), "same-different")
 
 
 @pytest.mark.skipif(limits.memory_limit().amount < 8 * 2**30, reason="needs 8 GiB of memory, so that ulimit is least")
