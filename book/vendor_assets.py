@@ -57,7 +57,7 @@ def npm_pack(spec: str, workdir: Path) -> Path:
 def fill_plotly(target: Path) -> None:
     """Copy plotly.min.js from the installed plotly package."""
     sys.path.insert(0, str(BOOK.parent))
-    from oscbind_tools.sphinx_ext import plotly_js_path
+    from oscbind_tools.book.sphinx_ext import plotly_js_path
 
     target.mkdir()
     shutil.copy2(plotly_js_path(), target / "plotly.min.js")

@@ -2,13 +2,15 @@
 
 The science, in the order data flows::
 
-    config  ->  data, core  ->  model  ->  train  ->  analysis        (cache: checkpoints and files; cli: train)
+    config  ->  data (glyphs), core, bottlenecks  ->  model  ->  train  ->  analysis
+    (limits, sizes: what a run may use and costs; cache: checkpoints and files; cli: python -m oscbind_lite train)
 
-``config`` holds every setting as typed dataclasses; ``core`` the poster's equations as pure
-functions (``kuramoto_step``, ``energy``, ``coherence``); ``data`` the icons and trials; ``model``
-the networks; ``train`` the two training stages with train-or-load; ``analysis`` the measurements
-on trained models. The book's and the studies' tooling (notebook plumbing, sweeps, figures, tables,
-the multi-seed evidence) is the separate package ``oscbind_tools``; nothing here imports it.
+``config`` holds every setting as typed dataclasses; ``core`` the poster's equations as pure functions
+(``kuramoto_step``, ``energy``, ``coherence``); ``glyphs`` reads a user's icon files and ``data`` makes the icons and
+trials; ``bottlenecks`` registers the baselines by name; ``model`` the networks; ``train`` the two training stages with
+train-or-load; ``analysis`` the measurements on trained models; ``limits`` and ``sizes`` check a run against what this
+process may use before anything is allocated. The book's and the studies' tooling is the separate package
+``oscbind_tools``; nothing here imports it.
 """
 
 __version__ = "0.2.0"

@@ -1,15 +1,17 @@
 """oscbind_tools: the book's and the studies' tooling around the science package ``oscbind_lite``.
 
-* ``chapter``: a book chapter's parameters (papermill), checked, turned into the run it asks for.
-* ``sweep``: every chapter notebook through papermill, then the Jupyter Book build.
-* ``evidence``: the multi-seed study (models, baselines, ablations) as submitit jobs.
-* ``provenance``: one staleness rule for the sweep and the evidence (stamps with a code fingerprint).
-* ``stats``: 95 % intervals, paired and Welch tests, Holm's correction.
-* ``table``: the HTML tables of the pages and the formats of their cells.
-* ``studies`` and ``protocols``: the committed studies read back (``results/``), with their paired comparisons.
-* ``plotting``: every figure of the book (matplotlib, plotly, ipywidgets).
-* ``sphinx_ext``: the Sphinx extension and myst-nb renderer that keep the built book offline.
+Its rooms::
 
-It depends on ``oscbind_lite``, never the other way round, and needs the ``book`` extra
-(``pip install -e ".[book]"``). Command line: ``python -m oscbind_tools sweep|evidence|summary``.
+    findings.py      the book's answer: the thesis, the claims graded on one scale, how our model differs
+    studies/         one file per study (declaration, plan, reader, figures, the claims it carries), and the engine
+                     that runs them: engine, evidence, reading, stats, table, forest (see its own map)
+    book/            the book's machinery: chapter (a chapter's papermill parameters, checked), sweep (every chapter
+                     through papermill, then the build), checkpoints (the book's committed models), explorable (a
+                     trained model exported for the in-browser page), sphinx_ext (offline plotly, page fixes), static/
+    plotting.py      the figures of a trained model (matplotlib, plotly, ipywidgets) and their readable text
+    provenance.py    one staleness rule for the sweep and the evidence (stamps with a code fingerprint)
+    cli.py           python -m oscbind_tools sweep | evidence | findings | summary | studies
+
+Data flows one way: ``book`` and ``findings`` read ``studies``; ``studies`` draws with ``plotting``; everything depends
+on ``oscbind_lite``, never the other way round. It needs the ``book`` extra (``pip install -e ".[book]"``).
 """

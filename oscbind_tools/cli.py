@@ -1,8 +1,9 @@
-"""Command line of the tooling: ``python -m oscbind_tools sweep|evidence|summary``.
+"""Command line of the tooling: ``python -m oscbind_tools sweep|evidence|studies|findings|summary``.
 
 * ``sweep``: every chapter notebook of the book through papermill (per split and seed), then the build.
-* ``evidence``: a profile of seeds, baselines and ablations as submitit jobs (local or Slurm).
+* ``evidence``: one declared study (its models, splits and seeds) as submitit jobs, local or on Slurm; resumes.
 * ``summary``: a markdown table of every ``metrics.json`` under a folder.
+* ``studies``: every declared study, the command that runs it and what it measures.
 * ``findings``: the book's answer and the poster's claims against the committed results, as the README shows them;
   ``--write`` rewrites those blocks of the README and the book's intro.
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     summary = sub.add_parser("summary", help="print a markdown table of every metrics.json under a folder")
     summary.add_argument("root", type=Path, help="folder to search (e.g. runs)")
+    sub.add_parser("studies", help="list every declared study: the command that runs it, what it measures, its results")
     fd = sub.add_parser("findings", help="print the poster's claims against the committed results as a markdown table")
     fd.add_argument("--results", type=Path, default=Path("results"), help="the committed results (default results)")
     fd.add_argument("--write", action="store_true",
@@ -48,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--freeze", action="store_true",
                     help="with --retrain: then replace book/checkpoints by the models it trained")
     ev = sub.add_parser("evidence", help="run a profile of seeds, baselines and ablations as submitit jobs")
-    ev.add_argument("--profile", default="paper", help="paper (everything) or smoke (seconds-long runs)")
+    ev.add_argument("--profile", default="paper",
+                    help="the study to run, as declared in oscbind_tools/studies/ (`python -m oscbind_tools studies` "
+                         "lists them; smoke: the paper study in seconds)")
     ev.add_argument("--results", type=Path, default=None,
                     help="where run files and CSVs go "
                          "(default: results/ for the paper profile, results/PROFILE for any other)")
@@ -66,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def tidy_finished(profile: str, results: Path) -> int:
     """Rewrite a profile's CSVs from its finished, current jobs alone; trains nothing."""
-    from .design import STUDIES, plan
-    from .evidence import done, tally, tidy
+    from .studies import STUDIES, plan
+    from .studies.evidence import done, tally, tidy
 
     if profile not in STUDIES:
         print(f"error: profile: must be one of {', '.join(STUDIES)}, got {profile!r}", file=sys.stderr)
@@ -108,13 +112,18 @@ def command(args: argparse.Namespace) -> int:
     if args.command == "evidence":
         from oscbind_lite.cache import cache_dir
 
-        from .design import results_folder
-        from .evidence import run_profile
+        from .studies import results_folder
+        from .studies.evidence import run_profile
 
         if args.tidy:
             return tidy_finished(args.profile, args.results or results_folder(args.profile))
         return run_profile(args.profile, args.results or results_folder(args.profile), args.cache or cache_dir(),
                            args.executor, args.workers, args.threads, args.device)
+    if args.command == "studies":
+        from .studies import markdown
+
+        print(markdown())
+        return 0
     if args.command == "findings":
         from .findings import Findings, blocks, write
 
@@ -136,15 +145,15 @@ def command(args: argparse.Namespace) -> int:
             return 2
         return 0
     if args.command == "sweep":
-        from .sweep import sweep
+        from .book.sweep import sweep
 
         if not (args.book / "notebooks").is_dir():
             print(f"error: book: {args.book / 'notebooks'} is not a folder of chapter notebooks", file=sys.stderr)
             return 2
         return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build,
                      args.force, args.site, args.retrain, args.freeze)
-    from .studies import collect
-    from .table import COLUMNS, markdown_table
+    from .studies.reading import collect
+    from .studies.table import COLUMNS, markdown_table
 
     if not args.root.is_dir():
         print(f"error: root: {args.root} is not a folder", file=sys.stderr)

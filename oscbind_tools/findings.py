@@ -1,8 +1,10 @@
-"""What of the poster holds: each of its claims, our verdict in plain words, the one number that carries it, and the
-chapter with the evidence; then how our model differs from the poster's and what each difference is worth.
+"""What of the poster holds: the book's answer in three sentences (``thesis``), each of the poster's claims graded on
+one scale (``engine.GRADES``) with the numbers that carry it and the chapter with the evidence, and how our model
+differs from the poster's and what each difference is worth.
 
-Every verdict is a rule applied to the committed studies (``results/``), so a rerun that changes the numbers changes
-the words; nothing here is typed by hand but the claims and the reasons for our choices.
+Each claim is written in the file of the study it reads (``few``, ``mechanism``, ``coupling``, ``energy``); here they
+are gathered, and the README's and the intro's generated blocks are written from them. Every verdict is a rule
+applied to the committed studies (``results/``), so a rerun that changes the numbers changes the words.
 """
 
 from __future__ import annotations
@@ -10,72 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
 from oscbind_lite.config import RunConfig, with_overrides
 
-from .ladder import FIT, LADDER, authors_protocol
-from .protocols import Authors, Coupling
-from .stats import holm, interval95, paired_p
-from .energy_study import EnergyStudy
-from .studies import FewIcons, Mechanism
-from .table import PM, TASKS, Link, Table, percent, signed, signed_points
-
-CHANCE = 0.5
-AGREE, DISAGREE = 30.0, 60.0  # drive angles (degrees) below which two features count as shared, above which as not
-MONOTONE = 0.99  # the energy descends in a model when at least this share of its trajectories never rises
-LOCKS = 0.8  # shared features lock when at least this share of those whose drives agree lock
-
-# One scale for every claim. A claim is tested in several cells under our protocol (splits, tasks, step sizes, models:
-# its row says which); a cell is for the claim when it is resolved in the claimed direction, against it when resolved
-# the other way, else neither. What the authors' protocol gives is said in the verdict, beside the grade.
-GRADES = {
-    "holds": "resolved in the claimed direction in every cell we tested under our protocol",
-    "holds in part": "resolved in the claimed direction in some cells, and against it in fewer",
-    "not supported": "resolved in the claimed direction in no cell, or against it at least as often as for it",
-}
-
-
-SHORT_GRADES = {"holds": "for the claim in every cell", "holds in part": "for it in some, against it in fewer",
-                "not supported": "for it in none, or against it as often as for it"}
-
-
-def grade(cells_for: int, cells_against: int, cells: int) -> str:
-    """The scale of ``GRADES`` on a claim's cells."""
-    if cells and cells_for == cells:
-        return "holds"
-    if cells_for == 0 or cells_against >= cells_for:
-        return "not supported"
-    return "holds in part"
-
-
-@dataclass
-class Claim:
-    """One claim of the poster, read against our evidence: its grade on the scale of ``GRADES``, the verdict in words
-    (where it holds and where not, and what the authors' protocol gives), the numbers that carry it, the chapter."""
-
-    claim: str
-    grade: str
-    verdict: str
-    number: str
-    chapter: str  # the chapter notebook with the evidence ("mechanism")
-
-
-def _mean(values) -> float:
-    return sum(values) / len(values)
-
-
-def _above(values, level: float = 0.0) -> bool:
-    """Whether the 95 % interval of values lies above level."""
-    mean, half, n = interval95(values)
-    return n > 1 and mean - half > level
-
-
-def _below(values, level: float = 0.0) -> bool:
-    mean, half, n = interval95(values)
-    return n > 1 and mean + half < level
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+from .plotting import DIFFERENT_COLOUR, SAME_COLOUR, readable
+from .studies import coupling as coupling_study, energy as energy_study, few as few_study, mechanism as mechanism_study
+from .studies import markdown as studies_markdown
+from .studies.authors import Authors, authors_protocol
+from .studies.coupling import FIT, Coupling
+from .studies.energy import CLAIMED, DISAGREE, EnergyStudy
+from .studies.engine import GRADES, SHORT_GRADES, Claim, mean
+from .studies.few import FewIcons
+from .studies.mechanism import Mechanism
+from .studies.stats import interval95
+from .studies.table import PM, TASKS, Link, Table, percent, signed_points
 
 
 @dataclass
@@ -98,150 +51,11 @@ class Findings:
                    EnergyStudy.load(results / "energy"),
                    Coupling.load(results) if (results / "coupling" / "runs.csv").exists() else None)
 
-    # ---- the claims ----
-
-    def generalisation(self, task: str, m: int = 15) -> Claim:
-        """Held-out accuracy of the oscillator model at every split (mechanism study and make few) against chance: a
-        cell is for the claim when its 95 % interval lies above chance."""
-        by_m = {k: list(self.few.ev.by_seed("oscillator", task, k).values()) for k in self.few.splits()}
-        above = [k for k in by_m if _above(by_m[k], CHANCE)]
-        top, low = max(by_m), min(by_m)
-        number = (f"{percent(by_m[m])} % at m = {m} ({len(by_m[m])} seeds); {percent(by_m[top])} at m = {top}, "
-                  f"{percent(by_m[low])} at m = {low} (chance 50)")
-        verdict = (f"above chance at every split from m = {top} down to m = {low}, falling with fewer icons"
-                   if len(above) == len(by_m) else
-                   f"above chance at m = {_and([str(k) for k in sorted(above, reverse=True)])} only" if above else
-                   "at chance")
-        claim = "Generalises to new icons" if task == "same-different" else "Transfers to RMTS from frozen coherence"
-        return Claim(claim, grade(len(above), 0, len(by_m)), verdict, number, "mechanism")
-
-    def baselines(self) -> Claim:
-        """The oscillator against the baselines of the mechanism study (its planned Holm family within each task), and
-        the separately planned 20-fold test at m = 95 against the strongest baseline."""
-        cells = [c for c in self.mech.comparisons() if c["other"] not in ("J_OUT = 0", "no coupling")]
-        power = self.mech.power()
-        won = [c for c in cells if c["said"] == "oscillator higher"]
-        lost = [c for c in cells if c["said"] == "oscillator lower"]
-        narrowly = [p for p in power if p["holm"] < 0.05 and sum(p["differences"]) > 0]
-        against = sorted({c["other"] for c in won})
-        where = "; ".join(f"{other} on {_and(sorted({c['task'] for c in won if c['other'] == other}))} at m = "
-                          f"{_and([str(c['m']) for c in won if c['other'] == other])}" for other in against)
-        verdict = (f"resolved against {where} (no relational bottleneck)" if won else "no comparison resolved")
-        if narrowly:
-            lead = _and([f"{100 * _mean(p['differences']):.1f} ({p['task']})" for p in narrowly])
-            verdict += (f", and by {lead} points against the {self.mech.strongest} over 20 folds at m = 95; not "
-                        f"resolved against the other per-feature baselines")
-        if lost:
-            verdict += f"; resolved the other way against {_and(sorted({c['other'] for c in lost}))}"
-        margin = self.authors.margin()
-        verdict += (f". Under the authors' protocol their baseline comes within {margin['ours']:.1f} points of their "
-                    f"model ({margin['theirs']:.1f} in their own runs)")
-        best = max(won, key=lambda c: sum(c["differences"]), default=None)
-        number = (f"{best['task']} {signed_points(best['differences'])} points over {best['other']} at m = {best['m']} "
-                  f"({len(best['differences'])} seeds)" if best else "no comparison resolved")
-        number += "".join(f"; {p['task']} {signed_points(p['differences'])} over the {self.mech.strongest} at m = 95 "
-                          f"({len(p['differences'])} folds)" for p in narrowly[:1])
-        return Claim("Beats baselines", grade(len(won) + len(narrowly), len(lost), len(cells) + len(power)), verdict,
-                     number, "mechanism")
-
-    def coupling(self, m: int = 50) -> Claim:
-        """J_OUT's effect under our protocol (the mechanism study's planned comparisons with J_OUT = 0), with what the
-        authors' protocol gives in two run sets (the authors study, the coupling study's rerun of its bottom rung) and
-        where along the ladder it is resolved."""
-        cells = [c for c in self.mech.comparisons() if c["other"] == "J_OUT = 0"]
-        won = [c for c in cells if c["said"] == "oscillator higher"]
-        lost = [c for c in cells if c["said"] == "oscillator lower"]
-        task, short = TASKS[0]
-        mine = self.mech.paired("oscillator", "J_OUT = 0", task, m)
-        ours_bound = max(100 * (interval95(c["differences"])[0] + interval95(c["differences"])[1]) for c in cells
-                         if c["m"] == m)
-        resolved = sorted({mm for t, _ in TASKS for mm, d, adj in self._their_j_out(t) if adj < 0.05}, reverse=True)
-        theirs = self.authors.j_out_effect(task, m)
-        number = (f"accuracy with J_OUT minus without, {short} at m = {m}: {signed_points(mine)} points under ours "
-                  f"({len(mine)} seeds); {signed_points(theirs)} under the authors' protocol")
-        verdict = ("not resolved at any split under ours" if not won and not lost else
-                   f"resolved at {len(won)} of {len(cells)} cells under ours")
-        verdict += f" (a benefit above {ours_bound:.1f} points at m = {m} excluded)"
-        if resolved:
-            verdict += f"; under the authors' protocol it helps at m = {_and([str(x) for x in resolved])}"
-        if self.coupled is not None and self.coupled.choice:
-            along = {(r["task"], r["rung"]): r for r in self.coupled.along_ladder(m)}
-            bottom = along[(short, self.coupled.rungs()[0])]
-            number += (f", {signed_points(bottom['differences'])} (p {bottom['p']:.2f}, not resolved) in a second set "
-                       "of runs of it" if bottom["said"] == "not resolved" else "")
-            verdict += (" in one of two sets of runs" if resolved and bottom["said"] == "not resolved" else "")
-            helps = [r for r in along.values() if r["said"] == "J_OUT helps"]
-            if helps:
-                steps = _and([LADDER[int(r["rung"][:2])][0].removeprefix("+ ") for r in helps])
-                verdict += (f"; on the ladder from their protocol to ours it is resolved ("
-                            f"{_and(sorted({r['task'] for r in helps}))}) only at the rungs adding {steps}, before any "
-                            "change to the oscillators")
-        return Claim("Binds through the coupling J_OUT", grade(len(won), len(lost), len(cells)), verdict, number,
-                     "coupling" if self.coupled is not None else "authors")
-
-    def _their_j_out(self, task: str) -> list[tuple[int, list[float], float]]:
-        rows = [(m, self.authors.j_out_effect(task, m)) for m in self.authors.splits()]
-        return [(m, d, adj) for (m, d), adj in zip(rows, holm([paired_p(d) for _, d in rows]))]
-
-    SYMMETRIC = {"symmetric J, Omega = 0, gamma = 0.1": 0.1, "symmetric J, Omega = 0": 0.5}  # the claim's models
-
-    def descent(self) -> Claim:
-        """The models the claim is about (J symmetric, Omega = 0), trained at gamma 0.1 and 0.5, each run at its trained
-        step and at 0.05 over the same time span: a cell is for the claim when every model has at least MONOTONE of its
-        trajectories never rising, against it when none does."""
-        cells, shares = [], {}
-        for variant, trained in self.SYMMETRIC.items():
-            for gamma, kind in ((trained, "trained"), (0.05, "curve")):
-                rows = [r for r in self.energy.select("descent", variant=variant, gamma=gamma, dynamics=kind)
-                        if r["rtol"] > 0]
-                shares[trained, gamma] = [r["monotone_share"] for r in rows]
-                cells.append(("for" if min(shares[trained, gamma]) >= MONOTONE else
-                              "against" if max(shares[trained, gamma]) < MONOTONE else ""))
-        n = len(shares[0.5, 0.5])
-        number = (f"trajectories that never rise: {percent(shares[0.1, 0.1])} % when trained and run at gamma = 0.1, "
-                  f"{percent(shares[0.5, 0.5])} % at our 0.5 ({n} models each)")
-        verdict = ("descends at the authors' step (gamma = 0.1) and below, in every model; rises at least once in "
-                   "nearly every trajectory at our trained step 0.5")
-        return Claim("Energy descends (symmetric J, Omega = 0)", grade(cells.count("for"), cells.count("against"),
-                     len(cells)), verdict, number, "energy")
-
-    def same_lower(self) -> Claim:
-        """The partner-swap energy gap (same minus different, per pair; below 0: same lower) at converged dynamics of
-        the claim's models, and the poster's E in the authors' protocol's runs."""
-        swap = {gamma: [r["mean"] for r in self.energy.select("swap", variant=v, dynamics="converged")]
-                for v, gamma in self.SYMMETRIC.items()}
-        lower = [g for g, x in swap.items() if _below(x)]
-        higher = [g for g, x in swap.items() if _above(x)]
-        poster = [r for r in self.authors.energies if r["quantity"] == "poster" and r["variant"] != "no J_OUT"]
-        above = sum(r["difference"] > 0 for r in poster)
-        number = (f"same minus different: {signed(swap[0.1], 2)} trained at gamma = 0.1, {signed(swap[0.5], 2)} at "
-                  f"0.5 ({len(swap[0.1])} models each)")
-        side = lambda g: "lower" if g in lower else "higher" if g in higher else "neither lower nor higher"  # noqa: E731
-        verdict = (f"same pairs settle {side(0.1)} after training at gamma = 0.1 and {side(0.5)} at 0.5; under the "
-                   f"authors' protocol (gamma = 0.1) they end higher in {above} of {len(poster)} runs")
-        return Claim("Same pairs settle lower", grade(len(lower), len(higher), len(swap)), verdict, number, "energy")
-
-    def locking(self) -> Claim:
-        """Different pairs of the default model: the share of features that lock, by whether their two drives agree
-        (angle below AGREE) or not (above DISAGREE), weighted by features, over every run. For the claim: shared
-        features lock (LOCKS); against it: features whose drives disagree lock as often."""
-        rows = [r for r in self.energy.select("lock_by_angle", variant="oscillator") if r["locked"] is not None]
-        share = lambda keep: (sum(r["locked"] * r["features"] for r in rows if keep(r))  # noqa: E731
-                              / sum(r["features"] for r in rows if keep(r)))
-        agree, disagree = share(lambda r: r["angle_high"] <= AGREE), share(lambda r: r["angle_low"] >= DISAGREE)
-        runs = len({r["run"] for r in rows})
-        number = (f"different pairs: {100 * agree:.0f} % of features with agreeing drives lock, "
-                  f"{100 * disagree:.0f} % of those with drives {DISAGREE:.0f} degrees or more apart ({runs} models)")
-        cells_for = int(agree >= LOCKS) + int(disagree < 0.05)
-        verdict = ("locking follows how far apart the two drives start: mostly shared features lock, but not only "
-                   "they" if 0 < cells_for < 2 else "only shared features lock" if cells_for == 2 else
-                   "shared features do not lock more than others")
-        return Claim("Only shared features lock", grade(cells_for, int(disagree >= agree), 2), verdict, number,
-                     "energy")
-
     def claims(self) -> list[Claim]:
-        return [self.generalisation("same-different"), self.generalisation("rmts"), self.baselines(), self.coupling(),
-                self.descent(), self.same_lower(), self.locking()]
+        """Every claim, in the poster's order, each from the file of the study it reads."""
+        return [few_study.generalisation(self, "same-different"), few_study.generalisation(self, "rmts"),
+                mechanism_study.baselines(self), coupling_study.binding(self), energy_study.descent(self),
+                energy_study.same_lower(self), energy_study.locking(self)]
 
     # ---- the answer in plain words ----
 
@@ -251,7 +65,7 @@ class Findings:
         acc = {t: list(self.few.ev.by_seed("oscillator", t, 15).values()) for t, _ in TASKS}
         power = {p["task"]: p for p in self.mech.power()}
         concat = next(c for c in self.mech.comparisons() if (c["other"], c["task"], c["m"]) == ("concat", "RMTS", 15))
-        uncoupled = [c for c in self.mech.comparisons() if c["other"] in ("J_OUT = 0", "no coupling")]
+        uncoupled = [c for c in self.mech.comparisons() if c["other"] in self.mech.ablations]
         first = (f"The model generalises to new icons ({percent(acc['same-different'])} % same/different, "
                  f"{percent(acc['rmts'])} % RMTS from 15 training icons) through its relational bottleneck, not "
                  "through binding: a per-feature comparator with no oscillators is only "
@@ -267,9 +81,9 @@ class Findings:
                      if all(c["said"] == "not resolved" for c in uncoupled) else
                      "uncoupled variants are resolved at some splits only")
                   + f"); it helps under the authors' training, in one of two sets of runs ({signed_points(theirs)}).")
-        descent, lower, lock = self.descent(), self.same_lower(), self.locking()
+        descent, lower, lock = energy_study.descent(self), energy_study.same_lower(self), energy_study.locking(self)
         mono = {g: [r["monotone_share"] for r in self.energy.select("descent", variant=v, gamma=g, dynamics="trained")
-                    if r["rtol"] > 0] for v, g in self.SYMMETRIC.items()}
+                    if r["rtol"] > 0] for v, g in CLAIMED.items()}
         poster = [r for r in self.authors.energies if r["quantity"] == "poster" and r["variant"] != "no J_OUT"]
         rows = [r for r in self.energy.select("lock_by_angle", variant="oscillator") if r["locked"] is not None
                 and r["angle_low"] >= DISAGREE]
@@ -277,7 +91,7 @@ class Findings:
         third = ("Of the energy claims, "
                  + {"holds": "descent holds", "holds in part": "descent holds only for small Euler steps",
                     "not supported": "descent fails"}[descent.grade]
-                 + f" ({100 * _mean(mono[0.1]):.0f} % of trajectories at gamma 0.1, {100 * _mean(mono[0.5]):.0f} % at "
+                 + f" ({100 * mean(mono[0.1]):.0f} % of trajectories at gamma 0.1, {100 * mean(mono[0.5]):.0f} % at "
                  "our 0.5), same pairs "
                  + ("do not settle lower" if lower.grade == "not supported" else "settle lower")
                  + f" (higher in {sum(r['difference'] > 0 for r in poster)} of {len(poster)} authors'-protocol runs), "
@@ -362,7 +176,7 @@ class Findings:
 
 # The generated blocks of the front pages, between "<!-- NAME: python -m oscbind_tools findings --write -->" and
 # "<!-- /NAME -->": the thesis opens the README and the book's intro; the claims table follows it in the README.
-BLOCKS = {"README.md": ("thesis", "findings"), "book/intro.md": ("thesis",)}
+BLOCKS = {"README.md": ("thesis", "findings", "studies"), "book/intro.md": ("thesis",)}
 
 
 def marker(name: str) -> tuple[str, str]:
@@ -370,7 +184,9 @@ def marker(name: str) -> tuple[str, str]:
 
 
 def blocks(findings: Findings) -> dict[str, str]:
-    return {"thesis": " ".join(findings.thesis()).replace("\u00a0", " "), "findings": findings.markdown()}
+    """The generated blocks of the front pages: the thesis, the graded claims, the table of studies."""
+    return {"thesis": " ".join(findings.thesis()).replace("\u00a0", " "), "findings": findings.markdown(),
+            "studies": studies_markdown()}
 
 
 def block(text: str, name: str) -> str | None:
@@ -398,3 +214,74 @@ def write(findings: Findings, root: Path) -> list[Path]:
             path.write_text(new)
             changed.append(path)
     return changed
+
+
+def figure(f: Findings) -> Figure:
+    """The findings page's four panels (``findings.Findings``): held-out accuracy against the number of training icons
+    beside the authors' released runs; J_OUT's effect under their protocol and under ours; energy descent against
+    the Euler step; locking of different pairs' features against the angle between their two drives."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.4))
+    ax = axes[0, 0]
+    splits = f.few.splits()
+    for (task, short), colour in zip(TASKS, (SAME_COLOUR, DIFFERENT_COLOUR)):
+        stats = [interval95(list(f.few.ev.by_seed("oscillator", task, m).values())) for m in splits]
+        ax.errorbar(range(len(splits)), [100 * s[0] for s in stats], yerr=[100 * np.nan_to_num(s[1]) for s in stats],
+                    fmt="o-", color=colour, capsize=3, label=f"ours, {short}")
+        theirs = [(i, f.authors.theirs("default", task, m)) for i, m in enumerate(splits) if m in f.authors.splits()]
+        ax.errorbar([i + 0.12 for i, _ in theirs], [v[0] for _, v in theirs], yerr=[v[1] for _, v in theirs], fmt="s--",
+                    color=colour, alpha=0.5, capsize=2, ms=4, label=f"authors' runs, {short}")
+    ax.axhline(100 * 0.5, color="grey", lw=0.6, ls=":")
+    ax.set_xticks(range(len(splits)), [str(m) for m in splits])
+    ax.set_xlabel("training icons m (the rest held out)", fontsize=8)
+    ax.set_ylabel("held-out accuracy (%)", fontsize=8)
+    ax.set_title("(a) generalisation and transfer, 5 seeds", fontsize=9)
+    ax.legend(fontsize=6.5, loc="lower left")
+
+    ax = axes[0, 1]
+    width = 0.2
+    for j, ((task, short), colour) in enumerate(zip(TASKS, (SAME_COLOUR, DIFFERENT_COLOUR))):
+        for k, (label, effect, hatch) in enumerate((
+                ("authors' protocol", lambda m: f.authors.j_out_effect(task, m), ""),
+                ("ours", lambda m: f.mech.paired("oscillator", "J_OUT = 0", task, m), "//"))):
+            stats = [interval95([100 * d for d in effect(m)]) for m in f.authors.splits()]
+            xs = np.arange(len(stats)) + (2 * j + k - 1.5) * width
+            ax.bar(xs, [s[0] for s in stats], width, yerr=[s[1] for s in stats], color=colour,
+                   alpha=0.45 if k else 0.85, hatch=hatch, capsize=2, label=f"{short}, {label}", edgecolor=colour,
+                   error_kw={"ecolor": "0.35"})
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xticks(range(len(f.authors.splits())), [f"m = {m}" for m in f.authors.splits()], fontsize=8)
+    ax.set_ylabel("accuracy with J_OUT minus without (points)", fontsize=8)
+    ax.set_title("(b) J_OUT's effect, paired by seed, 5 seeds", fontsize=9)
+    ax.legend(fontsize=6.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)  # off the bars
+
+    ax = axes[1, 0]
+    for variant, colour in (("symmetric J, Omega = 0", SAME_COLOUR), ("oscillator", DIFFERENT_COLOUR)):
+        rows = [r for r in f.energy.select("descent", variant=variant, dynamics="curve") if r["rtol"] > 0]
+        gammas = sorted({r["gamma"] for r in rows})
+        stats = [interval95([100 * r["monotone_share"] for r in rows if r["gamma"] == g]) for g in gammas]
+        ax.errorbar(gammas, [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats], fmt="o-", color=colour,
+                    capsize=3, label="symmetric J, Omega = 0" if variant != "oscillator" else "learned J, Omega")
+    ax.set_xscale("log")
+    ax.set_xticks(gammas, [f"{g:g}" for g in gammas])
+    ax.minorticks_off()
+    ax.set_xlabel("Euler step gamma (time span gamma T = 50)", fontsize=8)
+    ax.set_ylabel("trajectories that never rise (%)", fontsize=8)
+    ax.set_title("(c) energy descent, 15 models each", fontsize=9)
+    ax.legend(fontsize=6.5)
+
+    ax = axes[1, 1]
+    rows = f.energy.select("lock_by_angle", variant="oscillator")
+    bins = list(dict.fromkeys((r["angle_low"], r["angle_high"]) for r in rows))
+    shares = []
+    for lo, hi in bins:
+        here = [r for r in rows if (r["angle_low"], r["angle_high"]) == (lo, hi) and r["locked"] is not None]
+        shares.append(100 * sum(r["locked"] * r["features"] for r in here) / max(1, sum(r["features"] for r in here)))
+    ax.bar([(lo + hi) / 2 for lo, hi in bins], shares, [hi - lo for lo, hi in bins], color=DIFFERENT_COLOUR, alpha=0.6,
+           edgecolor="white")
+    ax.set_xlabel("angle between the two objects' drives (degrees)", fontsize=8)
+    ax.set_ylabel("features that lock (%)", fontsize=8)
+    ax.set_title("(d) different pairs: locking follows the drives", fontsize=9)
+    ax.set_ylim(0, 100)
+    for a in axes.flat:
+        a.tick_params(labelsize=7)
+    return readable(fig)

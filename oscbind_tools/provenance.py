@@ -6,15 +6,16 @@ A result is current when the stamp saved beside it equals the stamp the same job
                              **inputs (the job's own: parameters, config, notebook hash, ...)}
 
 The code is everything a job's numbers can depend on: all of ``oscbind_lite`` always, and of the
-tooling what the runner itself executes (all of it for a chapter, which draws with ``plotting`` and
-reads with ``studies``; ``evidence`` and ``provenance`` for an evidence job). Any edit there makes the result
-stale, so nothing computed by older code survives silently. (The checkpoint cache keys models on the
+tooling what the runner itself executes (all of it for a chapter, which draws and reads every study;
+the ``studies`` package and this module for an evidence job). Any edit there makes the result stale,
+so nothing computed by older code survives silently. (The checkpoint cache keys models on the
 training code alone, so a rerun after such an edit loads its models instead of retraining.)
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import platform
 import subprocess
@@ -28,8 +29,16 @@ PACKAGES = (Path(oscbind_lite.__file__).resolve().parent, Path(__file__).resolve
 
 @functools.lru_cache(maxsize=None)
 def code_fingerprint(tools: tuple[str, ...] | None = None) -> str:
-    """sha256 over the sources of oscbind_lite and of the given oscbind_tools modules (None: all of them)."""
-    return source_fingerprint(None, str(PACKAGES[0]))[:32] + source_fingerprint(tools, str(PACKAGES[1]))[:32]
+    """sha256 over the sources of oscbind_lite and of the given parts of oscbind_tools: a module ("provenance") or a
+    folder of them ("studies", every module under it); None: the whole of oscbind_tools."""
+    root = PACKAGES[1]
+    files = sorted(root.rglob("*.py")) if tools is None else sorted(
+        f for part in tools for f in ([root / f"{part}.py"] if (root / f"{part}.py").is_file()
+                                      else (root / part).rglob("*.py")))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return source_fingerprint(None, str(PACKAGES[0]))[:32] + h.hexdigest()[:32]
 
 
 def stamp(code: tuple[str, ...] | None = None, **inputs) -> dict:

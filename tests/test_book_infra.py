@@ -163,4 +163,4 @@ def test_book_config_points_at_nothing_online():
     assert not any(config["launch_buttons"].get(k) for k in ("binderhub_url", "jupyterhub_url", "colab_url",
                                                               "deepnote_url", "thebe"))
     assert "://" not in str(config["sphinx"]), config["sphinx"]
-    assert "oscbind_tools.sphinx_ext" in config["sphinx"]["extra_extensions"]
+    assert "oscbind_tools.book.sphinx_ext" in config["sphinx"]["extra_extensions"]

@@ -11,7 +11,7 @@ import torch
 from oscbind_lite.cache import config_key, load_checkpoint, save_checkpoint
 from oscbind_lite.config import RunConfig, with_overrides
 from oscbind_lite.train import _stage1_key, _stage2_key, build_same_different, prepare
-from oscbind_tools import checkpoints
+from oscbind_tools.book import checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / checkpoints.FOLDER

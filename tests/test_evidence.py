@@ -10,17 +10,21 @@ from pathlib import Path
 
 from oscbind_lite.config import ModelConfig, RunConfig, smoke, with_overrides
 from oscbind_lite.cache import write_json
-from oscbind_tools import figures, provenance
+from oscbind_tools import provenance
 import pytest
 import torch
 
-from oscbind_tools import evidence as evidence_module
-from oscbind_tools import design, ladder
-from oscbind_tools.design import (ABLATIONS, AUTHORS, GRID, MAIN, MECHANISM, REMEDIES, STUDIES, SYMMETRIC, Spec, chosen,
-                                  plan)
-from oscbind_tools.ladder import LADDER
-from oscbind_tools.evidence import done, job_stamp, make_executor, spec_config
-from oscbind_tools.studies import Evidence, FewIcons, Mechanism, Paired
+from oscbind_tools.studies import evidence as evidence_module
+from oscbind_tools import studies
+from oscbind_tools.studies import (STUDIES, Spec, Study, authors, coupling, energy, forest, gap, mechanism, plan, tcn,
+                                   unbundling)
+from oscbind_tools.studies.authors import AUTHORS, LADDER
+from oscbind_tools.studies.evidence import done, job_stamp, make_executor, spec_config
+from oscbind_tools.studies.few import FewIcons
+from oscbind_tools.studies.gap import REMEDIES, Paired
+from oscbind_tools.studies.mechanism import GRID, MECHANISM, Mechanism, chosen
+from oscbind_tools.studies.paper import ABLATIONS, MAIN, SYMMETRIC
+from oscbind_tools.studies.reading import Evidence
 
 
 def evidence(results, cache, *extra):
@@ -53,7 +57,7 @@ def test_few_profile_runs_the_main_models_at_five_and_two_training_icons():
     for s in specs:  # the paper profile's main models, tested on the held-out icons
         run = spec_config(s, False).validate("rmts", n_icons=100)
         assert run == with_overrides(RunConfig(), **MAIN[s.variant], m=s.m, seed=s.seed) and run.data.holdout == "test"
-    assert design.results_folder("few").as_posix() == "results/few" and design.results_folder("paper").as_posix() == "results"
+    assert studies.results_folder("few").as_posix() == "results/few" and studies.results_folder("paper").as_posix() == "results"
 
 
 def test_every_variant_is_a_valid_config_that_changes_only_what_it_names():
@@ -149,7 +153,7 @@ def test_auto_is_local_where_slurm_is_installed_but_no_controller_answers(tmp_pa
 
 def test_a_job_slurm_ended_is_reported_with_its_state_not_submitits_heading(tmp_path):
     """submitit's words for a job that left no result (cancelled, timed out): the reason is Slurm's state."""
-    from oscbind_tools.evidence import _reason
+    from oscbind_tools.studies.evidence import _reason
 
     head = "Job 7_3 (task: 0) with path /r/logs/7_3_0_result.pkl\nhas not produced any output (state: CANCELLED by 0)"
     log = tmp_path / "7_3_0_log.err"  # a running task that was cancelled
@@ -173,7 +177,7 @@ def test_energy_study_measures_descent_swap_and_locking_on_one_model(smoke_run):
     """The energy profile's measurements: every step size with both counts, both dynamics of the swap, both starts."""
     from oscbind_lite.data import IconTasks
     from oscbind_lite.train import build_same_different
-    from oscbind_tools.evidence import GAMMAS, RTOL, SPAN, energy_study
+    from oscbind_tools.studies.energy import GAMMAS, RTOL, SPAN, energy_numbers as energy_study
 
     run = with_overrides(smoke_run, m=50)
     study = energy_study(build_same_different(run), IconTasks.from_config(run.data), seed=0, pairs=8)
@@ -191,11 +195,12 @@ def test_energy_study_measures_descent_swap_and_locking_on_one_model(smoke_run):
 
 
 def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp_path):
-    """energy_study -> a run file -> tidy's CSVs -> tables.EnergyStudy -> the energy chapter's tables and figures."""
+    """energy_numbers -> a run file -> tidy's CSVs -> EnergyStudy -> the energy chapter's tables and figures."""
     from oscbind_lite.data import IconTasks
     from oscbind_lite.train import build_same_different
-    from oscbind_tools.evidence import energy_study, tidy
-    from oscbind_tools.energy_study import EnergyStudy
+    from oscbind_tools.studies.energy import energy_numbers as energy_study
+    from oscbind_tools.studies.evidence import tidy
+    from oscbind_tools.studies.energy import EnergyStudy
 
     run = with_overrides(smoke_run, m=50)
     specs = [Spec("oscillator", 50, seed, {}, "energy") for seed in (0, 1)]
@@ -211,8 +216,8 @@ def test_the_energy_study_goes_through_tidy_into_the_books_tables(smoke_run, tmp
     assert len(loaded.descent_table().rows) == 5 and len(loaded.swap_table().rows) == 2
     assert [r[1] for r in loaded.locking_table().rows] == ["shared", "independent"]
     assert all(r[-1] == 2 for r in loaded.locking_table().rows)  # both runs in every cell
-    figures.energy_over_time(loaded)
-    figures.lock_by_angle(loaded)
+    energy.gap_figure(loaded)
+    energy.lock_figure(loaded)
 
 
 def test_validation_profile_tries_the_same_grid_for_every_model_on_validation_icons_only():
@@ -231,18 +236,18 @@ def test_choice_picks_each_models_best_validation_setting_and_the_strongest_base
     rows = [{"variant": f"{name} | {label}", "test_accuracy": acc}
             for name, accs in {"oscillator": (0.9, 0.8), "difference": (0.7, 0.85), "concat": (0.6, 0.6),
                                "J_OUT = 0": (0.95, 0.1)}.items() for label, acc in zip(GRID, accs)]
-    got = design.choose(rows, design.MECHANISM_BASELINES)
+    got = mechanism.choose(rows, mechanism.MECHANISM_BASELINES)
     assert got["setting"] == {"oscillator": "lr 1e-3", "difference": "lr 3e-3", "concat": "lr 1e-3", "J_OUT = 0": "lr 1e-3"}
     assert got["strongest_baseline"] == "difference"  # oscillator variants are not baselines, however well they score
 
 
 def test_mechanism_profile_uses_the_choices_folds_at_95_and_more_folds_for_two_models(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="^profile: mechanism needs the validation profile's choices.*make validation"):
+    with pytest.raises(ValueError, match="^profile: mechanism needs the validation profile's choices.*make study-validation"):
         chosen(tmp_path / "absent.json")
     choice = tmp_path / "choice.json"
     write_json(choice, {"setting": {name: "lr 1e-3" if name == "concat" else "lr 3e-3" for name in MECHANISM},
                         "strongest_baseline": "comparator"})
-    monkeypatch.setattr(design, "CHOICE", choice)
+    monkeypatch.setattr(mechanism, "CHOICE", choice)
     specs = plan("mechanism")
     main = [s for s in specs if s.seed < 5]
     assert len(main) == len(MECHANISM) * 3 * 5 and len(specs) - len(main) == 2 * 15
@@ -267,7 +272,7 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
                                  "git_commit": "x", "version": "0"})
     folder, val = tmp_path / "mechanism", tmp_path / "validation"
     from oscbind_lite.cache import write_csv
-    from oscbind_tools.evidence import RUN_COLUMNS
+    from oscbind_tools.studies.evidence import RUN_COLUMNS
     for f, r in ((folder, rows), (val, [dict(x, variant=f"{x['variant']} | {lb}", m=50) for x in rows[:2] for lb in GRID])):
         write_csv(f / "runs.csv", RUN_COLUMNS, r)
         write_csv(f / "fidelity.csv", ["run"], [])
@@ -288,7 +293,7 @@ def test_mechanism_tables_pair_by_seed_and_correct_within_each_task(tmp_path):
                                                 ("gap-trajectory", 15, range(5))])
 def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_only(profile, m, seeds):
     from oscbind_lite.data import IconTasks, split_icons
-    from oscbind_tools.design import COMBINED, TRAJECTORY
+    from oscbind_tools.studies.gap import COMBINED, TRAJECTORY
 
     # combined: fresh seeds, none of the gap study's
     candidates = {"gap-combined": COMBINED, "gap-trajectory": TRAJECTORY}.get(profile, REMEDIES)
@@ -308,7 +313,7 @@ def test_gap_profile_runs_the_default_and_each_remedy_alone_on_validation_icons_
 
 def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_within_each_task(tmp_path):
     from oscbind_lite.cache import write_csv
-    from oscbind_tools.evidence import RUN_COLUMNS
+    from oscbind_tools.studies.evidence import RUN_COLUMNS
 
     rows = []
     for name in ("default", "rotation 15", "votes 5", "steps 1000"):
@@ -335,14 +340,14 @@ def test_remedy_tables_pair_each_candidate_with_the_default_by_seed_and_correct_
     assert remedies.kept() == ["rotation 15"]  # higher somewhere and lower nowhere
     table = remedies.table()
     assert len(table.rows) == 6 and "<table" in table._repr_html_() and "Holm p (family of 3)" in table.header
-    fig = figures.remedies(remedies)
+    fig = gap.remedies_figure(remedies)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == remedies.candidates  # one row each, shared
     assert [len(ax.lines) > 0 for ax in fig.axes] == [True, True]  # a panel per task
 
 
 def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only_at_the_fewest(tmp_path):
     from oscbind_lite.cache import write_csv
-    from oscbind_tools.evidence import RUN_COLUMNS
+    from oscbind_tools.studies.evidence import RUN_COLUMNS
 
     def row(model, m, seed, task, acc):
         return {"run": f"{model}-m{m}-seed{seed}", "variant": model, "task": task, "m": m, "seed": seed,
@@ -362,7 +367,7 @@ def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only
     few = FewIcons.load(tmp_path, Mechanism(Evidence(mech_rows, [], {}), {}, []))
     assert few.models == ["oscillator", "difference", "concat"] and few.splits() == [95, 15, 5]
     assert few.evidence.splits() == [95, 15, 5] and "comparator" not in {r["variant"] for r in few.ev.runs}
-    assert few.status().startswith("make few: m = 5: 15 of 15 runs; m = 2: 1 of 15 runs; 8.0 h")  # 32 rows x 900 s
+    assert few.status().startswith("make study-few: m = 5: 15 of 15 runs; m = 2: 1 of 15 runs; 8.0 h")  # 32 rows x 900 s
     table = few.table()
     assert table.header == ["task", "model", "m = 95", "m = 15", "m = 5"] and len(table.rows) == 6
     assert table.rows[0][:2] == ["same/different", "oscillator"] and table.rows[0][2].startswith("87.0")
@@ -373,11 +378,11 @@ def test_few_icons_lines_up_the_mechanism_splits_with_make_few_and_compares_only
     assert said[("RMTS", "concat")] == "oscillator higher" and said[("same/different", "difference")] == "not resolved"
     assert {c["family"] for c in comparisons} == {2} and "Holm p (family of 2)" in few.comparison_table().header
     assert few.table("train_accuracy").rows[0][2] == "100.0 ±\u00a00.0"
-    fig = figures.evidence_accuracy(few.evidence, few.models)
+    fig = mechanism.accuracy_figure(few.evidence, few.models)
     assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["95", "15", "5"]
 
 
-ESBN_DIR = design.Path(ladder.ESBN)
+ESBN_DIR = Path(authors.ESBN)
 needs_esbn = pytest.mark.skipif(not ESBN_DIR.is_dir(), reason=f"ESBN's icons are not at {ESBN_DIR} (set OSCBIND_ESBN to a "
                                 "clone's imgs/ folder of github.com/taylorwwebb/emergent_symbols)")
 
@@ -407,33 +412,33 @@ def test_the_ladder_climbs_from_their_protocol_to_our_defaults_one_change_at_a_t
 
 
 def test_the_authors_profile_without_esbn_says_where_to_get_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(ladder, "ESBN", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(authors, "ESBN", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="^OSCBIND_ESBN: .* clone https://github.com/taylorwwebb/emergent_symbols"):
         plan("authors")
 
 
 def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     from oscbind_lite.cache import write_csv
-    from oscbind_tools.evidence import RUN_COLUMNS
-    from oscbind_tools.protocols import Authors
+    from oscbind_tools.studies.evidence import RUN_COLUMNS
+    from oscbind_tools.studies.authors import Authors
 
     def runs(variants, splits):
         return [{"run": f"{v}-{m}-{s}", "variant": v, "task": t, "m": m, "seed": s, "test_accuracy": 0.8 + 0.01 * s + 0.001 * k,
                  "train_accuracy": 0.9, "steps": 10, "wall_seconds": 1, "git_commit": "x", "version": "0"}
                 for k, v in enumerate(variants) for m in splits for s in range(5) for t in ("same-different", "rmts")]
 
-    authors, ladder = tmp_path / "authors", tmp_path / "ladder"
-    for folder, rows in ((authors, runs(AUTHORS, (95, 50, 15))), (ladder, runs([f"{k:02d} {n}" for k, (n, _) in enumerate(LADDER)], (50, 15)))):
+    authors_dir, ladder_dir = tmp_path / "authors", tmp_path / "ladder"
+    for folder, rows in ((authors_dir, runs(AUTHORS, (95, 50, 15))), (ladder_dir, runs([f"{k:02d} {n}" for k, (n, _) in enumerate(LADDER)], (50, 15)))):
         write_csv(folder / "runs.csv", RUN_COLUMNS, rows)
         write_csv(folder / "fidelity.csv", ["run"], [])
         write_json(folder / "profile.json", {"profile": folder.name})
     energies = [{"run": f"default-{m}-{s}", "variant": "default", "m": m, "seed": s, "quantity": q, "difference": d,
                  "cohens_d": d / 2, "mean_same": 0, "mean_different": -d} for m in (95, 50, 15) for s in range(5)
                 for q, d in (("poster", 0.1), ("released", -0.3))]
-    write_csv(authors / "two_energies.csv", list(energies[0]), energies)
-    write_json(authors / "curves.json", {f"default-{s}": {"variant": "default", "curves": {
+    write_csv(authors_dir / "two_energies.csv", list(energies[0]), energies)
+    write_json(authors_dir / "curves.json", {f"default-{s}": {"variant": "default", "curves": {
         q: {"same": [0.0, -1.0, -2.0], "different": [0.0, -0.5, -1.0 - s]} for q in ("poster", "released")}} for s in range(3)})
-    a = Authors.load(authors, ladder, "results/published/osc-network.csv")
+    a = Authors.load(authors_dir, ladder_dir, "results/published/osc-network.csv")
     assert a.theirs("no J_OUT", "rmts", 15) == (71.82, 4.92)
     head = a.headline_table()
     assert [r[1] for r in head.rows[:2]] == ["their code and protocol (their CSV)", "our code, their protocol"]
@@ -451,7 +456,7 @@ def test_the_authors_tables_and_figures_read_their_csv_and_our_runs(tmp_path):
     assert len(a.segments_table().rows) == 16
     energy = a.energy_table().rows
     assert energy[1][-1] == "15 of 15" and energy[0][-1] == "0 of 15"
-    for fig in (figures.ladder(a), figures.two_energies(a.energy_curves(), "default", 256)):
+    for fig in (authors.ladder_figure(a), authors.energies_figure(a.energy_curves(), "default", 256)):
         assert fig.axes
 
 
@@ -503,14 +508,14 @@ def test_fitting_rungs_are_those_where_every_ladder_seed_fits_at_m50(tmp_path):
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    assert ladder.fitting_rungs(tmp_path / "runs.csv") == [k for k in range(len(LADDER)) if k != 4]
-    with pytest.raises(ValueError, match="make ladder"):
-        ladder.fitting_rungs(tmp_path / "missing.csv")
+    assert coupling.fitting_rungs(tmp_path / "runs.csv") == [k for k in range(len(LADDER)) if k != 4]
+    with pytest.raises(ValueError, match="make study-ladder"):
+        coupling.fitting_rungs(tmp_path / "missing.csv")
 
 
 @needs_esbn
 def test_coupling_profile_removes_j_out_at_each_fitting_rung_and_changes_nothing_else():
-    fits = ladder.fitting_rungs()
+    fits = coupling.fitting_rungs()
     specs = plan("coupling")
     rungs = {(s.variant, s.m, s.seed): s for s in plan("ladder")}
     assert len({s.id for s in specs}) == len(specs) == 2 * 5 * len(fits) and {s.m for s in specs} == {50}
@@ -539,7 +544,7 @@ def _coupling_rows(effects: dict[int, float], seeds=range(5), unfit: tuple = ())
 
 
 def test_choose_change_picks_the_step_across_which_j_outs_effect_falls_most_among_pairs_that_fit():
-    from oscbind_tools.ladder import choose_change, j_out_effects
+    from oscbind_tools.studies.coupling import choose_change, j_out_effects
 
     rows = _coupling_rows({0: 0.05, 1: 0.04, 3: 0.05, 8: 0.01, 11: 0.0}, unfit=((8, 0), (8, 1)))
     assert j_out_effects(rows, "08 + chord readout")["rmts"] == pytest.approx({2: 0.01, 3: 0.01, 4: 0.01})
@@ -552,12 +557,12 @@ def test_choose_change_picks_the_step_across_which_j_outs_effect_falls_most_amon
 
 
 @needs_esbn
-def test_factorial_and_dose_profiles_cross_j_out_with_the_chosen_change_and_the_cnns_width(tmp_path, monkeypatch):
-    from oscbind_tools.ladder import DOSE_WIDTHS, FACTORIAL_SEEDS, chosen_change
+def test_the_factorial_crosses_j_out_with_the_chosen_change(tmp_path, monkeypatch):
+    from oscbind_tools.studies.coupling import FACTORIAL_SEEDS, chosen_change
 
     choice = tmp_path / "choice.json"
-    monkeypatch.setattr(design, "COUPLING_CHOICE", choice)
-    with pytest.raises(ValueError, match="make coupling"):
+    monkeypatch.setattr(coupling, "COUPLING_CHOICE", choice)
+    with pytest.raises(ValueError, match="make study-coupling"):
         plan("coupling-factorial")
     write_json(choice, {"off": 9, "on": 10})
     assert chosen_change(choice) == (9, 10)
@@ -573,21 +578,13 @@ def test_factorial_and_dose_profiles_cross_j_out_with_the_chosen_change_and_the_
             expected = dataclasses.replace(expected, model=dataclasses.replace(expected.model, learn_j_out=False))
         assert spec_config(s, False) == expected
         assert s.fidelity == ("coupling" if s.m == 50 and "J_OUT" not in s.variant else "")
-    dose = plan("coupling-dose")
-    assert len(dose) == len({s.id for s in dose}) == 5 * 2 * len(DOSE_WIDTHS)
-    top = spec_config(ladder[("11 + our icons (our defaults)", 50, 0)], False)
-    for s in dose:
-        run = spec_config(s, False)
-        assert run.model.channels in DOSE_WIDTHS and run.model.learn_j_out == ("J_OUT = 0" not in s.variant)
-        assert dataclasses.replace(run, model=dataclasses.replace(run.model, channels=top.model.channels, learn_j_out=True),
-                                   data=dataclasses.replace(run.data, seed=0)) == top
 
 
 def test_coupling_inside_measures_what_j_out_moves_and_goes_through_tidy(smoke_run, tmp_path):
     from oscbind_lite import analysis
     from oscbind_lite.data import IconTasks
     from oscbind_lite.train import build_same_different
-    from oscbind_tools.evidence import tidy
+    from oscbind_tools.studies.evidence import tidy
 
     run = with_overrides(smoke_run, m=50)
     model = build_same_different(run)
@@ -617,7 +614,7 @@ def test_coupling_inside_measures_what_j_out_moves_and_goes_through_tidy(smoke_r
 
 
 def test_a_coupling_job_records_the_dynamics_and_the_test_time_lesion(tmp_path):
-    from oscbind_tools.evidence import run_job
+    from oscbind_tools.studies.evidence import run_job
 
     spec = Spec("oscillator", 95, 0, {}, "coupling")
     saved = json.loads(open(run_job(spec, str(tmp_path), str(tmp_path / "cache"), 1, "cpu", smoke=True)).read())
@@ -632,8 +629,8 @@ def test_the_evidence_tables_are_the_committed_ones():
     """Every table the book's readers make from the committed results equals the committed snapshot
     (tests/data/evidence_tables.json): a change of the code that moves a number or an order fails here, and a deliberate
     change of presentation rewrites the snapshot in the same commit."""
-    from oscbind_tools.protocols import Authors
-    from oscbind_tools.energy_study import EnergyStudy
+    from oscbind_tools.studies.authors import Authors
+    from oscbind_tools.studies.energy import EnergyStudy
 
     R = Path(__file__).resolve().parents[1] / "results"
     mech = Mechanism.load(R / "mechanism", R / "validation")
@@ -658,9 +655,9 @@ def test_the_evidence_tables_are_the_committed_ones():
 def test_a_study_and_a_baseline_are_each_one_declaration(tmp_path, monkeypatch):
     """A throwaway study declared once reaches the plan, runs.csv and its table in its declared order; a throwaway
     baseline added to the mechanism study's declaration reaches every mechanism table that lists models."""
-    from oscbind_tools.evidence import RUN_COLUMNS, tidy
+    from oscbind_tools.studies.evidence import RUN_COLUMNS, tidy
 
-    toy = design.Study((50,), (0, 1), {"oscillator": {}, "toy baseline": {"bottleneck": "difference", "hidden": 8}},
+    toy = Study((50,), (0, 1), {"oscillator": {}, "toy baseline": {"bottleneck": "difference", "hidden": 8}},
                        reference="oscillator", baselines=("toy baseline",))
     monkeypatch.setitem(STUDIES, "toy", toy)
     specs = plan("toy")
@@ -684,14 +681,14 @@ def test_a_study_and_a_baseline_are_each_one_declaration(tmp_path, monkeypatch):
     assert paired.candidates == ["toy baseline"] and [r[0] for r in paired.table().rows] == ["toy baseline"] * 2
 
     # a throwaway baseline in the mechanism study: declared once, it is in every mechanism table that lists models
-    mechanism = dataclasses.replace(STUDIES["mechanism"], variants={**MECHANISM, "toy baseline": {"bottleneck": "difference"}})
-    monkeypatch.setitem(STUDIES, "mechanism", mechanism)
-    runs = [Spec(v, m, k, {}) for m in (15,) for k in mechanism.seeds for v in mechanism.variants]
-    write_runs(tmp_path / "mech", runs, "mechanism", lambda s: 0.9 - 0.01 * list(mechanism.variants).index(s.variant))
-    grid = [Spec(f"{v} | {label}", 50, 0, {}) for v in mechanism.variants for label in GRID]
+    mech_study = dataclasses.replace(STUDIES["mechanism"], variants={**MECHANISM, "toy baseline": {"bottleneck": "difference"}})
+    monkeypatch.setitem(STUDIES, "mechanism", mech_study)
+    runs = [Spec(v, m, k, {}) for m in (15,) for k in mech_study.seeds for v in mech_study.variants]
+    write_runs(tmp_path / "mech", runs, "mechanism", lambda s: 0.9 - 0.01 * list(mech_study.variants).index(s.variant))
+    grid = [Spec(f"{v} | {label}", 50, 0, {}) for v in mech_study.variants for label in GRID]
     write_runs(tmp_path / "validation", grid, "validation", lambda s: 0.9)
-    write_json(tmp_path / "validation" / "choice.json", design.choose(
-        [{"variant": s.variant, "test_accuracy": 0.9} for s in grid], mechanism.baselines + ("toy baseline",)))
+    write_json(tmp_path / "validation" / "choice.json", mechanism.choose(
+        [{"variant": s.variant, "test_accuracy": 0.9} for s in grid], mech_study.baselines + ("toy baseline",)))
     mech = Mechanism.load(tmp_path / "mech", tmp_path / "validation")
     assert mech.models[-1] == "toy baseline"
     for table in (mech.accuracy_table(), mech.fit_table(15), mech.validation_table()):
@@ -699,27 +696,27 @@ def test_a_study_and_a_baseline_are_each_one_declaration(tmp_path, monkeypatch):
     assert "toy baseline" in {c["other"] for c in mech.comparisons()}
     # the mechanism study trains each model at the setting the validation study chose: one it never tuned is refused
     before = [{"variant": f"{v} | {label}", "test_accuracy": 0.9} for v in MECHANISM for label in GRID]
-    write_json(tmp_path / "before.json", design.choose(before, mechanism.baselines))
+    write_json(tmp_path / "before.json", mechanism.choose(before, mech_study.baselines))
     with pytest.raises(ValueError, match="no setting for toy baseline"):
-        design.mechanism_plan(mechanism, tmp_path / "before.json")
-    assert {s.variant for s in design.mechanism_plan(mechanism, tmp_path / "validation" / "choice.json")} >= {"toy baseline"}
+        mechanism.mechanism_plan(mech_study, tmp_path / "before.json")
+    assert {s.variant for s in mechanism.mechanism_plan(mech_study, tmp_path / "validation" / "choice.json")} >= {"toy baseline"}
 
 
 def test_the_tcn_study_compares_each_candidate_with_its_own_model_and_keeps_by_the_gap_rule(tmp_path, monkeypatch):
-    tcn = STUDIES["tcn"]
+    tcn_study = STUDIES["tcn"]
     specs = plan("tcn")
-    assert len(specs) == len(design.TCN) * 5 and all(spec_config(s, False).data.holdout == "validation" for s in specs)
-    assert tcn.compared_with("difference + TCN") == "difference" and tcn.compared_with("oscillator + TCN") == "oscillator"
-    assert "difference" not in tcn.candidates and "oscillator" not in tcn.candidates
+    assert len(specs) == len(tcn.TCN) * 5 and all(spec_config(s, False).data.holdout == "validation" for s in specs)
+    assert tcn_study.compared_with("difference + TCN") == "difference" and tcn_study.compared_with("oscillator + TCN") == "oscillator"
+    assert "difference" not in tcn_study.candidates and "oscillator" not in tcn_study.candidates
     # a candidate well above its own model on every seed is kept; one below is not; one level is not
     lift = {"oscillator + TCN": 0.05, "difference + TCN": -0.05}
     rows = [{"variant": s.variant, "task": t, "m": s.m, "seed": s.seed,
              "test_accuracy": 0.8 + lift.get(s.variant, 0.0) + 0.001 * s.seed * (s.variant == "D = 64")}
             for s in specs for t in ("same-different", "rmts")]
-    assert design.kept(rows, tcn)["kept"] == ["oscillator + TCN"]
+    assert gap.kept(rows, tcn_study)["kept"] == ["oscillator + TCN"]
     choice = tmp_path / "choice.json"
-    monkeypatch.setattr(design, "TCN_CHOICE", choice)
-    write_json(choice, design.kept(rows, tcn))
+    monkeypatch.setattr(tcn, "TCN_CHOICE", choice)
+    write_json(choice, gap.kept(rows, tcn_study))
     test = plan("tcn-test")
     assert {s.variant for s in test} == {"oscillator + TCN", "difference + TCN", "J_OUT = 0 + TCN"}
     assert all(spec_config(s, False).model.context_norm for s in test)
@@ -746,14 +743,12 @@ def coupling_rows(variants: dict[str, float], seeds, splits=(50,), unfit: tuple 
     return rows
 
 
-def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dose():
-    from oscbind_tools.protocols import DEFAULT_WIDTH, Coupling
+def test_the_coupling_reader_measures_j_out_per_rung_and_the_interaction():
+    from oscbind_tools.studies.coupling import Coupling
     top = "11 + our icons (our defaults)"
     ladder_rows = coupling_rows({"03 + D = 32": 0.05, "08 + chord readout": 0.0, top: 0.0}, range(5),
                                 unfit={("08 + chord readout | J_OUT = 0", 4)})
     factorial = coupling_rows({"03 + D = 32": 0.04, "08 + chord readout": 0.01}, range(5, 15), (50, 15))
-    dose = coupling_rows({f"{top} | channels {w}": e for w, e in (("2-4-8", 0.06), ("4-8-16", 0.04), ("8-16-32", 0.02))},
-                         range(5))
     inside = {"displacement": [{"variant": v, "seed": s, "pairs": k, "moved_by_j_out": 10.0}
                                for v in ("03 + D = 32", "08 + chord readout") for s in range(5, 15)
                                for k in ("same", "different")],
@@ -761,7 +756,7 @@ def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dos
                                  "locked": 0.9, "features": 4} for v in ("03 + D = 32", "08 + chord readout")
                                 for s in range(5, 15) for way in ("learned", "J_OUT = 0")],
               "lesion": []}
-    c = Coupling(ladder_rows, {"off_rung": "03 + D = 32", "on_rung": "08 + chord readout"}, factorial, dose, inside)
+    c = Coupling(ladder_rows, {"off_rung": "03 + D = 32", "on_rung": "08 + chord readout"}, factorial, inside)
 
     along = {(r["rung"], r["task"]): r for r in c.along_ladder()}
     assert {r["family"] for r in along.values()} == {3}  # Holm over the three rungs within each task
@@ -775,47 +770,42 @@ def test_the_coupling_reader_measures_j_out_per_rung_the_interaction_and_the_dos
     assert all(r["seeds"] == list(range(5, 15)) and r["differences"] == pytest.approx([0.03] * 10) for r in interaction)
     assert c.change_effect("same-different", 50) == pytest.approx([0.01 - 0.04] * 10)
     # An arm stopped early: m = 15 with two seeds is shown, not tested, and still counts in Holm's family of four
-    stopped = Coupling(ladder_rows, c.choice, [r for r in factorial if r["m"] == 50 or r["seed"] < 7], dose, inside)
+    stopped = Coupling(ladder_rows, c.choice, [r for r in factorial if r["m"] == 50 or r["seed"] < 7], inside)
     cells = {(r["task"], r["m"]): r for r in stopped.interaction()}
     assert cells[("RMTS", 15)]["said"] == "not tested" and cells[("RMTS", 15)]["holm"] == 1.0
     assert {r["family"] for r in cells.values()} == {4}
     assert cells[("RMTS", 50)]["said"] == "the change removes J_OUT's effect" and cells[("RMTS", 15)]["p"] != cells[("RMTS", 15)]["p"]
 
-    assert c.widths() == [(2, 4, 8), (4, 8, 16), (8, 16, 32), DEFAULT_WIDTH]
-    slopes = c.dose_slopes()
-    # J_OUT's effect falls 2 points per doubling from 6 to 2 points, then to 0 at the default width (16 channels)
-    assert all(len(r["differences"]) == 5 and max(r["differences"]) < 0 for r in slopes)
-    assert slopes[0]["said"] == "J_OUT adds less with a wider CNN"
     backgrounds = [(c.choice["off_rung"], "before"), (c.choice["on_rung"], "after")]
-    for fig in (figures.coupling_factorial(c), figures.coupling_dose(c), figures.coupling_inside(c.inside, backgrounds)):
+    for fig in (coupling.factorial_figure(c), coupling.inside_figure(c.inside, backgrounds)):
         assert fig.axes and all(ax.has_data() for ax in fig.axes)
 
 
 @pytest.fixture
 def no_esbn(monkeypatch):
     """The ladder's configurations without ESBN's icons on disk: the folder only names the glyphs."""
-    monkeypatch.setattr(ladder, "esbn_folder", lambda: "esbn")
+    monkeypatch.setattr(authors, "esbn_folder", lambda: "esbn")
 
 
 def test_unbundle_profile_reverts_each_change_of_the_step_alone_and_skips_a_rung_that_does_not_fit(no_esbn):
-    off, on = ladder.chosen_change()
+    off, on = coupling.chosen_change()
     specs = plan("coupling-unbundle")
-    rungs = ladder.ladder_rungs(50)
+    rungs = authors.ladder_rungs(50)
     upper, lower = rungs[on], rungs[off]
     configs = {s.variant.split(" | ")[0] for s in specs}
     # the chord readout reverted is rung 07, whose ladder seeds did not fit: not a configuration
-    assert configs == {upper[0], *(f"{upper[0]}, without {ladder.change_name(k)}" for k in range(off + 1, on))}
-    assert len(specs) == len({s.id for s in specs}) == 2 * len(configs) * len(ladder.FACTORIAL_SEEDS)
-    first = min(ladder.FACTORIAL_SEEDS)
+    assert configs == {upper[0], *(f"{upper[0]}, without {unbundling.change_name(k)}" for k in range(off + 1, on))}
+    assert len(specs) == len({s.id for s in specs}) == 2 * len(configs) * len(coupling.FACTORIAL_SEEDS)
+    first = min(coupling.FACTORIAL_SEEDS)
     assert [s.seed for s in specs[: 2 * len(configs)]] == [first] * 2 * len(configs)  # seed by seed
     for s in specs:
         name, _, removed = s.variant.partition(" | ")
-        reverted = next((k for k in range(off + 1, on + 1) if name.endswith(f"without {ladder.change_name(k)}")), None)
+        reverted = next((k for k in range(off + 1, on + 1) if name.endswith(f"without {unbundling.change_name(k)}")), None)
         expected = dict(upper[1])
         if reverted is not None:
             expected.update({key: lower[1][key] for key in LADDER[reverted][1]})
             assert expected != upper[1]
-        assert s.overrides == {**expected, **(ladder.NO_J_OUT if removed else {})} and s.m == 50
+        assert s.overrides == {**expected, **(coupling.NO_J_OUT if removed else {})} and s.m == 50
         assert s.fidelity == ("" if removed else "coupling")
 
 
@@ -833,31 +823,31 @@ def _unbundle_rows(effects: dict[str, float], seeds=range(5, 15), unfit: tuple =
 
 
 def test_choose_add_one_names_the_change_whose_reversal_brings_j_outs_effect_back(no_esbn):
-    upper = ladder.ladder_rungs(50)[ladder.chosen_change()[1]][0]
-    loo = [name for name, _ in ladder.leave_one_out(50)[1:]]
+    upper = authors.ladder_rungs(50)[coupling.chosen_change()[1]][0]
+    loo = [name for name, _ in unbundling.leave_one_out(50)[1:]]
     without = lambda change: f"{upper}, without {change}"  # noqa: E731
     # reverting learned Omega or the initialisation brings an effect back; the larger one is named
     rows = _unbundle_rows({upper: 0.0, **{c: 0.0 for c in loo}, without("learned Omega"): 0.03,
                            without("our initialisation"): 0.05})
-    choice = ladder.choose_add_one(rows)
+    choice = unbundling.choose_add_one(rows)
     assert choice["named"] == without("our initialisation") and choice["add_change"] == "our initialisation"
     assert set(choice["brings_back"]) == {without("learned Omega"), without("our initialisation")}
-    assert {t["family"] for t in choice["tests"]} == {len(loo)} and choice["rule"] == ladder.UNBUNDLE_RULE
+    assert {t["family"] for t in choice["tests"]} == {len(loo)} and choice["rule"] == unbundling.UNBUNDLE_RULE
     # none resolved: the add-one adds the chord readout alone; a config whose pairs do not fit is not tested
     rows = _unbundle_rows({c: 0.0 for c in loo} | {without("gamma = 0.5"): 0.2}, unfit=(without("gamma = 0.5"),))
-    choice = ladder.choose_add_one(rows)
+    choice = unbundling.choose_add_one(rows)
     assert choice["named"] == "" and choice["add_change"] == "chord readout" and choice["brings_back"] == []
     assert {t["said"] for t in choice["tests"] if t["config"] == without("gamma = 0.5")} == {"not tested"}
 
 
 def test_add_one_profile_adds_the_named_change_to_the_lower_rung(no_esbn, tmp_path, monkeypatch):
-    monkeypatch.setattr(ladder, "UNBUNDLE_CHOICE", tmp_path / "choice.json")
+    monkeypatch.setattr(unbundling, "UNBUNDLE_CHOICE", tmp_path / "choice.json")
     with pytest.raises(ValueError, match="coupling-unbundle"):
-        ladder.add_one(50, unbundled=tmp_path / "choice.json")
-    off, on = ladder.chosen_change()
+        unbundling.add_one(50, unbundled=tmp_path / "choice.json")
+    off, on = coupling.chosen_change()
     write_json(tmp_path / "choice.json", {"add": on})
-    lower, plus = ladder.add_one(50, unbundled=tmp_path / "choice.json")
-    assert lower == ladder.ladder_rungs(50)[off] and plus[0] == f"{lower[0]}, with {ladder.change_name(on)}"
+    lower, plus = unbundling.add_one(50, unbundled=tmp_path / "choice.json")
+    assert lower == authors.ladder_rungs(50)[off] and plus[0] == f"{lower[0]}, with {unbundling.change_name(on)}"
     assert plus[1] == {**lower[1], **LADDER[on][1]} and plus[1] != lower[1]
 
 
@@ -865,11 +855,11 @@ def test_a_pair_made_on_two_cpu_models_does_not_measure_j_outs_effect():
     rows = _unbundle_rows({"08 + chord readout": 0.02}, seeds=(5, 6))
     for r in rows:
         r["cpu"] = "AMD EPYC" if r["seed"] == 5 or "J_OUT" not in r["variant"] else "Intel Xeon"
-    assert set(ladder.j_out_effects(rows, "08 + chord readout")["rmts"]) == {5}
+    assert set(coupling.j_out_effects(rows, "08 + chord readout")["rmts"]) == {5}
 
 
 def test_the_unbundling_reads_the_leave_one_out_the_add_one_and_how_far_the_reruns_moved():
-    from oscbind_tools.unbundling import Unbundling
+    from oscbind_tools.studies.unbundling import Unbundling
 
     upper, lower = "08 + chord readout", "03 + D = 32"
     loo = [f"{upper}, without {c}" for c in ("gamma = 0.5", "learned Omega", "shared random start",

@@ -22,7 +22,7 @@ from oscbind_lite import core
 from oscbind_lite.config import RunConfig, smoke, with_overrides
 from oscbind_lite.data import IconTasks, glyph_bank, seeded
 from oscbind_lite.train import train_same_different
-from oscbind_tools import explorable
+from oscbind_tools.book import explorable
 
 STATIC = Path(explorable.__file__).resolve().parent / "static" / explorable.STATIC
 SPLITS = (95, 15)

@@ -100,7 +100,7 @@ def test_threads_beyond_the_cores_are_refused(monkeypatch):
 
 
 def test_compile_without_a_cxx_compiler_is_one_line(tmp_path):
-    """OSCBIND_COMPILE=1 (make results sets it) on a machine without g++ printed 120 lines at the first step."""
+    """OSCBIND_COMPILE=1 (make study-paper sets it) on a machine without g++ printed 120 lines at the first step."""
     env = {**os.environ, "OSCBIND_COMPILE": "1", "PATH": str(tmp_path), "CXX": "no-such-compiler"}
     r = subprocess.run([sys.executable, "-m", "oscbind_lite", "train", "--out", str(tmp_path / "o"), "--quiet"],
                        capture_output=True, text=True, cwd=ROOT, env=env)

@@ -186,7 +186,7 @@ def test_a_smoke_profile_never_writes_into_the_paper_results(tmp_path):
 
 
 def test_profiles_have_their_own_default_folders():
-    from oscbind_tools.design import results_folder as default_results
+    from oscbind_tools.studies import results_folder as default_results
 
     assert default_results("paper") == Path("results")
     assert default_results("smoke") == Path("results/smoke")
@@ -201,7 +201,7 @@ def test_a_sweep_with_an_impossible_split_stops_before_any_kernel(tmp_path):
 
 
 def test_a_chapter_refuses_an_unwritable_out_dir_before_training(tmp_path, monkeypatch):
-    from oscbind_tools import chapter
+    from oscbind_tools.book import chapter
 
     cell = f"{chapter.MARKER}\nm: int = 95  # icons\nsmoke: bool = False  # quick\nout_dir: str = \"\"  # where\n"
     monkeypatch.setattr(chapter, "_history", lambda: ["", cell])
@@ -270,7 +270,7 @@ def test_a_relative_or_home_cache_is_resolved_once(tmp_path, monkeypatch):
 
 
 def test_a_failed_jobs_report_names_its_error_not_only_its_log(tmp_path):
-    from oscbind_tools.evidence import _reason
+    from oscbind_tools.studies.evidence import _reason
 
     log = tmp_path / "job.err"
     log.write_text("Traceback (most recent call last):\n  File x\nOSError: [Errno 28] No space left on device\n"
@@ -398,7 +398,7 @@ def test_a_full_results_disk_keeps_the_finished_runs_and_says_so(tmp_path, full_
     and the finished run file untouched."""
     from dataclasses import asdict
 
-    from oscbind_tools import evidence
+    from oscbind_tools.studies import evidence
 
     spec = evidence.plan("smoke")[0]
     rows = [{"run": spec.id, "variant": spec.variant, "task": t, "m": spec.m, "seed": spec.seed, "test_accuracy": 0.5,
@@ -453,7 +453,7 @@ def test_two_trainings_into_one_out_at_once_the_second_is_refused(tmp_path, caps
 
 def test_a_chapter_refuses_an_out_dir_holding_another_runs_metrics_unless_told(tmp_path, monkeypatch):
     """papermill -p out_dir at another run's folder silently replaced its metrics.json (the command line refused)."""
-    from oscbind_tools import chapter
+    from oscbind_tools.book import chapter
 
     cell = (f"{chapter.MARKER}\nm: int = 95  # icons\nsmoke: bool = False  # quick\nout_dir: str = \"\"  # where\n"
             "overwrite: bool = False  # replace\n")
@@ -471,7 +471,7 @@ def test_a_chapter_run_from_anywhere_finds_the_committed_models_and_says_when_it
                                                                                          capfd):
     """The README's papermill example, run from the repository root, looked for book/checkpoints relative to the
     working folder, missed it, and trained a full model without a word."""
-    from oscbind_tools import chapter
+    from oscbind_tools.book import chapter
 
     assert chapter.BOOK_CHECKPOINTS[0] == ROOT / "book" / "checkpoints" and chapter.BOOK_CHECKPOINTS[0].is_dir()
     monkeypatch.chdir(tmp_path)
@@ -502,7 +502,7 @@ def test_a_read_only_cache_that_holds_the_model_serves_it(tmp_path):
 
 def test_a_refused_evidence_command_writes_nothing_and_blocks_nothing(tmp_path, monkeypatch, capsys):
     """A refused command wrote profile.json, and the next valid command, of another profile, was refused for it."""
-    from oscbind_tools import evidence
+    from oscbind_tools.studies import evidence
 
     monkeypatch.setattr(evidence, "slurm_answers", lambda: False)
     results = tmp_path / "results"
@@ -516,7 +516,7 @@ def test_stale_evidence_runs_are_reported_as_stale(tmp_path):
     """Run files made by older code were "no finished jobs" or "0 already done", never stale."""
     from dataclasses import asdict
 
-    from oscbind_tools import evidence
+    from oscbind_tools.studies import evidence
 
     spec, other = evidence.plan("smoke")[:2]
     runs = tmp_path / "runs"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from oscbind_tools.design import plan
-from oscbind_tools.evidence import done
+from oscbind_tools.studies import plan
+from oscbind_tools.studies.evidence import done
 
 pytestmark = pytest.mark.slurm
 SCRIPT = Path(__file__).with_name("slurm_local.sh")

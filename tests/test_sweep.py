@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from oscbind_tools import provenance, sweep
+from oscbind_tools import provenance
+from oscbind_tools.book import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "book" / "notebooks"
@@ -35,7 +36,7 @@ def test_plan_runs_training_chapters_per_split_and_seed_and_the_rest_once(tmp_pa
 
 
 def test_the_chapters_come_from_the_table_of_contents_with_the_roles_their_notebooks_declare(tmp_path):
-    from oscbind_tools import explorable
+    from oscbind_tools.book import explorable
 
     book = {c.name: c for c in sweep.chapters(ROOT / "book")}
     assert book["same_different"].role == sweep.SPLIT and book["energy"].role == sweep.SHOWCASE

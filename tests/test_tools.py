@@ -15,13 +15,14 @@ import pytest
 import oscbind_lite
 from oscbind_lite.cache import write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke, with_overrides
-from oscbind_tools import chapter, cli, figures, plotting, provenance, sphinx_ext
-from oscbind_tools.chapter import Declared, ParameterError
-from oscbind_tools.design import Spec
-from oscbind_tools.evidence import tidy
-from oscbind_tools.stats import effect_size_label, interval95, mean_by, verdict
-from oscbind_tools.studies import Evidence, collect
-from oscbind_tools.table import Table, markdown_table, percent, seeds_in_words
+from oscbind_tools import cli, plotting, provenance
+from oscbind_tools.book import chapter, sphinx_ext
+from oscbind_tools.book.chapter import Declared, ParameterError
+from oscbind_tools.studies import Spec
+from oscbind_tools.studies.evidence import tidy
+from oscbind_tools.studies.stats import effect_size_label, interval95, mean_by, verdict
+from oscbind_tools.studies.reading import Evidence, collect
+from oscbind_tools.studies.table import Table, markdown_table, percent, seeds_in_words
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "book" / "notebooks"
 
@@ -319,7 +320,9 @@ def test_paired_differences_match_runs_by_seed(evidence_folder):
 def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tmp_path):
     """Splits 5 and 2, RMTS near or below chance: every split and every interval stays on the figures."""
     from oscbind_tools import plotting
-    from oscbind_tools.design import MAIN, plan
+    from oscbind_tools.studies import plan
+    from oscbind_tools.studies.mechanism import accuracy_figure
+    from oscbind_tools.studies.paper import MAIN
 
     specs = plan("few")
     for k, spec in enumerate(specs):
@@ -328,7 +331,7 @@ def test_the_few_profiles_results_make_tables_and_figures_of_their_own_splits(tm
     write_json(tmp_path / "profile.json", {"profile": "few"})
     ev = Evidence.load(tmp_path)
     assert ev.splits() == [5, 2] and ev.seeds == [0, 1, 2, 3, 4] and len(ev.accuracies("concat", "rmts", 2)) == 5
-    fig = figures.evidence_accuracy(ev, list(MAIN))
+    fig = accuracy_figure(ev, list(MAIN))
     low = min(100 * (mean - half) for model in MAIN for task in ("same-different", "rmts") for m in (5, 2)
               for mean, half, _ in [interval95(ev.accuracies(model, task, m))])
     assert low < 40 and fig.axes[0].get_ylim()[0] <= low
@@ -365,9 +368,10 @@ def test_a_stamp_equals_itself_after_a_json_round_trip():
 
 
 def copy_sources(src, dst):
-    dst.mkdir(parents=True)
-    for f in src.glob("*.py"):
-        shutil.copy(f, dst / f.name)
+    """Every module of a package, its sub-packages' too, at the same relative paths."""
+    for f in src.rglob("*.py"):
+        (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, dst / f.relative_to(src))
     return dst
 
 
@@ -375,7 +379,7 @@ def test_the_code_fingerprint_changes_with_an_edit_of_either_package(tmp_path, m
     lite, tools = provenance.PACKAGES
     fingerprint = provenance.code_fingerprint.__wrapped__  # the uncached computation
     versions = {}
-    for name, edit in (("original", None), ("science", "core.py"), ("tooling", "stats.py")):
+    for name, edit in (("original", None), ("science", "core.py"), ("tooling", "studies/stats.py")):
         pair = (copy_sources(lite, tmp_path / name / "lite"), copy_sources(tools, tmp_path / name / "tools"))
         if edit:
             target = pair[0 if edit == "core.py" else 1] / edit
@@ -424,7 +428,7 @@ def test_bad_tooling_input_is_one_line_with_status_2(argv, message, tmp_path, ca
 
 
 def test_paired_p_matches_students_t_quantiles_and_a_hand_computation():
-    from oscbind_tools.stats import _T975, incomplete_beta, paired_p
+    from oscbind_tools.studies.stats import _T975, incomplete_beta, paired_p
 
     for df in (1, 4, 10, 30):  # the 97.5 % quantile of t has two-sided p = 0.05
         t = _T975[df - 1]
@@ -435,14 +439,14 @@ def test_paired_p_matches_students_t_quantiles_and_a_hand_computation():
 
 
 def test_holm_adjusts_a_family_step_down_and_keeps_the_order():
-    from oscbind_tools.stats import holm
+    from oscbind_tools.studies.stats import holm
 
     assert holm([0.01, 0.04, 0.03, 0.2]) == [0.04, 0.09, 0.09, 0.2]
     assert holm([0.5, 0.6]) == [1.0, 1.0]
 
 
 def test_welch_matches_a_hand_computation_and_reads_published_cells():
-    from oscbind_tools.stats import from_interval, welch_p, welch_summary
+    from oscbind_tools.studies.stats import from_interval, welch_p, welch_summary
 
     # means 3 and 1, sds 1 and 2, n 5 and 5: t = 2 / sqrt(0.2 + 0.8) = 2.0, df = 1 / (0.04 / 4 + 0.64 / 4) = 5.88
     a, b = [1.5, 2.5, 3, 3.5, 4.5], [1 - 2.5 ** 0.5 * 1.2649, 1, 1, 1, 1 + 2.5 ** 0.5 * 1.2649]

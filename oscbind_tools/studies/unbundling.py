@@ -1,10 +1,11 @@
-"""Why J_OUT stops mattering: the coupling study's step 5, read back (``make coupling COUPLING=coupling-unbundle``, then
-``COUPLING=coupling-add-one``; the plan is in the chapter "When does coupling matter?").
+"""Why J_OUT stops mattering: the coupling study's step 5 (``make study-coupling-unbundle``, then
+``make study-coupling-add-one``; the plan is in the chapter "When does coupling matter?").
 
-The step across which J_OUT's effect falls (rung 03 to rung 08) bundles five changes. Leave-one-out reverts each in turn
-from the upper rung; add-one adds the change the rule named (``ladder.UNBUNDLE_RULE``) to the lower rung. Both rungs are
-rerun on the unbundling's machine, so every comparison is made within one CPU model; ``reference_shift`` says how far
-those reruns moved from the factorial's runs of the same settings and seeds on another processor.
+The step across which J_OUT's effect falls (rung 03 to rung 08) bundles five changes, because the rungs between do not
+fit on their own. Leave-one-out reverts each in turn from the upper rung; add-one adds the change the rule named
+(``UNBUNDLE_RULE``) to the lower rung. Both rungs are rerun on the unbundling's machine, so every comparison is made
+within one CPU model; ``Unbundling.reference_shift`` says how far those reruns moved from the factorial's runs of the
+same settings and seeds on another processor.
 """
 
 from __future__ import annotations
@@ -13,11 +14,121 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .ladder import FIT, J_OUT_WAYS, MIN_PAIRS, j_out_effects, j_out_tests
+from .authors import LADDER, ladder_rungs
+from .coupling import (COUPLING_CHOICE, FACTORIAL_SEEDS, FIT, FIT_M, J_OUT_WAYS, LADDER_RUNS, MIN_PAIRS, chosen_change,
+                       fitting_rungs, j_out_effects)
+from .engine import Spec, Study
+from .reading import Evidence, _number
 from .stats import resolve
-from .studies import Evidence, _number
 from .table import TASKS
+
+# Why does J_OUT's effect fall across the chosen step? When the step spans several rungs (03 -> 08 bundles gamma = 0.5,
+# learned Omega, the shared start, our initialisation and the chord readout, because the rungs between do not fit on
+# their own), the unbundling takes it apart on the factorial's seeds at FIT_M, both members of every pair on one CPU:
+# leave-one-out (the upper rung with one change reverted to its value at the lower rung, the upper rung itself rerun
+# beside them), then add-one (the lower rung plus the change UNBUNDLE_RULE names, and the lower rung itself rerun).
+UNBUNDLE_CHOICE = Path("results/coupling-unbundle/choice.json")  # the change the add-one study adds, by UNBUNDLE_RULE
+
+UNBUNDLE_RULE = ("within each task, Holm's correction over the leave-one-out configurations tests J_OUT's effect "
+                 "(J_OUT learned minus J_OUT = 0, paired by seed, over the pairs whose two runs fit; fewer than 4 such "
+                 "pairs: not tested, p = 1); a change brings J_OUT's effect back when reverting it leaves an effect "
+                 "resolved above zero on at least one task and below zero on neither; the change named is, of those, "
+                 "the one whose configuration's effect is largest (averaged over both tasks); if none brings it back, "
+                 "the add-one adds the chord readout alone")
+
+
+def bundle(choice: Path = COUPLING_CHOICE) -> list[int]:
+    """The changes (indices into LADDER) that the chosen step adds: every rung above its lower rung up to its upper."""
+    off, on = chosen_change(choice)
+    return list(range(off + 1, on + 1))
+
+def change_name(k: int) -> str:
+    """A ladder change by what it is: "+ gamma = 0.5" -> "gamma = 0.5"."""
+    return LADDER[k][0].removeprefix("+ ")
+
+def leave_one_out(m: int, choice: Path = COUPLING_CHOICE, runs: Path = LADDER_RUNS) -> list[tuple[str, dict]]:
+    """The chosen step's upper rung, then that rung with each change of the step reverted to its value at the lower
+    rung ("08 + chord readout, without gamma = 0.5"), leaving out a configuration that is itself a ladder rung whose
+    seeds did not all fit (``fitting_rungs``): its pairs could not measure J_OUT's effect."""
+    off, on = chosen_change(choice)
+    rungs, fits = ladder_rungs(m), fitting_rungs(runs)
+    configs = [rungs[on]]
+    for k in bundle(choice):
+        over = {**rungs[on][1], **{key: rungs[off][1][key] for key in LADDER[k][1]}}
+        if not any(over == rung for j, (_, rung) in enumerate(rungs) if j not in fits):
+            configs.append((f"{rungs[on][0]}, without {change_name(k)}", over))
+    return configs
+
+def j_out_tests(rows: list[dict], configs: list[str], m: int = FIT_M) -> list[dict]:
+    """J_OUT's effect at each configuration per task (``j_out_effects``), paired t over the pairs that fit, Holm over
+    the configurations within each task; fewer than 4 pairs: not tested, p = 1 in the family."""
+    out = []
+    for task in ("same-different", "rmts"):
+        family = [{"config": c, "task": task, "differences": list(j_out_effects(rows, c, m).get(task, {}).values())}
+                  for c in configs]
+        out += resolve(family, "J_OUT helps", "J_OUT hurts", MIN_PAIRS)
+    return out
+
+def choose_add_one(rows: list[dict], choice: Path = COUPLING_CHOICE) -> dict:
+    """UNBUNDLE_RULE on the coupling-unbundle profile's rows: the change the add-one study adds to the lower rung
+    (an index into LADDER), with every leave-one-out test."""
+    m = min(int(r["m"]) for r in rows)
+    (upper, _), *loo = leave_one_out(m, choice)
+    names = {f"{upper}, without {change_name(k)}": k for k in bundle(choice)}
+    tests = j_out_tests(rows, [name for name, _ in loo], m)
+    back = [name for name, _ in loo if any(t["config"] == name and t["said"] == "J_OUT helps" for t in tests)
+            and not any(t["config"] == name and t["said"] == "J_OUT hurts" for t in tests)]
+    mean = lambda name: sum(sum(t["differences"]) / len(t["differences"]) for t in tests  # noqa: E731
+                            if t["config"] == name and t["differences"]) / 2
+    named = max(back, key=mean) if back else ""
+    add = names[named] if named else next(k for k in bundle(choice) if LADDER[k][1].keys() == {"readout"})
+    return {"brings_back": back, "named": named, "add": add, "add_change": change_name(add), "tests": tests,
+            "rule": UNBUNDLE_RULE}
+
+def chosen_add_one(choice: Path = UNBUNDLE_CHOICE) -> int:
+    """The change (an index into LADDER) the add-one study adds, as the coupling-unbundle profile recorded it."""
+    try:
+        return int(json.loads(Path(choice).read_text())["add"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"profile: coupling-add-one needs the coupling-unbundle profile's choice in {choice} "
+                         f"({type(err).__name__}); run `make study-coupling-unbundle` first") from None
+
+def add_one(m: int, choice: Path = COUPLING_CHOICE, unbundled: Path = UNBUNDLE_CHOICE) -> list[tuple[str, dict]]:
+    """The chosen step's lower rung, then that rung plus the change the unbundling named ("03 + D = 32, with chord
+    readout")."""
+    off, _ = chosen_change(choice)
+    k = chosen_add_one(unbundled)
+    lower = ladder_rungs(m)[off]
+    return [lower, (f"{lower[0]}, with {change_name(k)}", {**lower[1], **LADDER[k][1]})]
+
+
+def _j_out_crossed(study: Study, configs: Callable[[int], list[tuple[str, dict]]]) -> list[Spec]:
+    """J_OUT learned and J_OUT = 0 at each configuration, seed by seed (a study stopped early stays balanced); the
+    models with J_OUT learned also measure what J_OUT does to the dynamics."""
+    return [Spec(f"{name}{label}", m, seed, {**over, **change}, "" if change else "coupling")
+            for seed in study.seeds for m in study.splits for name, over in configs(m) for label, change in J_OUT_WAYS]
+
+def unbundle_plan(study: Study) -> list[Spec]:
+    """Leave-one-out on the chosen step (``ladder.leave_one_out``): its upper rung, and that rung with each change
+    reverted, J_OUT learned and 0."""
+    return _j_out_crossed(study, leave_one_out)
+
+def add_one_plan(study: Study) -> list[Spec]:
+    """Add-one on the chosen step (``ladder.add_one``): its lower rung, and that rung plus the change the unbundling
+    named, J_OUT learned and 0."""
+    return _j_out_crossed(study, add_one)
+
+
+STUDIES = {
+    "coupling-unbundle": Study((FIT_M,), FACTORIAL_SEEDS, plan=unbundle_plan, after=choose_add_one,
+                               about="the step's upper rung with each of its changes reverted in turn, J_OUT learned "
+                                     "and 0"),
+    "coupling-add-one": Study((FIT_M,), FACTORIAL_SEEDS, plan=add_one_plan,
+                              about="the step's lower rung plus the change the unbundling named, J_OUT learned and 0"),
+}
+
 
 SHORT = dict(TASKS)
 INSIDE = ("displacement", "lock_by_angle", "lesion")
@@ -187,4 +298,3 @@ class Unbundling:
         if ", without " in config:
             return f"all but {self.change(config)}"
         return f"only {self.change(config)}"
-

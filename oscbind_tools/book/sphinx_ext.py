@@ -247,7 +247,7 @@ def add_own_static(app: Any, config: Any) -> None:
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension (``sphinx: extra_extensions: [oscbind_tools.sphinx_ext]``): the page fixes above."""
+    """Sphinx extension (``sphinx: extra_extensions: [oscbind_tools.book.sphinx_ext]``): the page fixes above."""
     app.connect("config-inited", add_own_static, priority=90)
     app.connect("config-inited", keep_vendored_assets_off_pages, priority=100)
     app.add_css_file("oscbind.css")

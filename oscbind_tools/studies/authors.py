@@ -1,26 +1,134 @@
-"""The authors' protocol in our code, read back: their released runs (``make authors``) beside their published CSV,
-and the ladder from their protocol to our defaults (``make ladder``).
+"""The authors' protocol in our code and the ladder from it to our defaults (``make study-authors``,
+``make study-ladder``): their released runs' settings as ours (``authors_protocol``), their five variants over 3 splits
+x 5 seeds, and the climb from their protocol to our defaults one change per rung (``LADDER``) at m = 50 and 15. Both
+use ESBN's icons (OSCBIND_ESBN). ``Authors`` reads them back beside the authors' own CSV and our mechanism study.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from oscbind_lite.config import ModelConfig
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
+from oscbind_lite.config import RunConfig
+
+from ..plotting import DIFFERENT_COLOUR, SAME_COLOUR, readable
+from .engine import FIDELITY_PAIRS, SEEDS, Spec, Study, measures
+from .mechanism import Mechanism
+from .reading import Evidence, read_table
 from .stats import from_interval, holm, interval95, paired_p, resolve, welch_p, welch_summary
-from .design import STUDIES
-from .ladder import j_out_effects
-from .studies import Evidence, Mechanism, _number, read_table
 from .table import PM, TASKS, Table, approx_difference, percent, signed, signed_points
+
+def authors_protocol(m: int, glyphs: str) -> dict:
+    """The protocol of the authors' released runs (``Elder453/osc-network``), as our settings.
+
+    ESBN's icons in their own 32 x 32 frames, scaled by U(0.7, 1.0) and placed at random; icons 0..m-1
+    train, the rest test; a fixed set of 2,000 pairs (4,000 at m = 95) in 50 epochs of batch 64, AdamW
+    at 1e-3 with their warm-up and cosine; D = 16, gamma = 0.1, Omega fixed from a von Mises(0, 2),
+    oscillators starting at their drives, Xavier init, their two-layer strided CNN, rho read by the MLP;
+    the RMTS head on as many trials for as many epochs with plain Adam at 1e-3; 10,000 test pairs.
+    """
+    n = 4000 if m == 95 else 2000
+    steps = 50 * -(-n // 64)  # 50 epochs of ceil(n / 64) batches
+    return dict(glyphs=glyphs, crop=False, glyph_size=1.0, scale_min=0.7, scale_max=1.0, split="first",
+                D=16, N=2, T=25, gamma=0.1, learn_omega=False, fixed_omega=True, start="drive", init="xavier",
+                encoder="strided", readout="rho", hidden=64,
+                pool=n, steps=steps, batch_size=64, lr=1e-3, weight_decay=1e-4, clip=1.0, schedule="authors",
+                eval_every=steps, eval_size=10000,
+                rmts_pool=n, rmts_steps=steps, rmts_batch_size=64, rmts_lr=1e-3, rmts_optimizer="adam",
+                rmts_weight_decay=0.0, rmts_clip=0.0, rmts_schedule="constant", rmts_patience=0, rmts_eval_every=steps,
+                rmts_eval_size=10000)
+
+# Their five variants, on their protocol.
+AUTHORS = {"default": {}, "no J_OUT": {"learn_j_out": False}, "no Omega": {"fixed_omega": False},
+           "symmetric J, no Omega": {"fixed_omega": False, "symmetric": True}, "baseline": {"bottleneck": "projection"}}
+
+_OURS = RunConfig()
+
+# From their protocol to our defaults, one change at a time (each rung keeps the changes above it).
+LADDER = (
+    ("their protocol", {}),
+    ("+ our augmentation", {"crop": True, "glyph_size": _OURS.data.glyph_size, "scale_max": _OURS.data.scale_max}),
+    ("+ random split", {"split": "random"}),
+    ("+ D = 32", {"D": _OURS.model.D}),
+    ("+ gamma = 0.5", {"gamma": _OURS.model.gamma}),
+    ("+ learned Omega", {"fixed_omega": False, "learn_omega": True}),
+    ("+ shared random start", {"start": _OURS.model.start}),
+    ("+ our initialisation", {"init": _OURS.model.init}),
+    ("+ chord readout", {"readout": _OURS.model.readout}),
+    ("+ our optimisation", {"pool": 0, "steps": _OURS.stage1.steps, "lr": _OURS.stage1.lr, "schedule": "cosine",
+                            "eval_every": _OURS.stage1.eval_every, "rmts_pool": 0, "rmts_steps": _OURS.stage2.steps,
+                            "rmts_lr": _OURS.stage2.lr, "rmts_optimizer": "adamw",
+                            "rmts_weight_decay": _OURS.stage2.weight_decay, "rmts_clip": _OURS.stage2.clip,
+                            "rmts_schedule": "cosine", "rmts_patience": _OURS.stage2.patience,
+                            "rmts_eval_every": _OURS.stage2.eval_every}),
+    ("+ our CNN", {"encoder": _OURS.model.encoder}),
+    ("+ our icons (our defaults)", {"glyphs": None}),
+)
+
+# ESBN's imgs/ folder (a clone of taylorwwebb/emergent_symbols)
+ESBN = os.environ.get("OSCBIND_ESBN", "../shared/esbn-glyphs")
+
+def esbn_folder() -> str:
+    """ESBN's icon folder for the authors' protocol, checked: 100 images (OSCBIND_ESBN, else ../shared/esbn-glyphs)."""
+    folder = Path(ESBN)
+    if not folder.is_dir() or len([p for p in folder.iterdir() if p.suffix == ".png"]) != 100:
+        raise ValueError(f"OSCBIND_ESBN: {folder} is not ESBN's folder of 100 icons; clone "
+                         "https://github.com/taylorwwebb/emergent_symbols and set OSCBIND_ESBN to its imgs/ folder")
+    return str(folder.resolve())
+
+def ladder_rungs(m: int) -> list[tuple[str, dict]]:
+    """The ladder at split m: (rung name "kk change", its whole override set), each rung keeping the changes below."""
+    over, rungs = authors_protocol(m, esbn_folder()), []
+    for k, (name, change) in enumerate(LADDER):
+        over = {**over, **change}
+        rungs.append((f"{k:02d} {name}", dict(over)))
+    return rungs
+
+
+def authors_plan(study: Study) -> list[Spec]:
+    """Their variants on their protocol; the oscillator variants measure both energies."""
+    return [Spec(name, m, seed, {**authors_protocol(m, esbn_folder()), **over}, study.fidelity.get(name, ""))
+            for m in study.splits for seed in study.seeds for name, over in study.variants.items()]
+
+def ladder_plan(study: Study) -> list[Spec]:
+    """Every rung of LADDER at every split and seed."""
+    return [Spec(name, m, seed, over) for m in study.splits for seed in study.seeds for name, over in ladder_rungs(m)]
+
+
+@measures("released")
+def measure(model, run, spec) -> dict:
+    """The poster's E and the released code's quantity on the same trajectories of held-out same and different pairs
+    (double precision)."""
+    from oscbind_lite import analysis
+    from oscbind_lite.data import IconTasks
+
+    tasks = IconTasks.from_config(run.data, model.encoder.out.weight.device)
+    both = analysis.two_energies(model, tasks, "test", FIDELITY_PAIRS, spec.seed)
+    return {"tables": {"two_energies": [{"quantity": "poster", **both.poster._asdict()},
+                                       {"quantity": "released", **both.released._asdict()}]},
+            "curves": both.curves, "pairs": FIDELITY_PAIRS}
+
+
+STUDIES = {
+    "authors": Study((95, 50, 15), SEEDS, AUTHORS, authors_plan, "default", ("baseline",),
+                     fidelity={name: "released" for name in AUTHORS if name != "baseline"},
+                     about="the authors' protocol in our code: their five variants x 3 splits x 5 seeds (ESBN's "
+                           "icons)"),
+    "ladder": Study((50, 15), SEEDS, plan=ladder_plan,
+                    about="the ladder from the authors' protocol to our defaults, one change per rung, m = 50 and 15"),
+}
+
 
 @dataclass
 class Authors:
-    """The authors' protocol in our code (``make authors``, ``make ladder``) beside their published numbers."""
+    """The authors' protocol in our code (``make study-authors``, ``make study-ladder``) beside their published
+    numbers."""
 
     runs: list[dict]  # the authors profile's runs
     ladder: list[dict]  # the ladder profile's runs
@@ -249,144 +357,49 @@ class Authors:
         return {"theirs": theirs, "ours": mine}
 
 
-@dataclass
-class Coupling:
-    """When does binding through coupling matter? J_OUT learned against J_OUT = 0 along the ladder (``make coupling``),
-    the factorial of the change that removes J_OUT's effect (``COUPLING=coupling-factorial``), a dose of encoder width
-    (``COUPLING=coupling-dose``) and what J_OUT does to the dynamics (the factorial's coupling tables)."""
-
-    ladder: list[dict]  # the coupling profile's rows
-    choice: dict  # choose_change's record: the change the factorial tests
-    factorial: list[dict]
-    dose: list[dict]
-    inside: dict[str, list[dict]]  # displacement, lock_by_angle, lesion: one row per run (and kind or bin)
-    rungs_run: list[dict] = field(default_factory=list)  # the ladder profile's own runs (another machine)
-
-    @classmethod
-    def load(cls, results: str | Path) -> Coupling:
-        """Read RESULTS/coupling (with choice.json), and RESULTS/coupling-factorial and coupling-dose where they
-        exist."""
-        results = Path(results)
-        rows = lambda folder: Evidence.load(folder).runs if (folder / "runs.csv").exists() else []  # noqa: E731
-        factorial = results / "coupling-factorial"
-        inside = {}
-        for name in ("displacement", "lock_by_angle", "lesion"):
-            if (factorial / f"{name}.csv").exists():
-                with open(factorial / f"{name}.csv", newline="") as f:
-                    inside[name] = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
-        choice = results / "coupling" / "choice.json"
-        return cls(rows(results / "coupling"), json.loads(choice.read_text()) if choice.exists() else {},
-                   rows(factorial), rows(results / "coupling-dose"), inside, rows(results / "ladder"))
-
-    def rerun_shift(self, m: int = 50) -> dict[str, dict]:
-        """How far a rerun on another CPU model moves a run: per task, the per-run differences (points) between this
-        study's J_OUT-learned runs and the ladder's runs of the same rung, split and seed, and the CPUs of each."""
-        key = lambda r: (r["variant"], r["task"], r["m"], r["seed"])  # noqa: E731
-        ladder = {key(r): r for r in self.rungs_run}
-        out = {}
-        for task, short in TASKS:
-            pairs = [(r, ladder[key(r)]) for r in self.ladder if key(r) in ladder and r["task"] == task and r["m"] == m]
-            out[short] = {"differences": [100 * (a["test_accuracy"] - b["test_accuracy"]) for a, b in pairs],
-                          "here": sorted({a["cpu"] for a, _ in pairs}), "there": sorted({b["cpu"] for _, b in pairs})}
-        return out
-
-    def rungs(self, runs: list[dict] | None = None) -> list[str]:
-        """The rungs measured (J_OUT learned), in ladder order."""
-        return sorted({r["variant"] for r in (self.ladder if runs is None else runs) if " | " not in r["variant"]})
-
-    def effects(self, runs: list[dict], rung: str, m: int) -> dict[str, dict[int, float]]:
-        """J_OUT's effect at a rung: task -> seed -> accuracy with J_OUT learned minus with J_OUT = 0, over the seeds
-        whose two runs fit (``ladder.j_out_effects``)."""
-        return j_out_effects(runs, rung, m)
-
-    def along_ladder(self, m: int = 50) -> list[dict]:
-        """J_OUT's effect at every rung, paired by seed, Holm over the rungs within each task (the planned test)."""
-        out = []
-        for task, short in TASKS:
-            family = [{"task": short, "rung": rung, "m": m,
-                       "differences": list(self.effects(self.ladder, rung, m).get(task, {}).values())}
-                      for rung in self.rungs()]
-            out += resolve([row for row in family if len(row["differences"]) >= MIN_PAIRS],
-                           "J_OUT helps", "J_OUT hurts")
-        return out
-
-    def interaction(self) -> list[dict]:
-        """The factorial's planned test per task and split: J_OUT's effect with the change off minus with it on, per
-        seed over the seeds whose four runs fit; Holm over the planned (task x split) family, whatever ran. A cell
-        with fewer than MIN_PAIRS such seeds is shown, not tested: it stays in the family with p = 1, so an arm
-        that did not run cannot make the others easier to resolve. Each row also carries both effects."""
-        if not self.factorial or not self.choice:
-            return []
-        off, on = self.choice["off_rung"], self.choice["on_rung"]
-        family = []
-        for task, short in TASKS:
-            for m in sorted(STUDIES["coupling-factorial"].splits, reverse=True):
-                a, b = (self.effects(self.factorial, off, m).get(task, {}),
-                        self.effects(self.factorial, on, m).get(task, {}))
-                seeds = sorted(set(a) & set(b))
-                family.append({"task": short, "m": m, "seeds": seeds, "off": [a[s] for s in seeds],
-                               "on": [b[s] for s in seeds], "differences": [a[s] - b[s] for s in seeds]})
-        return resolve(family, "the change removes J_OUT's effect", "the change adds to J_OUT's effect", MIN_PAIRS)
-
-    def change_effect(self, task: str, m: int) -> list[float]:
-        """The chosen change's own effect on the full model (J_OUT learned): on minus off, per seed of the factorial."""
-        a = {r["seed"]: r["test_accuracy"] for r in self.factorial
-             if r["variant"] == self.choice["on_rung"] and r["task"] == task and r["m"] == m}
-        b = {r["seed"]: r["test_accuracy"] for r in self.factorial
-             if r["variant"] == self.choice["off_rung"] and r["task"] == task and r["m"] == m}
-        return [a[s] - b[s] for s in sorted(a) if s in b]
-
-    def widths(self) -> list[tuple[int, ...]]:
-        """The dose's CNN widths, narrowest first, then the default (rung 11 of the coupling profile)."""
-        found = {tuple(int(c) for c in r["variant"].split("channels ")[1].split(" | ")[0].split("-"))
-                 for r in self.dose}
-        return sorted(found) + [DEFAULT_WIDTH]
-
-    def dose_effects(self, m: int = 50) -> dict[tuple[int, ...], dict[str, dict[int, float]]]:
-        """J_OUT's effect at each CNN width: width -> task -> seed -> effect (the default width from the coupling
-        profile's top rung, the others from the dose profile)."""
-        top = self.rungs()[-1]
-        out = {}
-        for width in self.widths():
-            if width == DEFAULT_WIDTH:
-                out[width] = self.effects(self.ladder, top, m)
-            else:
-                out[width] = self.effects(self.dose, f"{top} | channels {'-'.join(map(str, width))}", m)
-        return out
-
-    def dose_accuracy(self, task: str, m: int = 50) -> dict[tuple[int, ...], list[float]]:
-        """Held-out accuracy of the model with J_OUT learned at each CNN width (the encoder's strength)."""
-        top = self.rungs()[-1]
-        out = {}
-        for width in self.widths():
-            variant = top if width == DEFAULT_WIDTH else f"{top} | channels {'-'.join(map(str, width))}"
-            runs = self.ladder if width == DEFAULT_WIDTH else self.dose
-            out[width] = [r["test_accuracy"] for r in runs
-                          if r["variant"] == variant and r["task"] == task and r["m"] == m]
-        return out
-
-    def dose_slopes(self, m: int = 50) -> list[dict]:
-        """The dose's planned test per task: per seed, the least-squares slope of J_OUT's effect against log2 of the
-        first block's width (over the widths where the seed's pair fits, at least three); one-sample t over the seeds,
-        Holm over the two tasks. A negative slope: the stronger the encoder, the less J_OUT adds."""
-        effects = self.dose_effects(m)
-        family = []
-        for task, short in TASKS:
-            slopes = []
-            for seed in sorted({s for by in effects.values() for s in by.get(task, {})}):
-                points = [(math.log2(w[0]), by[task][seed]) for w, by in effects.items() if seed in by.get(task, {})]
-                if len(points) >= 3:
-                    slopes.append(_slope(points))
-            family.append({"task": short, "differences": slopes})
-        return resolve(family, "J_OUT adds more with a wider CNN", "J_OUT adds less with a wider CNN")
+def ladder_figure(authors) -> Figure:
+    """Held-out accuracy on each rung of the ladder from the authors' protocol to our defaults, one panel per
+    task, one line per split (mean and 95 % interval over seeds) and each seed as a dot (a rung where some seeds
+    fail to train shows as two clusters). ``authors`` is a ``protocols.Authors``."""
+    rungs = authors.rungs()
+    splits = sorted({r["m"] for r in authors.ladder}, reverse=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+    for ax, (task, short) in zip(axes, TASKS):
+        for k, m in enumerate(splits):
+            seeds = [list(authors.scores(authors.ladder, rung, task, m).values()) for rung in rungs]
+            stats = [interval95(v) for v in seeds]
+            xs = np.arange(len(rungs)) + (k - 0.5) * 0.2
+            line = ax.errorbar(xs, [100 * s[0] for s in stats], yerr=[100 * np.nan_to_num(s[1]) for s in stats],
+                               fmt="o-", capsize=3, label=f"m = {m}: mean, 95 % interval ({stats[0][2]} seeds)")
+            for x, v in zip(xs, seeds):
+                ax.plot(np.full(len(v), x + 0.07), [100 * a for a in v], ".", ms=3, alpha=0.5,
+                        color=line[0].get_color())
+        ax.set_xticks(range(len(rungs)), [r.split(" ", 1)[1] for r in rungs], rotation=60, ha="right", fontsize=8)
+        ax.set_title(f"{short}: held-out accuracy, each rung adds one change", fontsize=9)
+        ax.grid(axis="y", lw=0.3)
+    axes[0].set_ylabel("held-out accuracy (%)")
+    axes[0].legend(fontsize=8)
+    return readable(fig)
 
 
-MIN_PAIRS = 4  # a rung with fewer pairs that fit is shown, not tested
-DEFAULT_WIDTH = ModelConfig().channels  # our CNN's channels, the dose's widest point
-
-
-def _slope(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of y on x."""
-    n = len(points)
-    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
-    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+def energies_figure(runs: list[dict], title: str, pairs: int) -> Figure:
+    """Mean energy over t of same and different held-out pairs, the poster's E beside the released code's
+    quantity, on the same trajectories. ``runs``: ``TwoEnergies.curves`` of each run; with several runs the
+    line is their mean and the band its 95 % interval."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, (quantity, label) in zip(axes, (("poster", "the poster's E"),
+                                            ("released", "the released code's quantity"))):
+        for kind, colour in (("same", SAME_COLOUR), ("different", DIFFERENT_COLOUR)):
+            curves = np.array([r[quantity][kind] for r in runs])  # (runs, T + 1)
+            stats = np.array([interval95(step)[:2] for step in curves.T])
+            t = np.arange(curves.shape[1])
+            ax.plot(t, stats[:, 0], color=colour, label=f"{kind} pairs")
+            if len(runs) > 1:
+                ax.fill_between(t, stats[:, 0] - stats[:, 1], stats[:, 0] + stats[:, 1], color=colour, alpha=0.25, lw=0)
+        runs_note = f"{len(runs)} runs, " if len(runs) > 1 else ""
+        ax.set_title(f"{label} ({runs_note}{pairs} pairs of each kind{' per run' if runs_note else ''})", fontsize=9)
+        ax.set_xlabel("Kuramoto step t")
+    axes[0].set_ylabel("mean energy over pairs")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return readable(fig)

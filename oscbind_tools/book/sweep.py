@@ -20,7 +20,7 @@
 * Trained models are shared through the checkpoint cache: the RMTS and showcase chapters load the
   same/different model instead of training it again. The book's own models are committed in
   ``book/checkpoints`` and copied into the cache first, so a fresh clone trains nothing it has
-  (``oscbind_tools.checkpoints``; ``--retrain`` trains them all afresh, ``--freeze`` commits those).
+  (``oscbind_tools.book.checkpoints``; ``--retrain`` trains them all afresh, ``--freeze`` commits those).
 * ``--build`` copies the book sources with the showcase executed notebooks into ``RUNS/_book`` and
   runs ``jupyter-book build -W`` on it (Jupyter Book's own execution is off); the HTML goes to
   ``SITE/_build/html`` (SITE defaults to the book folder).
@@ -37,10 +37,9 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
@@ -52,7 +51,8 @@ from oscbind_lite.train import resolve_device
 
 from . import checkpoints
 from .chapter import declared_parameters
-from .provenance import is_current, stamp as make_stamp
+from ..provenance import is_current, stamp as make_stamp
+from ..studies.evidence import stderr_to
 from .sphinx_ext import GENERATED
 
 SPLIT, SHOWCASE, SUMMARY = "split", "showcase", "summary"
@@ -197,7 +197,7 @@ def up_to_date(job: Job, notebooks: Path, runs: Path) -> bool:
     if not (job.output.exists() and saved.exists()):
         return False
     if job.role == SPLIT:  # its metrics.json as the chapters that read it need it: a corrupt one is run again
-        from .studies import read_metrics
+        from ..studies.reading import read_metrics
 
         try:
             read_metrics(job.run_dir / "metrics.json")
@@ -225,7 +225,7 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     saved = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"  # kernels inherit it: no progress-bar widgets saved into the book's pages
     try:
-        with kernel_stderr(job.run_dir / "kernel.log"):
+        with stderr_to(job.run_dir / "kernel.log"):
             papermill.execute_notebook(str(notebooks / f"{job.chapter}.ipynb"), str(partial), parameters=job.parameters,
                                        cwd=str(notebooks), kernel_name="python3", progress_bar=False,
                                        execution_timeout=CELL_TIMEOUT_S)
@@ -247,22 +247,6 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     os.replace(partial, job.output)
     write_json(job.run_dir / "stamp.json", stamp(job, notebooks, runs))
     return True, time.perf_counter() - start, "ok"
-
-
-@contextmanager
-def kernel_stderr(log: Path) -> Iterator[None]:
-    """While a notebook runs, the process's standard error (file descriptor 2, which the kernel it starts inherits) goes
-    to log: the kernel's own chatter, and its dying words when a sweep is interrupted, stay out of the console."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(log, "ab") as f:
-        os.dup2(f.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _interrupt(signum, frame):
@@ -350,7 +334,7 @@ def stage(book: Path, runs: Path, jobs: list[Job], showcase_tag: str) -> Path:
     for job in jobs:
         if job.role != SPLIT or job.tag == showcase_tag:
             for_the_page(job.output, staged / "notebooks" / f"{job.chapter}.ipynb")
-        if job.page_files:  # served as _static/<folder>/ (oscbind_tools.sphinx_ext)
+        if job.page_files:  # served as _static/<folder>/ (oscbind_tools.book.sphinx_ext)
             shutil.copytree(job.run_dir / job.page_files, staged / GENERATED / job.page_files)
     return staged
 

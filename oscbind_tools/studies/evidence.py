@@ -3,7 +3,7 @@
     python -m oscbind_tools evidence --profile paper [--executor auto|local|slurm] [--workers 2]
 
 * A job trains (or loads from the checkpoint cache) the same/different model of its variant, trains
-  the RMTS head on its frozen bottleneck, measures the fidelity numbers where they apply, and writes
+  the RMTS head on its frozen bottleneck, measures what its study registered for it (``engine.MEASURES``), and writes
   ``RESULTS/runs/<id>.json`` atomically with a ``provenance.stamp`` (spec, config, package version,
   code fingerprint). A job whose saved stamp matches is not redone, so an interrupted profile
   resumes, and an edit of the code makes every job stale (the sweep's rule too); a failed job is
@@ -11,74 +11,66 @@
 * submitit runs the jobs: its local executor on one machine (``workers`` at a time, ``threads``
   torch threads each, so they do not fight over cores), its Slurm executor where a Slurm controller answers.
 * ``tidy`` turns the run files into ``runs.csv`` (one row per run and task, with provenance) and
-  ``fidelity.csv``; ``studies.Evidence`` reads them back for the book, with 95 % intervals over seeds.
+  ``fidelity.csv``; ``reading.Evidence`` and each study's own reader read them back for the book, with 95 %
+  intervals over seeds.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
 
 from oscbind_lite import __version__
 from oscbind_lite.cache import writable_folder, write_csv, write_json
 from oscbind_lite.config import RunConfig, smoke as smoke_config, with_overrides
 
-from .design import STUDIES, Spec, plan, results_folder
-from .provenance import git_commit, stamp, why_stale
+from ..provenance import git_commit, stamp, why_stale
+from . import STUDIES, plan
+from .engine import MEASURES, Spec, results_folder
 
-FIDELITY_PAIRS = 256  # held-out pairs of each kind for the fidelity numbers
-GAMMAS = (0.5, 0.25, 0.1, 0.05)  # Euler steps of the descent curve, each run over the same time span
-SPAN = 50.0  # gamma * T of the descent curve and of "converged" dynamics: the symmetric models settle well before
-RTOL = 1e-9  # relative change of E that counts as double-precision rounding, not an increase
 # The tooling an evidence job runs (with all of oscbind_lite): its stamp covers their sources.
-EVIDENCE_CODE = ("design", "evidence", "ladder", "provenance")
+EVIDENCE_CODE = ("studies", "provenance")
+
+
+@contextmanager
+def stderr_to(log: Path) -> Iterator[None]:
+    """While it is open, the process's standard error (file descriptor 2, which every child it starts inherits: a
+    notebook's kernel, a local job) goes to log: their chatter, and their dying words when a run is interrupted, stay
+    out of the console."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smoke: bool) -> str:
     """Train, transfer and measure one spec; write RESULTS/runs/<id>.json; return its path."""
     import torch
 
-    from oscbind_lite import analysis
-    from oscbind_lite.data import IconTasks
-    from oscbind_lite.train import accuracy, environment, eval_sets, resolve_device, train_rmts, train_same_different
+    from oscbind_lite.train import environment, resolve_device, train_rmts, train_same_different
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
     run = spec_config(spec, smoke)
     stage1 = train_same_different(run, device, Path(cache), progress=False)
     stage2 = train_rmts(run, device, Path(cache), progress=False)
-    fidelity = {}
-    if spec.fidelity == "energy":
-        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
-        fidelity = energy_study(stage1.model, tasks, spec.seed)
-    elif spec.fidelity == "released":  # the poster's E and the released code's quantity, same trajectories
-        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
-        both = analysis.two_energies(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed)
-        fidelity = {"tables": {"two_energies": [{"quantity": "poster", **both.poster._asdict()},
-                                                {"quantity": "released", **both.released._asdict()}]},
-                    "curves": both.curves, "pairs": FIDELITY_PAIRS}
-    elif spec.fidelity == "coupling":  # what J_OUT does to the dynamics, and to accuracy when lesioned at test time
-        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
-        tables = analysis.coupling_inside(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed)
-        test = eval_sets(run, "same-different", stage1.model.encoder.out.weight.device)["test"]
-        tables["lesion"] = [{"task": "same-different", "learned": accuracy(stage1.model, test, spec.seed),
-                             "without": accuracy(analysis.without_j_out(stage1.model), test, spec.seed)}]
-        fidelity = {"tables": tables, "curves": {}, "pairs": FIDELITY_PAIRS}
-    elif spec.fidelity:
-        tasks = IconTasks.from_config(run.data, stage1.model.encoder.out.weight.device)
-        dyn = analysis.pair_dynamics(stage1.model, tasks, "test", FIDELITY_PAIRS, spec.seed, dtype=torch.float64)
-        both = torch.cat([dyn.same.energies, dyn.different.energies], 1)
-        gap = analysis.energy_gap(dyn.same.energies[-1], dyn.different.energies[-1])
-        fidelity = {"descent": analysis.descent(both)._asdict(), "gap": gap._asdict(),
-                    "locked_same": analysis.locked_share(dyn.same.states[-1]),
-                    "locked_different": analysis.locked_share(dyn.different.states[-1]), "pairs": FIDELITY_PAIRS}
+    fidelity = MEASURES[spec.fidelity](stage1.model, run, spec) if spec.fidelity else {}
     dev = resolve_device(device)  # where this job ran (a cached model may have been trained elsewhere)
     env = environment(dev)
     provenance = {"version": __version__, "git_commit": git_commit(), "device": str(dev),
@@ -97,53 +89,6 @@ def run_job(spec: Spec, results: str, cache: str, threads: int, device: str, smo
                      "job_seconds": round(time.perf_counter() - start, 1), "stamp": job_stamp(spec, smoke),
                      "environment": env, **provenance})
     return str(out)
-
-
-def energy_study(model, tasks, seed: int, pairs: int = FIDELITY_PAIRS) -> dict:
-    """The poster's energy and locking claims on one trained model, on held-out icons, in double precision.
-
-    * descent: per Euler step gamma (the trained one, then GAMMAS over the time span SPAN), the share
-      of non-increasing steps, strictly and within RTOL, and the share of monotone trajectories;
-    * swap: the partner-swap same-minus-different energy per pair at the trained dynamics and at
-      converged ones (gamma 0.05 over SPAN), with its terms, and the mean curves over t;
-    * locking: locked share of same and different pairs with shared and with independent starts,
-      and P(lock | angle between the two drives) for different pairs.
-    """
-    import torch
-
-    from oscbind_lite import analysis
-
-    cfg = model.cfg
-    settings = [("trained", cfg.gamma, cfg.T)] + [("curve", g, round(SPAN / g)) for g in GAMMAS]
-    descent = []
-    for kind, gamma, T in settings:
-        energies = analysis.pair_dynamics(analysis.with_dynamics(model, gamma=gamma, T=T), tasks, "test", pairs, seed,
-                                          dtype=torch.float64).together().energies
-        for rtol in (0.0, RTOL):
-            descent.append({"dynamics": kind, "gamma": gamma, "T": T, **analysis.descent(energies, rtol)._asdict()})
-    swap, curves = [], {}
-    for kind, gamma, T in (("trained", cfg.gamma, cfg.T), ("converged", GAMMAS[-1], round(SPAN / GAMMAS[-1]))):
-        s = analysis.partner_swap(analysis.with_dynamics(model, gamma=gamma, T=T), tasks, "test", pairs, seed)
-        per_pair = s.difference[-1] / 2  # a group holds two same and two different pairs
-        terms = s.terms[-1] / 2
-        swap.append({"dynamics": kind, "gamma": gamma, "T": T, "groups": len(per_pair), "mean": per_pair.mean().item(),
-                     "sd": per_pair.std().item(), "paired_d": (per_pair.mean() / per_pair.std()).item(),
-                     "share_same_lower": (per_pair < 0).double().mean().item(), "drive": terms[0].mean().item(),
-                     "within": terms[1].mean().item(), "between": terms[2].mean().item()})
-        keep = torch.linspace(0, T, min(T + 1, 101)).round().long()
-        curves[kind] = {"t": (keep.double() * gamma).tolist(), "same": (s.same[keep] / 2).mean(1).tolist(),
-                        "different": (s.different[keep] / 2).mean(1).tolist(),
-                        "difference_sd": (s.difference[keep] / 2).std(1).tolist()}
-    locking, angles = [], []
-    for start in ("shared", "independent"):
-        dyn = analysis.pair_dynamics(analysis.with_dynamics(model, start=start), tasks, "test", pairs, seed)
-        locking.append({"start": start, "locked_same": analysis.locked_share(dyn.same.states[-1]),
-                        "locked_different": analysis.locked_share(dyn.different.states[-1])})
-        if start == "shared":
-            angles = [{"angle_low": lo, "angle_high": hi, "locked": p, "features": n}
-                      for lo, hi, p, n in analysis.lock_by_drive_angle(dyn.different)]
-    return {"tables": {"descent": descent, "swap": swap, "locking": locking, "lock_by_angle": angles},
-            "curves": curves, "pairs": pairs}
 
 
 def spec_config(spec: Spec, smoke: bool) -> RunConfig:
@@ -241,8 +186,6 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     from oscbind_lite.limits import check_compiler, check_threads, cpu_limit
     from oscbind_lite.train import resolve_device
 
-    from .sweep import kernel_stderr
-
     try:  # every check before anything is written: a refused command leaves the folder as it was
         if workers < 1:
             raise ValueError(f"workers: must be an integer >= 1, got {workers}")
@@ -270,7 +213,7 @@ def run_profile(profile: str, results: Path, cache: Path, executor: str = "auto"
     # submitit's job controllers inherit this process's standard error: their own words when Ctrl-C reaches them
     # with the terminal's process group (a traceback each) go to a log, not the terminal
     (results / "logs").mkdir(parents=True, exist_ok=True)
-    children = lambda: kernel_stderr(results / "logs" / "controllers.log")  # noqa: E731
+    children = lambda: stderr_to(results / "logs" / "controllers.log")  # noqa: E731
     start = time.perf_counter()
     failed, running = [], []
     previous = signal.signal(signal.SIGTERM, _interrupt)  # kill, timeout and Slurm stop us as Ctrl-C does

@@ -38,7 +38,7 @@ _LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<type>[^=]+?)\s*=\s*(?P<va
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 # The book's committed models: beside this package in a clone (wherever papermill or Jupyter runs a chapter from), else
 # as a chapter in book/notebooks sees them.
-BOOK_CHECKPOINTS = (Path(__file__).resolve().parents[1] / "book" / "checkpoints", Path("../checkpoints"))
+BOOK_CHECKPOINTS = (Path(__file__).resolve().parents[2] / "book" / "checkpoints", Path("../checkpoints"))
 
 
 class ParameterError(ValueError):

@@ -49,7 +49,7 @@ from oscbind_lite.model import SameDifferent, readout
 from oscbind_lite.train import train_same_different
 
 from .chapter import ParameterError
-from .table import Table
+from ..studies.table import Table
 
 FORMAT = 1
 ICONS = "icons.js"
