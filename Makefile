@@ -57,9 +57,9 @@ slurm:
 
 # Everything: the science and contracts (pytest -m "not book and not slurm" runs those alone in about a
 # minute), the smoke evidence through a real single-node Slurm, a smoke build of the whole book, and every
-# page in headless chromium.
+# page in headless chromium; the test files shared between two workers (pytest-xdist), one file to a worker.
 test: $(VENV)/.installed vendor browser slurm
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Benchmarks (measured, never asserted by tests): the oscillator update, a training step, scaling,
 # time to accuracy (benchmarks/results.*), and the core's accuracy and time targets per split

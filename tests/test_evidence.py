@@ -881,3 +881,34 @@ def test_the_unbundling_reads_the_leave_one_out_the_add_one_and_how_far_the_reru
     assert {s["variant"] for s in shift} == {upper, f"{upper} | J_OUT = 0", lower, f"{lower} | J_OUT = 0"}
     assert all(s["differences"] == pytest.approx([1.0] * 10) and s["there"] == ["Intel Xeon"] for s in shift)
     assert u.fits(upper) == (10, 10) and u.label(loo[1]) == "all but learned Omega"
+
+
+def test_the_kept_setting_is_read_beside_its_references_paired_by_seed_on_one_cpu(tmp_path):
+    from oscbind_lite.cache import write_csv
+    from oscbind_tools.studies.evidence import RUN_COLUMNS
+    from oscbind_tools.studies.tcn import SPLITS, Kept, reference_plan
+
+    assert len(reference_plan(STUDIES["tcn-reference"])) == 2 * len(SPLITS) * 5
+
+    def rows(variants, lift, cpu=lambda s: "AMD EPYC"):
+        return [{**{c: "" for c in RUN_COLUMNS}, "run": f"{v}-{m}-{s}", "variant": v, "task": t, "m": m, "seed": s,
+                 "test_accuracy": 0.8 + 0.001 * s + lift(v, m), "train_accuracy": 0.99, "wall_seconds": 1, "cpu": cpu(s)}
+                for v in variants for m in SPLITS for s in range(5) for t in ("same-different", "rmts")]
+
+    test = rows(["oscillator + TCN", "difference + TCN", "J_OUT = 0 + TCN"],
+                lambda v, m: 0.05 if v == "oscillator + TCN" else 0.0, cpu=lambda s: "Intel Xeon" if s == 4 else "AMD EPYC")
+    refs = rows(["oscillator", "difference", "concat"], lambda v, m: 0.0)
+    for name, r in (("tcn-test", test), ("tcn-reference", refs)):
+        write_csv(tmp_path / name / "runs.csv", RUN_COLUMNS, r)
+        write_csv(tmp_path / name / "fidelity.csv", ["run"], [])
+        write_json(tmp_path / name / "profile.json", {"profile": name})
+    k = Kept.load(tmp_path)
+    assert k.label == " + TCN" and {r["variant"] for r in k.references} == {"oscillator", "difference"}
+    cells = {(c["model"], c["task"], c["m"]): c for c in k.comparisons()}
+    assert {c["family"] for c in cells.values()} == {10}
+    osc = cells[("oscillator", "RMTS", 15)]
+    assert osc["differences"] == pytest.approx([0.05] * 4)  # seed 4's two runs were made on two CPU models
+    assert osc["said"] == "higher with it" and cells[("difference", "RMTS", 15)]["said"] == "not resolved"
+    assert [(r["task"], r["m"]) for r in k.j_out()] == [("same/different", 50), ("same/different", 15),
+                                                         ("RMTS", 50), ("RMTS", 15)]
+    assert len(k.table().rows) == 20
