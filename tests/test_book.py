@@ -244,7 +244,7 @@ def test_the_findings_come_first_with_the_thesis_and_the_scale_on_the_first_scre
     assert 0 < scale <= report.viewport[1], f"the grading scale ends at {scale:.0f} px"
     assert top < 2 * report.viewport[1], f"the claims table starts at {top:.0f} px"
     text = visible_text(report.dom_html)
-    assert "what carries this is its relational bottleneck" in text and "not needed under our training" in text
+    assert "through its relational bottleneck, not" in text and "is not needed under our training" in text
     assert all(grade in text for grade in ("holds in part", "not supported"))
 
 
