@@ -57,9 +57,11 @@ slurm:
 
 # Everything: the science and contracts (pytest -m "not book and not slurm" runs those alone in about a
 # minute), the smoke evidence through a real single-node Slurm, a smoke build of the whole book, and every
-# page in headless chromium; the test files shared between two workers (pytest-xdist), one file to a worker.
+# page in headless chromium. The test files go to four workers (pytest-xdist), one file to a worker, the longest
+# first (tests/conftest.py): much of a test's time is waiting (for Slurm, a kernel, a browser), which the other
+# workers fill; each trains with one thread.
 test: $(VENV)/.installed vendor browser slurm
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
 
 # Benchmarks (measured, never asserted by tests): the oscillator update, a training step, scaling,
 # time to accuracy (benchmarks/results.*), and the core's accuracy and time targets per split

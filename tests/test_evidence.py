@@ -16,7 +16,7 @@ import torch
 
 from oscbind_tools.studies import evidence as evidence_module
 from oscbind_tools import studies
-from oscbind_tools.studies import (STUDIES, Spec, Study, authors, coupling, energy, forest, gap, mechanism, plan, tcn,
+from oscbind_tools.studies import (STUDIES, Spec, Study, authors, coupling, energy, gap, mechanism, plan, tcn,
                                    unbundling)
 from oscbind_tools.studies.authors import AUTHORS, LADDER
 from oscbind_tools.studies.evidence import done, job_stamp, make_executor, spec_config
