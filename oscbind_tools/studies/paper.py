@@ -66,5 +66,5 @@ STUDIES = {
     # one each: the ablations' configs are checked without training (tests/test_evidence.py).
     "smoke": Study((95,), (0,), {**MAIN, **SYMMETRIC, "T = 5": ABLATIONS["T = 5"]}, paper_plan, "oscillator",
                    ("difference", "concat"), fidelity={**_DYNAMICS, "symmetric J, Omega = 0": "descent"}, smoke=True,
-                   about="the paper study's kinds of job, one each, with seconds-long trainings: a check of the machinery"),
+                   about="each kind of job of the paper study once, trained for seconds: a check of the machinery"),
 }
