@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--build", action="store_true", help="then build the book with jupyter-book -W")
     sw.add_argument("--site", type=Path, default=None, help="build output: SITE/_build/html (default: the book folder)")
     sw.add_argument("--force", action="store_true", help="rerun notebooks even when up to date")
+    sw.add_argument("--kernels", type=int, default=1,
+                    help="notebooks run at once, each chapter once what it reads is written (default 1; a training "
+                         "chapter's torch then uses its share of the cores)")
     sw.add_argument("--retrain", action="store_true",
                     help="train every model afresh (in CACHE/retrain; committed and cached models unused) "
                          "and rerun every notebook")
@@ -151,7 +154,7 @@ def command(args: argparse.Namespace) -> int:
             print(f"error: book: {args.book / 'notebooks'} is not a folder of chapter notebooks", file=sys.stderr)
             return 2
         return sweep(args.m, args.seeds, args.showcase_m, args.device, args.smoke, args.book, args.runs, args.build,
-                     args.force, args.site, args.retrain, args.freeze)
+                     args.force, args.site, args.retrain, args.freeze, args.kernels)
     from .studies.reading import collect
     from .studies.table import COLUMNS, markdown_table
 

@@ -67,7 +67,8 @@ def tools(*args, env=None, timeout=900):
 
 
 def build_smoke_book(root: Path) -> SimpleNamespace:
-    """The whole book at the smoke setting in root: every chapter through papermill, then jupyter-book build -W, as
+    """The whole book at the smoke setting in root: every chapter through papermill (two kernels at a time), then
+    jupyter-book build -W, as
     the Pages workflow builds it (a repository to publish from, the buttons on the branch it publishes to). Built
     once: a second call with the same root reads the first one's result (``conftest.smoke`` shares it between test
     workers under a file lock)."""
@@ -75,7 +76,8 @@ def build_smoke_book(root: Path) -> SimpleNamespace:
            "OSCBIND_BRANCH": sweep.PUBLISHED_BRANCH}
     done = root / "result.json"
     if not done.exists():
-        result = tools("sweep", "--smoke", "--runs", str(root / "runs"), "--build", "--site", str(root / "site"), env=env)
+        result = tools("sweep", "--smoke", "--kernels", "2", "--runs", str(root / "runs"), "--build", "--site",
+                       str(root / "site"), env=env)
         done.write_text(json.dumps({"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}))
     return SimpleNamespace(root=root, runs=root / "runs", html=root / "site" / "_build" / "html", env=env,
                            result=SimpleNamespace(**json.loads(done.read_text())))

@@ -81,5 +81,5 @@ def test_both_packages_keep_the_projects_width_no_unused_name_and_modules_of_a_r
     r = subprocess.run([str(ruff), "check", "oscbind_lite", "oscbind_tools"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:]
     sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines())
-             for package in ("oscbind_lite", "oscbind_tools") for p in (ROOT / package).glob("*.py")}
+             for package in ("oscbind_lite", "oscbind_tools") for p in (ROOT / package).rglob("*.py")}
     assert max(sizes.values()) <= 480, {k: v for k, v in sizes.items() if v > 480}

@@ -359,11 +359,14 @@ def test_a_full_output_disk_is_one_line_and_prints_the_numbers(tmp_path, full_di
     assert not (full_disk / "out" / "metrics.json").exists() or (full_disk / "out" / "history.json").exists()
 
 
-def test_interrupting_a_sweep_is_one_line_and_leaves_no_kernel(tmp_path):
-    """Ctrl-C (SIGINT to the terminal's process group, kernel included) while a chapter runs: the finished notebooks
-    are kept, the sweep says so in one line and exits 130, and the kernel's own dying words stay in its log."""
+@pytest.mark.parametrize("kernels", [1, 2])
+def test_interrupting_a_sweep_is_one_line_and_leaves_no_kernel(tmp_path, kernels):
+    """Ctrl-C (SIGINT to the terminal's process group, kernels and workers included) while chapters run: the finished
+    notebooks are kept, the sweep says so in one line and exits 130, and the kernel's own dying words stay in its log;
+    no kernel outlives it."""
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "oscbind_tools", "sweep", "--smoke", "--runs", str(runs)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "oscbind_tools", "sweep", "--smoke", "--kernels", str(kernels),
+                             "--runs", str(runs)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "OSCBIND_CACHE": str(tmp_path / "cache")},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -381,6 +384,24 @@ def test_interrupting_a_sweep_is_one_line_and_leaves_no_kernel(tmp_path):
     assert not any(word in err for word in ("Traceback", "KeyboardInterrupt", "ZMQError")), err[-2000:]
     assert all(ln.endswith("s)") and ": ok (" in ln for ln in lines[:-1]), lines  # the finished chapters only
     assert list(runs.glob("same_different/*/same_different.ipynb"))  # kept
+    deadline = time.monotonic() + 15  # a kernel whose worker was stopped exits once it sees its parent gone
+    while (left := kernels_of(tmp_path / "cache")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, left
+
+
+def kernels_of(cache: Path) -> list[str]:
+    """The kernel processes started with this checkpoint cache (their environment names it)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "ipykernel" in cmdline and f"OSCBIND_CACHE={cache}\0" in environ:
+            found.append(f"{proc.name}: {cmdline.strip()}")
+    return found
 
 
 def test_a_chapter_that_is_not_a_notebook_is_one_line_before_any_kernel(tmp_path):

@@ -176,3 +176,29 @@ def test_the_staged_book_points_its_buttons_at_the_repository_or_shows_none(tmp_
     settings = yaml.safe_load((fresh / "_config.yml").read_text())
     assert settings["repository"]["url"] == "" and not settings["html"]["use_repository_button"]
     assert settings["launch_buttons"]["colab_url"] == settings["launch_buttons"]["binderhub_url"] == ""
+
+
+def test_with_several_kernels_a_chapter_starts_once_what_it_reads_is_written(tmp_path):
+    """An RMTS run waits for the same/different run of its split and seed (its stage-1 model), a showcase chapter for
+    every training run (the explorable exports every split's model), a summary for every chapter that is not one;
+    run through parallel.outcomes with stand-in notebooks, no job starts before those it waits for have ended."""
+    from oscbind_tools.book import parallel
+
+    jobs = sweep.plan(NOTEBOOKS, tmp_path, [95, 50], [0], 95, "cpu", True)
+    by = {(j.chapter, j.tag): j for j in jobs}
+    assert sweep.waits_for(by["rmts", "m50-seed0"], jobs) == [by["same_different", "m50-seed0"]]
+    training = [j for j in jobs if j.role == sweep.SPLIT]
+    assert sweep.waits_for(by["explorable", "m95-seed0"], jobs) == training
+    assert sweep.waits_for(by["findings", "all"], jobs) == [j for j in jobs if j.role != sweep.SUMMARY]
+    ended = [job for job, _ in parallel.outcomes(jobs, sweep.waits_for, lambda j: False, stand_in, kernels=2)]
+    assert sorted(map(id, ended)) == sorted(map(id, jobs))
+    for job in jobs:
+        assert all(ended.index(j) < ended.index(job) for j in sweep.waits_for(job, jobs)), job.chapter
+
+
+def stand_in(job) -> tuple[bool, float, str]:
+    """A notebook that takes a moment (a module-level function: it runs in a worker process)."""
+    import time
+
+    time.sleep(0.05 * (hash(job.chapter) % 4))
+    return True, 0.0, "ok"

@@ -21,6 +21,8 @@
   same/different model instead of training it again. The book's own models are committed in
   ``book/checkpoints`` and copied into the cache first, so a fresh clone trains nothing it has
   (``oscbind_tools.book.checkpoints``; ``--retrain`` trains them all afresh, ``--freeze`` commits those).
+* ``--kernels N`` runs N notebooks at a time, each once what it reads is written (``waits_for``,
+  ``oscbind_tools.book.parallel``).
 * ``--build`` copies the book sources with the showcase executed notebooks into ``RUNS/_book`` and
   runs ``jupyter-book build -W`` on it (Jupyter Book's own execution is off); the HTML goes to
   ``SITE/_build/html`` (SITE defaults to the book folder).
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,10 +50,12 @@ from oscbind_lite import __version__
 from oscbind_lite.cache import cache_dir, writable_folder, write_json
 from oscbind_lite.config import TASKS, DataConfig, check_m
 from oscbind_lite.data import glyph_bank
+from oscbind_lite.limits import cpu_limit
 from oscbind_lite.train import resolve_device
 
 from . import checkpoints
 from .chapter import declared_parameters
+from .parallel import outcomes
 from ..provenance import is_current, stamp as make_stamp
 from ..studies.evidence import stderr_to
 from .sphinx_ext import GENERATED
@@ -249,6 +254,18 @@ def execute(job: Job, notebooks: Path, runs: Path) -> tuple[bool, float, str]:
     return True, time.perf_counter() - start, "ok"
 
 
+def waits_for(job: Job, jobs: list[Job]) -> list[Job]:
+    """The jobs whose outputs job reads, so must have ended before it starts: an RMTS run the same/different run of
+    its split and seed (its stage-1 model), a showcase chapter every training chapter (the explorable exports every
+    split's model), a summary every chapter that is not one."""
+    earlier = jobs[:jobs.index(job)]
+    if job.role == SUMMARY:
+        return [j for j in jobs if j.role != SUMMARY]
+    if job.role == SHOWCASE:
+        return [j for j in jobs if j.role == SPLIT]
+    return [j for j in earlier if j.role == SPLIT and j.tag == job.tag]
+
+
 def _interrupt(signum, frame):
     """SIGTERM handler: stop the way Ctrl-C does."""
     raise KeyboardInterrupt
@@ -350,17 +367,20 @@ def build(staged: Path, output: Path) -> int:
 
 def sweep(splits: list[int], seeds: list[int], showcase_m: int | None = None, device: str = "auto", smoke: bool = False,
           book: Path = Path("book"), runs: Path = Path("runs/book"), do_build: bool = False, force: bool = False,
-          site: Path | None = None, retrain: bool = False, freeze: bool = False) -> int:
+          site: Path | None = None, retrain: bool = False, freeze: bool = False, kernels: int = 1) -> int:
     """Run the sweep (and optionally the build); returns a process exit status. showcase_m: None is the first split.
 
     The committed models of ``BOOK/checkpoints`` are copied into the cache first (``checkpoints.seed``), so
     the chapters train only what is missing. ``retrain``: every model afresh in the cache's ``retrain/``
     folder (emptied first), committed and cached models unused, every notebook rerun; ``freeze`` (with
-    ``retrain``): then the models it trained replace the committed ones."""
+    ``retrain``): then the models it trained replace the committed ones. ``kernels``: notebooks run at once
+    (``oscbind_tools.book.parallel``)."""
     showcase_m = splits[0] if showcase_m is None else showcase_m
     try:  # everything a kernel would refuse, refused here before the first kernel starts
         if freeze and not retrain:
             raise ValueError("freeze: commits the models of a --retrain sweep; add --retrain")
+        if kernels < 1:
+            raise ValueError(f"kernels: must be at least 1, got {kernels}")
         if showcase_m not in splits:
             raise ValueError(f"showcase_m: must be one of the splits {splits}, got {showcase_m}")
         for m in splits:
@@ -376,6 +396,8 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int | None = None, de
             cache = writable_folder(cache / "retrain", "cache")
         # Kernels start in the notebooks' folder: a relative or ~ cache would resolve there, a second cache.
         os.environ["OSCBIND_CACHE"] = str(cache)
+        if kernels > 1:  # kernels share the cores: torch's threads beyond them wait on each other (and spin)
+            os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu_limit().amount // kernels)))
         jobs = plan(book / "notebooks", runs, splits, seeds, showcase_m, device, smoke)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -391,12 +413,16 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int | None = None, de
     failed, record = [], []
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # kill and timeout stop the sweep as Ctrl-C does
+    run = partial(execute, notebooks=notebooks, runs=runs)  # in a worker process when kernels > 1
+    progress = tqdm(total=len(jobs), desc="sweep", unit="notebook", file=sys.stderr, mininterval=1)
     try:
-        for job in tqdm(jobs, desc="sweep", unit="notebook", file=sys.stderr, mininterval=1):
-            if not force and up_to_date(job, notebooks, runs):
+        for job, outcome in outcomes(jobs, waits_for, lambda j: not force and up_to_date(j, notebooks, runs), run,
+                                     kernels):
+            progress.update()
+            if outcome is None:
                 record.append({"chapter": job.chapter, "tag": job.tag, "status": "skipped (up to date)"})
                 continue
-            ok, seconds, message = execute(job, notebooks, runs)
+            ok, seconds, message = outcome
             record.append({"chapter": job.chapter, "tag": job.tag, "status": "ok" if ok else "failed",
                            "seconds": round(seconds, 1)})
             print(f"{job.chapter} [{job.tag}]: {message} ({seconds:.0f} s)", file=sys.stderr)
@@ -407,6 +433,7 @@ def sweep(splits: list[int], seeds: list[int], showcase_m: int | None = None, de
               "command to resume", file=sys.stderr)
         return 130
     finally:
+        progress.close()
         signal.signal(signal.SIGTERM, previous)
     write_json(runs / "sweep.json",
                {"jobs": record, "seconds": round(time.perf_counter() - start, 1), "version": __version__})
