@@ -11,11 +11,9 @@ CACHE ?= $(CURDIR)/.cache/oscbind
 .PHONY: book checkpoints test lab vendor browser slurm system bench venv clean-venv
 
 # The environment is rebuilt only when the dependency list changes.
-# --no-compile: Python compiles a module when it is first imported instead of pip compiling all 12,000 of them
-# up front (about 20 s of a fresh install here).
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e ".[test,book]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,book]"
 	touch $@
 
 venv: $(VENV)/.installed
