@@ -167,12 +167,13 @@ def plan(notebooks: Path, runs: Path, splits: list[int], seeds: list[int], showc
 def inputs(chapter: Chapter, notebooks: Path, runs: Path, splits: list[int], run_dir: Path) -> dict:
     """The folders and splits a chapter reads, by the names of its parameters, relative to the notebooks:
     ``results_dir`` the committed results, ``runs_dir`` the sweep's runs, ``bench_dir`` the committed benchmarks,
-    ``splits`` every split of the sweep, ``repository`` the book's GitHub repository, and a showcase's ``out_dir``
-    its page files' folder."""
+    ``splits`` every split of the sweep, ``repository`` the book's GitHub repository, a showcase's ``out_dir``
+    its page files' folder, and ``live`` False: no kernel-drawn widget is built for a page that has no kernel
+    (and nbclient can wait forever for a cell that opens widget comms, jupyter/nbclient#312)."""
     repo = notebooks.resolve().parents[1]
     given = {"results_dir": relative(repo / "results", notebooks), "runs_dir": relative(runs, notebooks),
              "bench_dir": relative(repo / "benchmarks", notebooks), "splits": ",".join(map(str, splits)),
-             "repository": repository(notebooks.parent)}
+             "repository": repository(notebooks.parent), "live": False}
     if chapter.page_files:
         given["out_dir"] = relative(run_dir / chapter.page_files, notebooks)
     return {name: value for name, value in given.items() if name in chapter.parameters}
