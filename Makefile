@@ -57,12 +57,12 @@ slurm:
 
 # Everything: the science and contracts (pytest -m "not book and not slurm" runs those alone in about a
 # minute), the smoke evidence through a real single-node Slurm, a smoke build of the whole book, and every
-# page in headless chromium. The tests go to four workers (pytest-xdist), a file's tests together unless they
-# stand alone, the longest first (tests/conftest.py): much of a test's time is waiting (for Slurm, a kernel, a
-# browser), which the other workers fill; each trains with one thread.
+# page in headless chromium. The test files go to four workers (pytest-xdist), one file to a worker, the longest
+# first (tests/conftest.py): much of a test's time is waiting (for Slurm, a kernel, a browser), which the other
+# workers fill; each trains with one thread.
 test:
 	@$(MAKE) --no-print-directory -j2 vendor system
-	$(PY) -m pytest -q -n 4 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
 
 # What make test needs from the system, one apt-get after the other (they share dpkg's lock), while the virtual
 # environment installs beside them.

@@ -52,23 +52,15 @@ def smoke(tmp_path_factory):
         return build_smoke_book(root)
 
 
-# How make test shares the tests between its workers (pytest-xdist, --dist loadgroup): the tests of a file stay
-# together on one worker (they share module fixtures: a trained model, a cluster, the pages loaded in a browser),
-# except in the files below, whose tests stand alone and each go to whichever worker is free. The longest start first:
-# the smoke build and what waits on it, the real Slurm, the evidence engine; the page checks, which wait for the
-# build, last.
-SPREAD = ("test_robustness.py", "test_evidence.py", "test_chapters.py", "test_run_anywhere.py")
+# The files that take longest start first (``make test`` hands whole files to its workers in this order): the smoke
+# build and what waits on it, the real Slurm, the evidence engine; the page checks, which wait for the build, last.
 FIRST = ("test_book.py", "test_slurm.py", "test_evidence.py", "test_robustness.py")
 LAST = ("test_pages.py", "test_phone.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
         name = item.path.name
         return FIRST.index(name) if name in FIRST else len(FIRST) + 1 + (LAST.index(name) if name in LAST else -1)
 
     items.sort(key=rank)  # stable: each file's tests keep their order
-    for item in items:
-        if item.path.name not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
