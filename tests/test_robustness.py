@@ -23,6 +23,7 @@ from PIL import Image
 
 from oscbind_lite.cli import flag
 from oscbind_lite.config import SMOKE, settings
+from procs import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ARGS = [a for name, value in SMOKE.items() for a in
@@ -392,16 +393,7 @@ def test_interrupting_a_sweep_is_one_line_and_leaves_no_kernel(tmp_path, kernels
 
 def kernels_of(cache: Path) -> list[str]:
     """The kernel processes started with this checkpoint cache (their environment names it)."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = (proc / "environ").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if "ipykernel" in cmdline and f"OSCBIND_CACHE={cache}\0" in environ:
-            found.append(f"{proc.name}: {cmdline.strip()}")
-    return found
+    return processes(lambda cmdline, environ: "ipykernel" in cmdline and f"OSCBIND_CACHE={cache}\0" in environ)
 
 
 def test_a_chapter_that_is_not_a_notebook_is_one_line_before_any_kernel(tmp_path):

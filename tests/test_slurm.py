@@ -23,6 +23,7 @@ import pytest
 
 from oscbind_tools.studies import plan
 from oscbind_tools.studies.evidence import done
+from procs import processes
 
 pytestmark = pytest.mark.slurm
 SCRIPT = Path(__file__).with_name("slurm_local.sh")
@@ -44,17 +45,8 @@ def free_ports(count: int = 4) -> int:
 
 def daemons_of(state: Path) -> list[str]:
     """Processes that belong to the cluster in `state`: its path on their command line or in their SLURM_CONF."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = (proc / "environ").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if cmdline and not cmdline.startswith(("bash ", "/bin/bash ")) and (
-                str(state) in cmdline or f"SLURM_CONF={state}/" in environ):
-            found.append(f"{proc.name}: {cmdline.strip()}")
-    return found
+    return processes(lambda cmdline, environ: not cmdline.startswith(("bash ", "/bin/bash ")) and (
+        str(state) in cmdline or f"SLURM_CONF={state}/" in environ))
 
 
 @pytest.fixture(scope="module")
