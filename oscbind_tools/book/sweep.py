@@ -259,12 +259,11 @@ def waits_for(job: Job, jobs: list[Job]) -> list[Job]:
     """The jobs whose outputs job reads, so must have ended before it starts: an RMTS run the same/different run of
     its split and seed (its stage-1 model), a showcase chapter every training chapter (the explorable exports every
     split's model), a summary every chapter that is not one."""
-    earlier = jobs[:jobs.index(job)]
     if job.role == SUMMARY:
         return [j for j in jobs if j.role != SUMMARY]
     if job.role == SHOWCASE:
         return [j for j in jobs if j.role == SPLIT]
-    return [j for j in earlier if j.role == SPLIT and j.tag == job.tag]
+    return [j for j in jobs[:jobs.index(job)] if j.role == SPLIT and j.tag == job.tag]
 
 
 def _interrupt(signum, frame):
